@@ -1,1 +1,4 @@
-export {};
+export * from './lib/errors.ts';
+export * from './lib/logger.ts';
+export * from './lib/volume.ts';
+export * from './lib/params.ts';
