@@ -2,3 +2,4 @@ export * from './lib/errors.ts';
 export * from './lib/logger.ts';
 export * from './lib/volume.ts';
 export * from './lib/params.ts';
+export * from './lib/bag/index.ts';

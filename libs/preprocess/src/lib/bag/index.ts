@@ -1,0 +1,3 @@
+export * from './npy.ts';
+export * from './patch-bag-types.ts';
+export * from './patch-bag.ts';
