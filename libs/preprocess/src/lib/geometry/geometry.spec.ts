@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { PADDING_HU, type LabelVolume, type Volume } from '../volume.ts';
+import { toCanonicalLps } from './canonical.ts';
+import { applyAffine, indexToPhysical, multiply3x3, type GridGeometry } from './grid-geometry.ts';
+import { resampleFloatToReference, resampleLabelsToReference } from './inverse-mapping.ts';
+import { resampleToWorkingGrid } from './working-grid.ts';
+
+const SIN20 = Math.sin((20 * Math.PI) / 180);
+const COS20 = Math.cos((20 * Math.PI) / 180);
+
+/** Axis 0 runs towards -z, axis 1 along rotated x, axis 2 along rotated -y (20° axial tilt). */
+const OBLIQUE_PERMUTED: Float64Array = multiply3x3(
+  [COS20, -SIN20, 0, SIN20, COS20, 0, 0, 0, 1],
+  [0, 1, 0, 0, 0, -1, -1, 0, 0],
+);
+
+function makeVolume(direction: ArrayLike<number>, fill: (point: number[]) => number): Volume {
+  const geometry: GridGeometry = {
+    size: [40, 56, 48],
+    spacingMm: [2.5, 0.9, 1.1],
+    originMm: [-12, 30, 44],
+    direction: Float64Array.from(direction),
+  };
+  const toPhysical = indexToPhysical(geometry);
+  const data = new Int16Array(40 * 56 * 48);
+  let n = 0;
+  for (let k = 0; k < 48; k++) {
+    for (let j = 0; j < 56; j++) {
+      for (let i = 0; i < 40; i++) data[n++] = fill(applyAffine(toPhysical, [i, j, k]));
+    }
+  }
+  return { ...geometry, data };
+}
+
+function positionOf(volume: GridGeometry, index: number): number[] {
+  const [n0, n1] = volume.size;
+  const ijk = [index % n0, Math.floor(index / n0) % n1, Math.floor(index / (n0 * n1))];
+  return applyAffine(indexToPhysical(volume), ijk);
+}
+
+/** Centre of the ball used by the round-trip tests, inside the oblique volume. */
+const BALL_CENTRE = [20, 14, -5];
+const BALL_RADIUS_MM = 12;
+
+function insideBall(point: number[]): boolean {
+  return Math.hypot(point[0] - BALL_CENTRE[0], point[1] - BALL_CENTRE[1], point[2] - BALL_CENTRE[2]) <= BALL_RADIUS_MM;
+}
+
+describe('toCanonicalLps', () => {
+  it('keeps every voxel at its physical position', () => {
+    const volume = makeVolume(OBLIQUE_PERMUTED, (p) => Math.round(p[0] * 7 + p[1] * 3 + p[2]));
+    const { volume: canonical, transform } = toCanonicalLps(volume);
+
+    expect(transform.axisPermutation).toEqual([1, 2, 0]);
+    expect(transform.flipped).toEqual([false, true, true]);
+    expect(transform.residualRotationDeg).toBeCloseTo(20, 6);
+    expect(canonical.direction[0]).toBeCloseTo(COS20, 9);
+    expect(canonical.direction[8]).toBeCloseTo(1, 9);
+    for (let index = 0; index < canonical.data.length; index += 997) {
+      const p = positionOf(canonical, index);
+      expect(canonical.data[index]).toBe(Math.round(p[0] * 7 + p[1] * 3 + p[2]));
+    }
+  });
+
+  it('returns an LPS volume unchanged', () => {
+    const volume = makeVolume([1, 0, 0, 0, 1, 0, 0, 0, 1], () => 0);
+    expect(toCanonicalLps(volume).volume).toBe(volume);
+  });
+});
+
+describe('resampleToWorkingGrid', () => {
+  it('builds an identity grid at the working spacing', () => {
+    const volume = makeVolume(OBLIQUE_PERMUTED, (p) => (insideBall(p) ? 100 : -900));
+    const grid = resampleToWorkingGrid(volume, 2);
+
+    expect(Array.from(grid.volume.direction)).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    expect(grid.volume.spacingMm).toEqual([2, 2, 2]);
+    expect(grid.source.size).toEqual([40, 56, 48]);
+  });
+
+  it('keeps a ball at its physical place in an oblique scan', () => {
+    const volume = makeVolume(OBLIQUE_PERMUTED, (p) => (insideBall(p) ? 100 : -900));
+    const grid = resampleToWorkingGrid(volume, 2);
+
+    const centroid = [0, 0, 0];
+    let count = 0;
+    for (let n = 0; n < grid.volume.data.length; n++) {
+      if (grid.volume.data[n] <= -400) continue;
+      const p = positionOf(grid.volume, n);
+      for (let a = 0; a < 3; a++) centroid[a] += p[a];
+      count++;
+    }
+    const ballVoxels = (4 / 3) * Math.PI * BALL_RADIUS_MM ** 3 / 8;
+    expect(count / ballVoxels).toBeGreaterThan(0.85);
+    expect(count / ballVoxels).toBeLessThan(1.15);
+    for (let a = 0; a < 3; a++) expect(Math.abs(centroid[a] / count - BALL_CENTRE[a])).toBeLessThan(1);
+  });
+
+  it('marks padding as outside the field of view without bleeding', () => {
+    const volume = makeVolume([1, 0, 0, 0, 1, 0, 0, 0, 1], (p) => (p[1] > 60 ? PADDING_HU : 40));
+    const grid = resampleToWorkingGrid(volume, 2);
+
+    let outside = 0;
+    for (let n = 0; n < grid.fovMask.length; n++) {
+      const y = positionOf(grid.volume, n)[1];
+      if (grid.fovMask[n] === 0) {
+        outside++;
+        expect(grid.volume.data[n]).toBe(PADDING_HU);
+        expect(y).toBeGreaterThan(58);
+      } else {
+        expect(grid.volume.data[n]).toBeGreaterThanOrEqual(-1000);
+        if (y < 57) expect(grid.volume.data[n]).toBe(40);
+      }
+    }
+    expect(outside).toBeGreaterThan(0);
+  });
+});
+
+describe('inverse mapping', () => {
+  const volume = makeVolume(OBLIQUE_PERMUTED, (p) => (insideBall(p) ? 100 : -900));
+  const grid = resampleToWorkingGrid(volume, 2);
+
+  it('maps working-grid labels back within half a working voxel', () => {
+    const labels: LabelVolume = { ...grid.volume, data: new Uint8Array(grid.volume.data.length) };
+    for (let n = 0; n < labels.data.length; n++) labels.data[n] = insideBall(positionOf(grid.volume, n)) ? 1 : 0;
+    const native = resampleLabelsToReference(labels, grid.source);
+
+    expect(native.size).toEqual(volume.size);
+    expect(native.spacingMm).toEqual(volume.spacingMm);
+    expect(native.originMm).toEqual(volume.originMm);
+    expect(Array.from(native.direction)).toEqual(Array.from(volume.direction));
+    // Nearest neighbour moves a point by at most half the working voxel diagonal, sqrt(3) mm.
+    let inside = 0;
+    for (let n = 0; n < native.data.length; n++) {
+      const p = positionOf(native, n);
+      const distance = Math.hypot(p[0] - BALL_CENTRE[0], p[1] - BALL_CENTRE[1], p[2] - BALL_CENTRE[2]);
+      if (native.data[n] === 1) {
+        inside++;
+        expect(distance).toBeLessThanOrEqual(BALL_RADIUS_MM + Math.sqrt(3) + 1e-6);
+      } else if (distance < BALL_RADIUS_MM - Math.sqrt(3) - 1e-6) {
+        throw new Error(`voxel ${n} at ${distance.toFixed(2)} mm from the centre lost its label`);
+      }
+    }
+    expect(inside).toBeGreaterThan(0);
+  });
+
+  it('reproduces a linear map exactly by trilinear interpolation', () => {
+    const linear = (p: number[]) => 0.5 * p[0] - 0.25 * p[1] + 0.125 * p[2] + 3;
+    const map = new Float32Array(grid.volume.data.length);
+    for (let n = 0; n < map.length; n++) map[n] = linear(positionOf(grid.volume, n));
+    const native = resampleFloatToReference(map, grid.volume, grid.source, Number.NaN);
+
+    let compared = 0;
+    for (let n = 0; n < native.length; n++) {
+      if (Number.isNaN(native[n])) continue;
+      const p = positionOf(grid.source, n);
+      const inner = [0, 1, 2].every((a) => {
+        const lo = grid.volume.originMm[a] + 2;
+        return p[a] > lo && p[a] < lo + (grid.volume.size[a] - 3) * 2;
+      });
+      if (!inner) continue;
+      compared++;
+      expect(Math.abs(native[n] - linear(p))).toBeLessThan(1e-3);
+    }
+    expect(compared).toBeGreaterThan(native.length / 4);
+  });
+});
