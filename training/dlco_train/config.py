@@ -1,0 +1,160 @@
+"""Training configuration: defaults, JSON loading and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+__all__ = [
+    "POOLINGS",
+    "GLOBAL_FACTORS",
+    "AUX_TARGETS",
+    "TrainConfig",
+    "load_config",
+]
+
+#: Ways to pool patch embeddings into one estimate.
+POOLINGS = ("additive", "attention")
+
+#: Subject-level factors that multiply every patch contribution.
+#: ``hb`` is the Cotes haemoglobin factor, ``learned`` is exp(tanh(linear(metadata))).
+GLOBAL_FACTORS = ("none", "hb", "learned", "hb+learned")
+
+#: Targets the optional auxiliary heads can predict from the image-only bag embedding.
+AUX_TARGETS = ("age", "sex", "bmi", "pack_years")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a training run; ``train`` saves the resolved copy as config.json.
+
+    Attributes:
+        pooling: ``"additive"`` (patch contributions in ml/min/mmHg that sum to the
+            estimate) or ``"attention"`` (gated attention MIL).
+        use_metadata: Feed age, sex, height, weight, BMI, smoking, pack-years and Hb to
+            the aggregator.
+        use_zone_side: Feed each patch's zone and side (one-hot) to the aggregator.
+        global_factor: One of ``GLOBAL_FACTORS``; forced to ``"none"`` without metadata.
+        aux_loss_weights: Auxiliary target name (see ``AUX_TARGETS``) to loss weight; an
+            empty mapping builds no auxiliary heads.
+        encoder_channels: Output channels of each encoder stage; every stage but the last
+            halves the grid.
+        embedding_dim: Patch embedding size D.
+        hidden_dim: Width of the aggregator's hidden layers.
+        hu_clip: HU window ``[low, high]`` mapped to [-1, 1] before the encoder.
+        patches_per_bag: K patches sampled per bag and step in training; evaluation uses
+            all patches.
+        bags_per_batch: Bags per optimiser step (per process under DDP).
+        epochs: Number of passes over the training bags.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        loss: ``"gaussian_nll"`` (trains the uncertainty head) or ``"mse"`` (the
+            uncertainty head then gets no gradient).
+        grad_clip_norm: Maximum gradient L2 norm, or 0 for no clipping.
+        val_fraction: Share of subjects in validation when the manifest has no split.
+        test_fraction: Share of subjects in test when the manifest has no split.
+        eval_chunk_patches: Patches per encoder call in evaluation (memory bound).
+        seed: Seed for initialisation, patch sampling and the fallback split.
+        num_threads: torch CPU threads, or 0 to keep torch's default.
+        skip_missing_bags: Drop manifest rows without a bag folder instead of raising.
+    """
+
+    pooling: str = "additive"
+    use_metadata: bool = True
+    use_zone_side: bool = True
+    global_factor: str = "hb"
+    aux_loss_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    encoder_channels: list[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    embedding_dim: int = 64
+    hidden_dim: int = 64
+    hu_clip: list[float] = dataclasses.field(default_factory=lambda: [-1024.0, 600.0])
+    patches_per_bag: int = 32
+    bags_per_batch: int = 8
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "gaussian_nll"
+    grad_clip_norm: float = 5.0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    eval_chunk_patches: int = 512
+    seed: int = 0
+    num_threads: int = 0
+    skip_missing_bags: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field.
+
+        Raises:
+            ValueError: If a value is out of range or unknown, naming the field.
+        """
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r} is not one of {list(POOLINGS)}")
+        if self.global_factor not in GLOBAL_FACTORS:
+            raise ValueError(
+                f"global_factor {self.global_factor!r} is not one of {list(GLOBAL_FACTORS)}"
+            )
+        unknown = sorted(set(self.aux_loss_weights) - set(AUX_TARGETS))
+        if unknown:
+            raise ValueError(
+                f"aux_loss_weights has unknown target(s) {unknown}; valid: {list(AUX_TARGETS)}"
+            )
+        if self.loss not in ("gaussian_nll", "mse"):
+            raise ValueError(f"loss {self.loss!r} is not 'gaussian_nll' or 'mse'")
+        if not self.encoder_channels or min(self.encoder_channels) < 1:
+            raise ValueError(f"encoder_channels {self.encoder_channels} must be positive")
+        if len(self.hu_clip) != 2 or self.hu_clip[0] >= self.hu_clip[1]:
+            raise ValueError(f"hu_clip {self.hu_clip} must be [low, high] with low < high")
+        for name in ("embedding_dim", "hidden_dim", "patches_per_bag", "bags_per_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be non-negative, got {self.epochs}")
+        if not 0.0 <= self.val_fraction + self.test_fraction < 1.0:
+            raise ValueError(
+                f"val_fraction {self.val_fraction} + test_fraction {self.test_fraction} "
+                "must be in [0, 1)"
+            )
+
+    @property
+    def effective_global_factor(self) -> str:
+        """The global factor actually used: ``"none"`` when metadata is off."""
+        return self.global_factor if self.use_metadata else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain JSON-serialisable values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build a configuration from a mapping, rejecting unknown keys."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)
+
+
+def load_config(path: str | os.PathLike[str] | None, **overrides: Any) -> TrainConfig:
+    """Read a JSON configuration, apply overrides, and fill in the defaults.
+
+    Args:
+        path: JSON file with a subset of ``TrainConfig`` fields, or None for defaults.
+        **overrides: Fields that replace the file's values, skipped when None.
+
+    Returns:
+        The validated configuration.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+        if not isinstance(values, dict):
+            raise ValueError(f"config {path} must contain a JSON object")
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return TrainConfig.from_dict(values)
