@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { silentLogger, type Logger } from '../logger.ts';
+import type { Volume } from '../volume.ts';
+import { identifyScanSource, type ScanFormat } from './formats.ts';
+import { readDicomSeries, type DicomSeriesInfo } from './read-dicom.ts';
+import { readVolumeFile } from './read-volume-file.ts';
+import { DEFAULT_MAX_VOXELS } from './volume-checks.ts';
+import { extractZip } from './zip.ts';
+
+/** Options of `readScan`. */
+export interface ReadScanOptions {
+  /** Largest voxel count accepted, checked from the header before pixel data is read. */
+  maxVoxels?: number;
+  logger?: Logger;
+  /**
+   * Largest deviation of a DICOM slice distance from the median, as a fraction of the median
+   * (default 0.1). Series within it are resampled to even spacing; others are rejected.
+   */
+  unevenSpacingTolerance?: number;
+  /** Folder for the temporary extraction of a .zip (default: the OS temp folder). */
+  tempDirectory?: string;
+}
+
+/** A scan read by `readScan`. */
+export interface ReadScanResult {
+  /** Intensities in HU on the file's native grid; not reoriented or resampled. */
+  volume: Volume;
+  format: ScanFormat;
+  warnings: string[];
+  /** Present for DICOM input. */
+  dicom?: DicomSeriesInfo;
+}
+
+/** Inflated bytes allowed per voxel of `maxVoxels` in a .zip: int16 pixels, headers, a spare series. */
+const ZIP_BYTES_PER_VOXEL = 8;
+/** Entries allowed in a .zip, matching the file limit of a DICOM folder. */
+const ZIP_MAX_ENTRIES = 20000;
+
+/**
+ * Reads a chest CT scan as HU in its native geometry and validates it.
+ *
+ * Accepts NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), a folder holding a
+ * DICOM series or a .zip of one. Sizes are checked from the header before the pixel data is
+ * read. A .zip is extracted to a temporary folder that is removed whether reading succeeds or
+ * fails. Axial CT only: gantry-tilted DICOM series and multi-frame (Enhanced CT) objects are
+ * rejected.
+ *
+ * @param scanPath - file or folder to read
+ * @throws InputError with a stable `code`, such as `INPUT_NOT_FOUND`, `INPUT_TOO_LARGE`,
+ *   `INPUT_NOT_HU` or `DICOM_MISSING_SLICES`; see `INPUT_ERROR_CODES`.
+ * @example
+ * const { volume, warnings } = await readScan('scans/chest.nii.gz');
+ * console.log(volume.size, volume.spacingMm, warnings);
+ */
+export async function readScan(scanPath: string, options: ReadScanOptions = {}): Promise<ReadScanResult> {
+  const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_VOXELS;
+  const logger = options.logger ?? silentLogger;
+  const unevenSpacingTolerance = options.unevenSpacingTolerance ?? 0.1;
+  const source = await identifyScanSource(scanPath);
+  logger.debug({ format: source.format, layout: source.layout }, 'Reading scan');
+
+  if (source.format !== 'dicom') {
+    const volume = await readVolumeFile(scanPath, source.format, maxVoxels);
+    return { volume, format: source.format, warnings: [] };
+  }
+
+  const dicomOptions = { maxVoxels, unevenSpacingTolerance, logger };
+  if (source.layout === 'directory') {
+    return { format: 'dicom', ...(await readDicomSeries(scanPath, dicomOptions)) };
+  }
+  const folder = await mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), 'dlco-scan-'));
+  try {
+    await extractZip(scanPath, folder, {
+      maxEntries: ZIP_MAX_ENTRIES,
+      maxBytes: maxVoxels * ZIP_BYTES_PER_VOXEL,
+    });
+    const result = await readDicomSeries(folder, { ...dicomOptions, label: scanPath });
+    return { format: 'dicom', ...result };
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}

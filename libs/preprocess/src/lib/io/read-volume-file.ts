@@ -1,0 +1,47 @@
+import { readImageNode } from '@itk-wasm/image-io';
+import type { Image } from 'itk-wasm';
+
+import { InputError } from '../errors.ts';
+import type { Volume } from '../volume.ts';
+import { imageToVolume } from './itk-volume.ts';
+import { checkNiftiHeader, readNiftiHeader } from './nifti-header.ts';
+import { checkPixelDataLength, readMetaImageHeader, readNrrdHeader } from './text-headers.ts';
+import { checkVoxelCount } from './volume-checks.ts';
+
+/**
+ * Reads a NIfTI, NRRD or MetaImage file through ITK-wasm after validating its header, so that
+ * an oversized or malformed file is rejected before its pixel data is read.
+ *
+ * @throws InputError with the codes of `imageToVolume`, plus `INPUT_TOO_LARGE`,
+ *   `INPUT_CORRUPT`, `NIFTI_SHEARED` and `NIFTI_QFORM_SFORM_MISMATCH`.
+ */
+export async function readVolumeFile(
+  file: string,
+  format: 'nifti' | 'nrrd' | 'metaimage',
+  maxVoxels: number,
+): Promise<Volume> {
+  if (format === 'nifti') {
+    const header = await readNiftiHeader(file);
+    checkVoxelCount(header.dims, maxVoxels, file);
+    await checkNiftiHeader(header, file);
+  } else {
+    const header = format === 'nrrd' ? await readNrrdHeader(file) : await readMetaImageHeader(file);
+    checkVoxelCount(header.sizes, maxVoxels, file);
+    await checkPixelDataLength(header, file);
+  }
+  return imageToVolume(await readWithItk(file), file);
+}
+
+async function readWithItk(file: string): Promise<Image> {
+  try {
+    return await readImageNode(file);
+  } catch (error) {
+    // ITK-wasm reports every failure as "Could not read: <path>", so the cause is not known.
+    throw new InputError(
+      'INPUT_CORRUPT',
+      `Scan file ${file} could not be read: ${(error as Error).message}. The file is damaged, ` +
+        'truncated or not in the format its extension names. Export the scan again.',
+      { file },
+    );
+  }
+}

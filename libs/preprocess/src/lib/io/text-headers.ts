@@ -1,0 +1,127 @@
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { InputError } from '../errors.ts';
+
+/** What the NRRD or MetaImage header declares about the pixel data. */
+export interface TextHeader {
+  sizes: number[];
+  /** Bytes per voxel of the stored element type. */
+  bytesPerVoxel: number;
+  /** Whether the pixel data is compressed, so its length cannot be checked up front. */
+  compressed: boolean;
+  /** Where the pixel data is: the same file after `dataOffset` bytes, or a detached file. */
+  dataFile: string;
+  dataOffset: number;
+}
+
+/** Headers larger than this are not NRRD or MetaImage headers of a CT scan. */
+const MAX_HEADER_BYTES = 65536;
+
+async function readHeaderText(file: string): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(MAX_HEADER_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, MAX_HEADER_BYTES, 0);
+    return buffer.subarray(0, bytesRead).toString('latin1');
+  } finally {
+    await handle.close();
+  }
+}
+
+function corrupt(file: string, reason: string): InputError {
+  return new InputError('INPUT_CORRUPT', `Scan file ${file} is corrupt: ${reason}.`, { file });
+}
+
+function bytesPerElement(typeName: string): number {
+  const type = typeName.toLowerCase();
+  if (/char|int8|uint8/.test(type)) return 1;
+  if (/short|int16/.test(type)) return 2;
+  if (/double|int64|long_long|longlong|long long/.test(type)) return 8;
+  return 4;
+}
+
+function parseSizes(text: string | undefined, file: string, key: string): number[] {
+  const sizes = (text ?? '').trim().split(/\s+/).map(Number);
+  if (sizes.length === 0 || sizes.some((size) => !Number.isInteger(size) || size < 1)) {
+    throw corrupt(file, `its ${key} field "${text ?? ''}" is not a list of positive integers`);
+  }
+  return sizes;
+}
+
+/** Parses the header of a .nrrd or .nhdr file without reading the pixel data. */
+export async function readNrrdHeader(file: string): Promise<TextHeader> {
+  const text = await readHeaderText(file);
+  if (!text.startsWith('NRRD')) throw corrupt(file, 'it does not start with a NRRD magic line');
+  const end = text.search(/\r?\n\r?\n/);
+  const headerText = end < 0 ? text : text.slice(0, end);
+  const fields = new Map<string, string>();
+  for (const line of headerText.split(/\r?\n/).slice(1)) {
+    const match = /^([^#:][^:]*):=?\s*(.*)$/.exec(line);
+    if (match) fields.set(match[1].trim().toLowerCase(), match[2].trim());
+  }
+  const encoding = (fields.get('encoding') ?? 'raw').toLowerCase();
+  const detached = fields.get('data file') ?? fields.get('datafile');
+  const dataOffset = end < 0 ? text.length : end + (text[end] === '\r' ? 4 : 2);
+  return {
+    sizes: parseSizes(fields.get('sizes'), file, 'sizes'),
+    bytesPerVoxel: bytesPerElement(fields.get('type') ?? ''),
+    compressed: encoding !== 'raw',
+    dataFile: detached ? path.resolve(path.dirname(file), detached.split(/\s+/)[0]) : file,
+    dataOffset: detached ? 0 : dataOffset,
+  };
+}
+
+/** Parses the header of a .mha or .mhd file without reading the pixel data. */
+export async function readMetaImageHeader(file: string): Promise<TextHeader> {
+  const text = await readHeaderText(file);
+  const fields = new Map<string, string>();
+  let dataOffset = -1;
+  let position = 0;
+  for (const line of text.split('\n')) {
+    position += line.length + 1;
+    const match = /^\s*(\w+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) break;
+    fields.set(match[1].toLowerCase(), match[2]);
+    if (match[1].toLowerCase() === 'elementdatafile') {
+      dataOffset = position;
+      break;
+    }
+  }
+  const dataFileName = fields.get('elementdatafile');
+  if (dataFileName === undefined || !fields.has('dimsize')) {
+    throw corrupt(file, 'its MetaImage header lacks DimSize or ElementDataFile');
+  }
+  const local = dataFileName.toUpperCase() === 'LOCAL';
+  return {
+    sizes: parseSizes(fields.get('dimsize'), file, 'DimSize'),
+    bytesPerVoxel:
+      bytesPerElement(fields.get('elementtype') ?? '') *
+      Number(fields.get('elementnumberofchannels') ?? 1),
+    compressed: (fields.get('compresseddata') ?? 'false').toLowerCase() === 'true',
+    dataFile: local ? file : path.resolve(path.dirname(file), dataFileName),
+    dataOffset: local ? dataOffset : 0,
+  };
+}
+
+/**
+ * Rejects uncompressed pixel data that is shorter than the header declares, or a detached
+ * data file that is missing.
+ *
+ * @throws InputError `INPUT_CORRUPT`
+ */
+export async function checkPixelDataLength(header: TextHeader, file: string): Promise<void> {
+  const stats = await stat(header.dataFile).catch(() => undefined);
+  if (stats === undefined) {
+    throw corrupt(file, `its pixel data file ${header.dataFile} is missing`);
+  }
+  if (header.compressed) return;
+  const voxels = header.sizes.reduce((product, size) => product * size, 1);
+  const expected = header.dataOffset + voxels * header.bytesPerVoxel;
+  if (stats.size < expected) {
+    throw corrupt(
+      file,
+      `${header.dataFile} has ${stats.size} bytes but the header declares ${expected}`,
+    );
+  }
+}
