@@ -3,3 +3,4 @@ export * from './lib/logger.ts';
 export * from './lib/volume.ts';
 export * from './lib/params.ts';
 export * from './lib/bag/index.ts';
+export * from './lib/io/index.ts';
