@@ -1,1 +1,5 @@
-export {};
+export * from './lib/errors.ts';
+export type { VoxelTriple } from './lib/argument-checks.ts';
+export type { VoxelBox } from './lib/window-grid.ts';
+export * from './lib/sliding-window-types.ts';
+export * from './lib/sliding-window-occlusion.ts';
