@@ -4,3 +4,4 @@ export * from './lib/volume.ts';
 export * from './lib/params.ts';
 export * from './lib/bag/index.ts';
 export * from './lib/io/index.ts';
+export * from './lib/pipeline/index.ts';

@@ -55,6 +55,8 @@ export interface PatchBagMetadata {
   patchCount: number;
   /** Share (0 to 1) of the lung volume that lies in no kept patch. */
   droppedLungFraction: number;
+  /** Lung volume on the working grid, in mL. */
+  lungVolumeMl: number;
 }
 
 /** A patch bag in memory: what `writePatchBag` stores and `readPatchBag` returns. */

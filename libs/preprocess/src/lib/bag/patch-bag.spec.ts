@@ -48,6 +48,7 @@ function makeBag(): PatchBag {
       qct: { wholeLung: { volumeMl: 1 } },
       patchCount: count,
       droppedLungFraction: 0.125,
+      lungVolumeMl: 0.857,
     },
     patches: {
       patchSizeVoxels: size,

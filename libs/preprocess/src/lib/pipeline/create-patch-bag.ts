@@ -1,0 +1,50 @@
+import { basename } from 'node:path';
+
+import type { GridGeometryJson, PatchBag } from '../bag/patch-bag-types.ts';
+import type { GridGeometry } from '../geometry/grid-geometry.ts';
+import { BAG_FORMAT_VERSION, preprocessParamsHash } from '../params.ts';
+import type { PreprocessScanResult } from './preprocess-scan.ts';
+
+/**
+ * Assembles the patch bag of a preprocessed scan, ready for `writePatchBag`.
+ *
+ * `source.fileName` is the base name of `scanPath` only, so folder names that may contain
+ * patient identifiers stay out of the bag.
+ *
+ * @example
+ * await writePatchBag(`out/${id}`, createPatchBag(result, scanPath));
+ */
+export function createPatchBag(result: PreprocessScanResult, scanPath: string): PatchBag {
+  const { patches, params } = result;
+  const { droppedLungFraction, lungVolumeMl, ...patchArrays } = patches;
+  return {
+    metadata: {
+      formatVersion: BAG_FORMAT_VERSION,
+      preprocessing: { ...params },
+      preprocessingHash: preprocessParamsHash(params),
+      source: { fileName: basename(scanPath), format: result.read.format },
+      inputGeometry: geometryJson(result.working.source),
+      workingGeometry: geometryJson(result.working.volume),
+      zones: Object.fromEntries(
+        Object.entries(result.zones.names).map(([code, name]) => [String(code), name]),
+      ),
+      coverage: { ...result.coverage },
+      warnings: [...result.warnings],
+      qct: result.qct,
+      patchCount: patches.count,
+      droppedLungFraction,
+      lungVolumeMl,
+    },
+    patches: patchArrays,
+  };
+}
+
+/** Converts a grid's geometry to plain JSON arrays. */
+export function geometryJson(grid: GridGeometry): GridGeometryJson {
+  return {
+    size: [...grid.size],
+    spacingMm: [...grid.spacingMm],
+    originMm: [...grid.originMm],
+    direction: Array.from(grid.direction),
+  };
+}
