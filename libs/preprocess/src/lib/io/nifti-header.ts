@@ -22,6 +22,8 @@ export interface NiftiHeader {
   dims: number[];
   bitsPerVoxel: number;
   voxOffset: number;
+  /** pixdim[1..3], the voxel spacing in mm when neither qform nor sform is set. */
+  pixdimMm: number[];
   qform?: NiftiAffine;
   sform?: NiftiAffine;
 }
@@ -87,6 +89,7 @@ function parseNifti1(view: DataView, le: boolean): NiftiHeader {
     dims,
     bitsPerVoxel: view.getInt16(72, le),
     voxOffset: f32(108),
+    pixdimMm: pixdim.slice(1, 4),
     qform: view.getInt16(252, le) > 0 ? qformAffine(quaternion, qoffset, pixdim) : undefined,
     sform: view.getInt16(254, le) > 0 ? sformAffine(srow) : undefined,
   };
@@ -108,6 +111,7 @@ function parseNifti2(view: DataView, le: boolean): NiftiHeader {
     dims,
     bitsPerVoxel: view.getInt16(14, le),
     voxOffset: i64(168),
+    pixdimMm: pixdim.slice(1, 4),
     qform: view.getInt32(344, le) > 0 ? qformAffine(quaternion, qoffset, pixdim) : undefined,
     sform: view.getInt32(348, le) > 0 ? sformAffine(srow) : undefined,
   };
@@ -152,6 +156,11 @@ function sformAffine(srow: number[][]): NiftiAffine {
   return affineFromRasColumns(columns, [srow[0][3], srow[1][3], srow[2][3]]);
 }
 
+/** Voxel spacing the header declares: sform column lengths when set, else pixdim[1..3]. */
+export function niftiSpacingMm(header: NiftiHeader): number[] {
+  return header.sform?.spacingMm ?? header.pixdimMm.slice(0, Math.min(3, header.dims.length));
+}
+
 /** Largest origin difference (mm) between qform and sform before they count as disagreeing. */
 export const QFORM_SFORM_ORIGIN_TOLERANCE_MM = 1e-3;
 /** Largest direction-cosine difference between qform and sform. */
@@ -160,8 +169,8 @@ export const QFORM_SFORM_DIRECTION_TOLERANCE = 1e-4;
 export const SHEAR_COSINE_TOLERANCE = 1e-4;
 
 /**
- * Rejects a sheared sform or qform, qform and sform that disagree, and a pixel data block
- * shorter than the header declares (uncompressed files only).
+ * Rejects a sheared sform or qform, qform and sform that disagree, and pixel data shorter
+ * than the header declares.
  *
  * @throws InputError `NIFTI_SHEARED`, `NIFTI_QFORM_SFORM_MISMATCH` or `INPUT_CORRUPT`.
  */
@@ -180,14 +189,31 @@ export async function checkNiftiHeader(header: NiftiHeader, file: string): Promi
   if (header.qform !== undefined && header.sform !== undefined) {
     checkFormsAgree(header.qform, header.sform, file);
   }
-  if (!file.toLowerCase().endsWith('.gz')) {
-    const voxels = header.dims.reduce((product, count) => product * Math.max(count, 1), 1);
-    const expectedBytes = header.voxOffset + (voxels * header.bitsPerVoxel) / 8;
-    const { size } = await stat(file);
-    if (size < expectedBytes) {
-      throw corrupt(file, `it has ${size} bytes but its header declares ${expectedBytes}`);
-    }
+  const voxels = header.dims.reduce((product, count) => product * Math.max(count, 1), 1);
+  const expectedBytes = header.voxOffset + (voxels * header.bitsPerVoxel) / 8;
+  const size = file.toLowerCase().endsWith('.gz')
+    ? await inflatedLength(file)
+    : (await stat(file)).size;
+  if (size < expectedBytes) {
+    throw corrupt(file, `it holds ${size} bytes but its header declares ${expectedBytes}`);
   }
+}
+
+/**
+ * Inflates a gzip file without keeping the output and returns its length. ITK-wasm's NIfTI
+ * reader returns a volume from some truncated .nii.gz files without an error, so the stream is
+ * checked to the end here (this inflates the file twice).
+ */
+async function inflatedLength(file: string): Promise<number> {
+  let length = 0;
+  try {
+    for await (const chunk of createReadStream(file).pipe(createGunzip())) {
+      length += (chunk as Buffer).length;
+    }
+  } catch (error) {
+    throw corrupt(file, `its gzip stream is damaged or truncated (${(error as Error).message})`);
+  }
+  return length;
 }
 
 function checkFormsAgree(qform: NiftiAffine, sform: NiftiAffine, file: string): void {

@@ -4,9 +4,9 @@ import type { Image } from 'itk-wasm';
 import { InputError } from '../errors.ts';
 import type { Volume } from '../volume.ts';
 import { imageToVolume } from './itk-volume.ts';
-import { checkNiftiHeader, readNiftiHeader } from './nifti-header.ts';
+import { checkNiftiHeader, niftiSpacingMm, readNiftiHeader } from './nifti-header.ts';
 import { checkPixelDataLength, readMetaImageHeader, readNrrdHeader } from './text-headers.ts';
-import { checkVoxelCount } from './volume-checks.ts';
+import { checkSpacing, checkVoxelCount } from './volume-checks.ts';
 
 /**
  * Reads a NIfTI, NRRD or MetaImage file through ITK-wasm after validating its header, so that
@@ -23,10 +23,12 @@ export async function readVolumeFile(
   if (format === 'nifti') {
     const header = await readNiftiHeader(file);
     checkVoxelCount(header.dims, maxVoxels, file);
+    checkSpacing(niftiSpacingMm(header), file);
     await checkNiftiHeader(header, file);
   } else {
     const header = format === 'nrrd' ? await readNrrdHeader(file) : await readMetaImageHeader(file);
     checkVoxelCount(header.sizes, maxVoxels, file);
+    if (header.spacingMm !== undefined) checkSpacing(header.spacingMm.slice(0, 3), file);
     await checkPixelDataLength(header, file);
   }
   return imageToVolume(await readWithItk(file), file);

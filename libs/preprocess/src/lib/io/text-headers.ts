@@ -6,6 +6,8 @@ import { InputError } from '../errors.ts';
 /** What the NRRD or MetaImage header declares about the pixel data. */
 export interface TextHeader {
   sizes: number[];
+  /** Voxel spacing in mm, when the header declares it. */
+  spacingMm?: number[];
   /** Bytes per voxel of the stored element type. */
   bytesPerVoxel: number;
   /** Whether the pixel data is compressed, so its length cannot be checked up front. */
@@ -49,6 +51,19 @@ function parseSizes(text: string | undefined, file: string, key: string): number
   return sizes;
 }
 
+/** Reads spacing from `spacings:` or as the lengths of the `space directions:` vectors. */
+function nrrdSpacing(fields: Map<string, string>): number[] | undefined {
+  const spacings = fields.get('spacings');
+  if (spacings !== undefined) {
+    return spacings.trim().split(/\s+/).map((value) => (value === 'nan' ? NaN : Number(value)));
+  }
+  const directions = fields.get('space directions');
+  if (directions === undefined) return undefined;
+  // Axes without a direction ("none", such as a vector axis) carry no spacing.
+  const vectors = directions.match(/\([^)]*\)/g) ?? [];
+  return vectors.map((vector) => Math.hypot(...vector.slice(1, -1).split(',').map(Number)));
+}
+
 /** Parses the header of a .nrrd or .nhdr file without reading the pixel data. */
 export async function readNrrdHeader(file: string): Promise<TextHeader> {
   const text = await readHeaderText(file);
@@ -65,6 +80,7 @@ export async function readNrrdHeader(file: string): Promise<TextHeader> {
   const dataOffset = end < 0 ? text.length : end + (text[end] === '\r' ? 4 : 2);
   return {
     sizes: parseSizes(fields.get('sizes'), file, 'sizes'),
+    spacingMm: nrrdSpacing(fields),
     bytesPerVoxel: bytesPerElement(fields.get('type') ?? ''),
     compressed: encoding !== 'raw',
     dataFile: detached ? path.resolve(path.dirname(file), detached.split(/\s+/)[0]) : file,
@@ -93,8 +109,10 @@ export async function readMetaImageHeader(file: string): Promise<TextHeader> {
     throw corrupt(file, 'its MetaImage header lacks DimSize or ElementDataFile');
   }
   const local = dataFileName.toUpperCase() === 'LOCAL';
+  const spacing = fields.get('elementspacing') ?? fields.get('elementsize');
   return {
     sizes: parseSizes(fields.get('dimsize'), file, 'DimSize'),
+    spacingMm: spacing === undefined ? undefined : spacing.trim().split(/\s+/).map(Number),
     bytesPerVoxel:
       bytesPerElement(fields.get('elementtype') ?? '') *
       Number(fields.get('elementnumberofchannels') ?? 1),
