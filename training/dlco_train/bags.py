@@ -156,7 +156,9 @@ def _read_bag_json(folder: str) -> dict[str, Any]:
         with open(json_path, encoding="utf-8") as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise BagFormatError(f"{json_path} not found; is {folder} a bag folder?") from None
+        raise BagFormatError(
+            f"{json_path} not found; is {folder} a bag folder?"
+        ) from None
     except json.JSONDecodeError as error:
         raise BagFormatError(f"{json_path} is not valid JSON: {error}") from error
 
@@ -173,11 +175,15 @@ def _load_array(folder: str, name: str, mmap: bool) -> np.ndarray:
     big = name in ("hu", "mask")
     try:
         # allow_pickle=False: a bag holds plain numeric arrays only.
-        array = np.load(file_path, mmap_mode="r" if (mmap and big) else None, allow_pickle=False)
+        array = np.load(
+            file_path, mmap_mode="r" if (mmap and big) else None, allow_pickle=False
+        )
     except FileNotFoundError:
         raise BagFormatError(f"{file_path} not found") from None
     except ValueError as error:
-        raise BagFormatError(f"{file_path} is not a readable .npy file: {error}") from error
+        raise BagFormatError(
+            f"{file_path} is not a readable .npy file: {error}"
+        ) from error
 
     expected_dtype, _ = BAG_ARRAYS[name]
     if array.dtype != np.dtype(expected_dtype):
@@ -187,7 +193,9 @@ def _load_array(folder: str, name: str, mmap: bool) -> np.ndarray:
     return array
 
 
-def _check_shapes(folder: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+def _check_shapes(
+    folder: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> None:
     count = arrays["lung_ml"].shape[0] if arrays["lung_ml"].ndim == 1 else -1
     size = int(meta["preprocessing"].get("patchSizeVoxels", arrays["hu"].shape[-1]))
     for name, (_, trailing) in BAG_ARRAYS.items():
@@ -199,7 +207,9 @@ def _check_shapes(folder: str, meta: Mapping[str, Any], arrays: Mapping[str, np.
             )
     stated = meta.get("patchCount")
     if stated is not None and stated != count:
-        raise BagFormatError(f"{folder}: bag.json patchCount {stated} but arrays hold {count}")
+        raise BagFormatError(
+            f"{folder}: bag.json patchCount {stated} but arrays hold {count}"
+        )
 
 
 def preprocess_params_hash(params: Mapping[str, Any], format_version: int = 1) -> str:
@@ -228,7 +238,9 @@ def _js_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (int, float)):
         return _js_number(value)
-    raise TypeError(f"preprocessing parameter value {value!r} is not a number, string or bool")
+    raise TypeError(
+        f"preprocessing parameter value {value!r} is not a number, string or bool"
+    )
 
 
 def _js_number(value: float) -> str:

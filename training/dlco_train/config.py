@@ -66,7 +66,9 @@ class TrainConfig:
     use_zone_side: bool = True
     global_factor: str = "hb"
     aux_loss_weights: dict[str, float] = dataclasses.field(default_factory=dict)
-    encoder_channels: list[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    encoder_channels: list[int] = dataclasses.field(
+        default_factory=lambda: [16, 32, 64]
+    )
     embedding_dim: int = 64
     hidden_dim: int = 64
     hu_clip: list[float] = dataclasses.field(default_factory=lambda: [-1024.0, 600.0])
@@ -107,12 +109,23 @@ class TrainConfig:
         if self.loss not in ("gaussian_nll", "mse"):
             raise ValueError(f"loss {self.loss!r} is not 'gaussian_nll' or 'mse'")
         if not self.encoder_channels or min(self.encoder_channels) < 1:
-            raise ValueError(f"encoder_channels {self.encoder_channels} must be positive")
+            raise ValueError(
+                f"encoder_channels {self.encoder_channels} must be positive"
+            )
         if len(self.hu_clip) != 2 or self.hu_clip[0] >= self.hu_clip[1]:
-            raise ValueError(f"hu_clip {self.hu_clip} must be [low, high] with low < high")
-        for name in ("embedding_dim", "hidden_dim", "patches_per_bag", "bags_per_batch"):
+            raise ValueError(
+                f"hu_clip {self.hu_clip} must be [low, high] with low < high"
+            )
+        for name in (
+            "embedding_dim",
+            "hidden_dim",
+            "patches_per_bag",
+            "bags_per_batch",
+        ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
         if self.epochs < 0:
             raise ValueError(f"epochs must be non-negative, got {self.epochs}")
         if not 0.0 <= self.val_fraction + self.test_fraction < 1.0:
@@ -136,7 +149,9 @@ class TrainConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(known)}")
+            raise ValueError(
+                f"unknown config key(s) {unknown}; valid keys: {sorted(known)}"
+            )
         return cls(**values)
 
 

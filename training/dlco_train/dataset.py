@@ -91,26 +91,34 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
         fields = reader.fieldnames or []
         for required in ("id", "dlco"):
             if required not in fields:
-                raise ValueError(f"manifest {path} has no {required!r} column; found {fields}")
+                raise ValueError(
+                    f"manifest {path} has no {required!r} column; found {fields}"
+                )
         rows = [_parse_row(path, line, raw) for line, raw in enumerate(reader, start=2)]
 
     seen: set[str] = set()
     for row in rows:
         if row.scan_id in seen:
-            raise ValueError(f"manifest {path}: id {row.scan_id!r} appears more than once")
+            raise ValueError(
+                f"manifest {path}: id {row.scan_id!r} appears more than once"
+            )
         seen.add(row.scan_id)
     return rows
 
 
 def _parse_row(path: Any, line: int, raw: dict[str, str]) -> ManifestRow:
     where = f"manifest {path} line {line}"
-    columns = {key: (value or "").strip() for key, value in raw.items() if key is not None}
+    columns = {
+        key: (value or "").strip() for key, value in raw.items() if key is not None
+    }
     scan_id = columns["id"]
     if not scan_id:
         raise ValueError(f"{where}: empty id")
     dlco = _parse_float(columns["dlco"], "dlco", where)
     if not math.isfinite(dlco) or dlco <= 0:
-        raise ValueError(f"{where}: dlco must be a positive number, got {columns['dlco']!r}")
+        raise ValueError(
+            f"{where}: dlco must be a positive number, got {columns['dlco']!r}"
+        )
 
     split = columns.get("split", "").lower()
     if split and split not in _SPLIT_ALIASES:
@@ -142,13 +150,17 @@ def encode_metadata(columns: dict[str, str], where: str = "metadata") -> np.ndar
     sex = columns.get("sex", "").lower()
     if sex:
         if sex not in _SEX_CODES:
-            raise ValueError(f"{where}: sex {sex!r} is not one of M, F, male, female, 1, 0")
+            raise ValueError(
+                f"{where}: sex {sex!r} is not one of M, F, male, female, 1, 0"
+            )
         vector[METADATA_INDEX["sex_male"]] = _SEX_CODES[sex]
 
     smoking = columns.get("smoking", "").lower()
     if smoking:
         if smoking not in _SMOKING:
-            raise ValueError(f"{where}: smoking {smoking!r} is not one of {list(_SMOKING)}")
+            raise ValueError(
+                f"{where}: smoking {smoking!r} is not one of {list(_SMOKING)}"
+            )
         for status in _SMOKING:
             vector[METADATA_INDEX[f"smoking_{status}"]] = float(smoking == status)
 
@@ -223,8 +235,12 @@ class MetadataStats:
         matrix = np.asarray(list(vectors), dtype=np.float64)
         with np.errstate(all="ignore"):
             present = np.isfinite(matrix).any(axis=0)
-            mean = np.where(present, np.nanmean(np.where(present, matrix, 0.0), axis=0), 0.0)
-            std = np.where(present, np.nanstd(np.where(present, matrix, 0.0), axis=0), 1.0)
+            mean = np.where(
+                present, np.nanmean(np.where(present, matrix, 0.0), axis=0), 0.0
+            )
+            std = np.where(
+                present, np.nanstd(np.where(present, matrix, 0.0), axis=0), 1.0
+            )
         std = np.where(std > 1e-6, std, 1.0)
         return cls(mean=mean, std=std)
 
@@ -310,7 +326,9 @@ class BagDataset(torch.utils.data.Dataset):
             "lung_ml": torch.from_numpy(lung_ml[chosen]),
             "zone": torch.from_numpy(np.asarray(bag.zone[chosen])),
             "side": torch.from_numpy(np.asarray(bag.side[chosen])),
-            "volume_scale": float(lung_ml.sum()) / sampled_ml if sampled_ml > 0 else 1.0,
+            "volume_scale": (
+                float(lung_ml.sum()) / sampled_ml if sampled_ml > 0 else 1.0
+            ),
             "metadata": torch.from_numpy(row.metadata.astype(np.float32)),
             "target": float(row.dlco),
             "scan_id": row.scan_id,
@@ -332,7 +350,9 @@ def collate_bags(items: Sequence[dict[str, Any]]) -> BagBatch:
         zone=torch.cat([item["zone"] for item in items]),
         side=torch.cat([item["side"] for item in items]),
         counts=[int(item["lung_ml"].shape[0]) for item in items],
-        volume_scale=torch.tensor([item["volume_scale"] for item in items], dtype=torch.float32),
+        volume_scale=torch.tensor(
+            [item["volume_scale"] for item in items], dtype=torch.float32
+        ),
         metadata=torch.stack([item["metadata"] for item in items]),
         target=torch.tensor([item["target"] for item in items], dtype=torch.float32),
         scan_ids=[item["scan_id"] for item in items],
@@ -370,10 +390,16 @@ def load_split_datasets(
             f"{missing[:5]}; run `dlco preprocess` for them or set skip_missing_bags"
         )
     if missing:
-        logger.warning("skipping %d manifest rows without a bag, e.g. %s", len(missing), missing[:5])
+        logger.warning(
+            "skipping %d manifest rows without a bag, e.g. %s",
+            len(missing),
+            missing[:5],
+        )
 
     split_of = assign_splits(present, seed, val_fraction, test_fraction)
-    groups: dict[str, tuple[list[Bag], list[ManifestRow]]] = {name: ([], []) for name in SPLITS}
+    groups: dict[str, tuple[list[Bag], list[ManifestRow]]] = {
+        name: ([], []) for name in SPLITS
+    }
     hashes: set[str] = set()
     for row in present:
         bag = read_bag(os.path.join(bags_dir, row.scan_id))

@@ -72,7 +72,9 @@ class PatchEncoder(nn.Module):
         for stage, out_channels in enumerate(channels):
             for conv_in in (in_channels, out_channels):
                 layers += [
-                    nn.Conv3d(conv_in, out_channels, kernel_size=3, padding=1, bias=False),
+                    nn.Conv3d(
+                        conv_in, out_channels, kernel_size=3, padding=1, bias=False
+                    ),
                     nn.GroupNorm(_group_count(out_channels), out_channels),
                     nn.ReLU(inplace=True),
                 ]
@@ -169,7 +171,9 @@ class _AggregatorBase(nn.Module):
         self.num_zone_codes = int(num_zone_codes)
         self.metadata_dim = len(METADATA_FEATURES)
         self.normaliser = MetadataNormaliser(metadata_mean, metadata_std)
-        self.register_buffer("conductance_scale", torch.tensor(float(conductance_scale)))
+        self.register_buffer(
+            "conductance_scale", torch.tensor(float(conductance_scale))
+        )
         self.patch_feature_dim = config.embedding_dim + (
             self.num_zone_codes + 3 if self.use_zone_side else 0
         )
@@ -195,10 +199,14 @@ class _AggregatorBase(nn.Module):
         # out-of-range index error, in PyTorch and in ONNX Runtime alike.
         zone_codes = torch.arange(self.num_zone_codes, device=zone.device)
         zone_onehot = (zone.long().unsqueeze(1) == zone_codes).float()
-        side_onehot = (side.long().unsqueeze(1) == torch.arange(3, device=side.device)).float()
+        side_onehot = (
+            side.long().unsqueeze(1) == torch.arange(3, device=side.device)
+        ).float()
         return torch.cat([embeddings, zone_onehot, side_onehot], dim=1)
 
-    def _with_context(self, features: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def _with_context(
+        self, features: torch.Tensor, context: torch.Tensor
+    ) -> torch.Tensor:
         """Append normalised metadata to ``[D']`` or ``[N, D']`` features when it is used."""
         if not self.use_metadata:
             return features
@@ -206,7 +214,9 @@ class _AggregatorBase(nn.Module):
             context = context.expand(features.shape[0], -1)
         return torch.cat([features, context], dim=-1)
 
-    def _global_factor(self, metadata: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def _global_factor(
+        self, metadata: torch.Tensor, context: torch.Tensor
+    ) -> torch.Tensor:
         factor = torch.ones(1, device=metadata.device)
         if "hb" in self.global_factor_mode:
             factor = factor * cotes_hb_factor(metadata).reshape(1)
@@ -269,7 +279,9 @@ class AdditiveAggregator(_AggregatorBase):
             ``bag_embedding`` ``[D]`` (lung-volume-weighted mean embedding).
         """
         context = self.normaliser(metadata)
-        features = self._with_context(self._patch_features(embeddings, zone, side), context)
+        features = self._with_context(
+            self._patch_features(embeddings, zone, side), context
+        )
         raw = self.conductance_head(features).squeeze(1)
         conductance = self.conductance_scale * F.softplus(raw)
 
@@ -334,7 +346,9 @@ class AttentionAggregator(_AggregatorBase):
         """
         context = self.normaliser(metadata)
         features = self._patch_features(embeddings, zone, side)
-        gate = torch.tanh(self.attention_v(features)) * torch.sigmoid(self.attention_u(features))
+        gate = torch.tanh(self.attention_v(features)) * torch.sigmoid(
+            self.attention_u(features)
+        )
         attention = torch.softmax(self.attention_w(gate).squeeze(1), dim=0)
         pooled = (attention.unsqueeze(1) * features).sum(0)
 
@@ -377,8 +391,12 @@ class DlcoModel(nn.Module):
         log_variance_init: float,
     ) -> None:
         super().__init__()
-        self.encoder = PatchEncoder(config.encoder_channels, config.embedding_dim, config.hu_clip)
-        aggregator_class = AdditiveAggregator if config.pooling == "additive" else AttentionAggregator
+        self.encoder = PatchEncoder(
+            config.encoder_channels, config.embedding_dim, config.hu_clip
+        )
+        aggregator_class = (
+            AdditiveAggregator if config.pooling == "additive" else AttentionAggregator
+        )
         self.aggregator = aggregator_class(
             config,
             num_zone_codes=num_zone_codes,
@@ -387,7 +405,9 @@ class DlcoModel(nn.Module):
             conductance_scale=conductance_scale,
             log_variance_init=log_variance_init,
         )
-        self.aux_targets = [name for name in AUX_TARGETS if name in config.aux_loss_weights]
+        self.aux_targets = [
+            name for name in AUX_TARGETS if name in config.aux_loss_weights
+        ]
         self.aux_heads = nn.ModuleDict(
             {name: nn.Linear(config.embedding_dim, 1) for name in self.aux_targets}
         )
@@ -417,7 +437,9 @@ class DlcoModel(nn.Module):
             ``aux_<target>`` ``[B]`` for each auxiliary head.
         """
         embeddings = self.encoder(hu, mask)
-        outputs = self.aggregate(embeddings, lung_ml, zone, side, counts, metadata, volume_scale)
+        outputs = self.aggregate(
+            embeddings, lung_ml, zone, side, counts, metadata, volume_scale
+        )
         return outputs
 
     def aggregate(
@@ -438,7 +460,12 @@ class DlcoModel(nn.Module):
             start += count
             scale = None if volume_scale is None else volume_scale[index]
             result = self.aggregator(
-                embeddings[part], lung_ml[part], zone[part], side[part], metadata[index], scale
+                embeddings[part],
+                lung_ml[part],
+                zone[part],
+                side[part],
+                metadata[index],
+                scale,
             )
             for name in ("dlco", "sigma", "log_variance", "contributions"):
                 per_bag.setdefault(name, []).append(result[name])

@@ -93,7 +93,10 @@ def write_bag(
         "rind_fraction": "<f4",
     }
     for name, dtype in dtypes.items():
-        np.save(os.path.join(folder, f"{name}.npy"), np.ascontiguousarray(arrays[name], dtype=dtype))
+        np.save(
+            os.path.join(folder, f"{name}.npy"),
+            np.ascontiguousarray(arrays[name], dtype=dtype),
+        )
 
     size = int(arrays["hu"].shape[1])
     params = params if params is not None else synthetic_params(size)
@@ -108,7 +111,9 @@ def write_bag(
         "zones": SYNTHETIC_ZONES,
         "coverage": {"complete": True, "reasons": []},
         "warnings": [],
-        "qct": qct if qct is not None else {"wholeLung": _whole_lung_qct(arrays, params)},
+        "qct": (
+            qct if qct is not None else {"wholeLung": _whole_lung_qct(arrays, params)}
+        ),
         "patchCount": count,
         "droppedLungFraction": 0.0,
     }
@@ -127,7 +132,9 @@ def _geometry(count: int, size: int) -> dict[str, Any]:
     }
 
 
-def _whole_lung_qct(arrays: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, float]:
+def _whole_lung_qct(
+    arrays: dict[str, np.ndarray], params: dict[str, Any]
+) -> dict[str, float]:
     lung = np.asarray(arrays["mask"]) > 0
     hu = np.asarray(arrays["hu"], dtype=np.float64)[lung]
     voxel_ml = float(params["workingSpacingMm"]) ** 3 / 1000.0
@@ -253,7 +260,9 @@ def write_synthetic_cohort(
                 "smoking": smoking,
                 "pack_years": round(pack_years, 1),
                 "hb_g_dl": round(hb, 2),
-                "split": str(split_names[int(np.searchsorted(boundaries, index, side="right"))]),
+                "split": str(
+                    split_names[int(np.searchsorted(boundaries, index, side="right"))]
+                ),
             }
         )
 
