@@ -1,4 +1,8 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+
+import { inspectCommand } from './commands/inspect.ts';
+import { preprocessCommand } from './commands/preprocess.ts';
+import { LOG_LEVELS } from './logger.ts';
 
 /** Builds the `dlco` command line. Each subcommand lives in its own module under `commands/`. */
 export function buildProgram(): Command {
@@ -7,6 +11,14 @@ export function buildProgram(): Command {
       'Estimate lung diffusion capacity (DLCO) from chest CT, with regional maps. ' +
         'For research use, not diagnosis.',
     )
-    .version('0.1.0');
+    .version('0.1.0')
+    .option('--verbose', 'log debug messages to stderr (same as --log-level debug)')
+    .addOption(
+      new Option('--log-level <level>', 'lowest level of log messages written to stderr')
+        .choices(LOG_LEVELS)
+        .default('warn'),
+    );
+  program.addCommand(inspectCommand());
+  program.addCommand(preprocessCommand());
   return program;
 }

@@ -5,3 +5,4 @@ export * from './lib/params.ts';
 export * from './lib/bag/index.ts';
 export * from './lib/io/index.ts';
 export * from './lib/pipeline/index.ts';
+export * from './lib/geometry/index.ts';
