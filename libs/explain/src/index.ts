@@ -5,3 +5,4 @@ export * from './lib/sliding-window-types.ts';
 export * from './lib/sliding-window-occlusion.ts';
 export * from './lib/patch-occlusion-types.ts';
 export * from './lib/patch-occlusion.ts';
+export * from './lib/zone-shapley.ts';
