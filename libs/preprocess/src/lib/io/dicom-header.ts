@@ -24,22 +24,30 @@ export interface DicomHeader {
   pixelSpacingMm?: [number, number];
   sliceThicknessMm?: number;
   hasPixelData: boolean;
+  /** Whether the file ends before the declared length of its pixel data element. */
+  pixelDataTruncated: boolean;
 }
 
-/** Bytes read first; most CT headers end well before this. */
-const LEADING_BYTES = 32768;
+/**
+ * Bytes read first. Private vendor elements can push the pixel data far in (about 48 KiB in
+ * the POPI slices), and a longer header costs one extra read of the whole file.
+ */
+const LEADING_BYTES = 131072;
+
+/** Length field value of an element whose end is marked by a delimiter. */
+const UNDEFINED_LENGTH = 0xffffffff;
 
 /** SOP class of a DICOMDIR, which indexes files but holds no image. */
 export const MEDIA_STORAGE_DIRECTORY_SOP_CLASS = '1.2.840.10008.1.3.10';
 
-async function readLeadingBytes(file: string): Promise<{ bytes: Buffer; complete: boolean }> {
+async function readLeadingBytes(file: string) {
   const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
     const length = Math.min(size, LEADING_BYTES);
     const bytes = Buffer.alloc(length);
     await handle.read(bytes, 0, length, 0);
-    return { bytes, complete: length === size };
+    return { bytes, complete: length === size, size };
   } finally {
     await handle.close();
   }
@@ -58,13 +66,15 @@ function numbers(dataSet: dicomParser.DataSet, tag: string): number[] | undefine
 }
 
 /**
- * Parses the header of a DICOM Part 10 file, reading past the first 32 KiB only when the
+ * Parses the header of a DICOM Part 10 file, reading past the first 128 KiB only when the
  * pixel data element lies beyond them. Returns undefined for files that are not DICOM Part 10.
  */
 export async function readDicomHeader(file: string): Promise<DicomHeader | undefined> {
   let dataSet: dicomParser.DataSet;
+  let fileSize: number;
   try {
-    const { bytes, complete } = await readLeadingBytes(file);
+    const { bytes, complete, size } = await readLeadingBytes(file);
+    fileSize = size;
     dataSet = parse(bytes);
     if (!complete && dataSet.elements.x7fe00010 === undefined) {
       dataSet = parse(await readFile(file));
@@ -73,6 +83,7 @@ export async function readDicomHeader(file: string): Promise<DicomHeader | undef
     return undefined;
   }
 
+  const pixelData = dataSet.elements.x7fe00010;
   const position = numbers(dataSet, 'x00200032');
   const pixelSpacing = numbers(dataSet, 'x00280030');
   return {
@@ -89,7 +100,11 @@ export async function readDicomHeader(file: string): Promise<DicomHeader | undef
     orientation: numbers(dataSet, 'x00200037'),
     pixelSpacingMm: pixelSpacing?.length === 2 ? (pixelSpacing as [number, number]) : undefined,
     sliceThicknessMm: numbers(dataSet, 'x00180050')?.[0],
-    hasPixelData: dataSet.elements.x7fe00010 !== undefined,
+    hasPixelData: pixelData !== undefined,
+    pixelDataTruncated:
+      pixelData !== undefined &&
+      pixelData.length !== UNDEFINED_LENGTH &&
+      pixelData.dataOffset + pixelData.length > fileSize,
   };
 }
 
@@ -102,6 +117,6 @@ export async function readPixelDataBytes(file: string): Promise<Buffer> {
   const dataSet = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const element = dataSet.elements.x7fe00010;
   if (element === undefined) return Buffer.alloc(0);
-  const end = element.length === 0xffffffff ? bytes.length : element.dataOffset + element.length;
+  const end = element.length === UNDEFINED_LENGTH ? bytes.length : element.dataOffset + element.length;
   return bytes.subarray(element.dataOffset, end);
 }

@@ -143,6 +143,15 @@ export async function readDicomSeries(
   checkVoxelCount(sizeBeforeChecks, options.maxVoxels, label);
   checkTransferSyntax(first.transferSyntaxUid);
 
+  const truncated = selection.slices.find((slice) => slice.pixelDataTruncated);
+  if (truncated !== undefined) {
+    throw new InputError(
+      'INPUT_CORRUPT',
+      `DICOM file ${path.relative(root, truncated.file)} in ${label} ends inside its pixel data. ` +
+        'Copy or export the series again.',
+      { file: path.relative(root, truncated.file) },
+    );
+  }
   const stack = await stackSlices(root, selection.slices, options.unevenSpacingTolerance);
   checkSliceCount([first.columns, first.rows, stack.slices.length], label);
   const warnings = [...selection.warnings, ...stack.warnings];
