@@ -6,3 +6,4 @@ export * from './lib/sliding-window-occlusion.ts';
 export * from './lib/patch-occlusion-types.ts';
 export * from './lib/patch-occlusion.ts';
 export * from './lib/zone-shapley.ts';
+export * from './lib/removal-curve.ts';
