@@ -7,3 +7,5 @@ export * from './lib/patch-occlusion-types.ts';
 export * from './lib/patch-occlusion.ts';
 export * from './lib/zone-shapley.ts';
 export * from './lib/removal-curve.ts';
+export * from './lib/patch-value-map.ts';
+export * from './lib/zone-sums.ts';

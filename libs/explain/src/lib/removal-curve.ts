@@ -102,7 +102,7 @@ async function removalCurve(
   const points: RemovalCurvePoint[] = [];
   for (const count of counts) {
     options.signal?.throwIfAborted();
-    // Deletion removes the first `count` patches; insertion has restored them.
+    // Deletion removes the first `count` patches, and insertion has restored them.
     const removed = new Set(direction === 'deletion' ? order.slice(0, count) : order.slice(count));
     const label = `evaluate with ${removed.size} patches removed`;
     const estimate = requireModelOutput(label, await evaluate(removed));
@@ -110,7 +110,7 @@ async function removalCurve(
     options.onProgress?.({ evaluations: points.length, total: counts.length });
   }
 
-  // Deletion starts intact and ends fully removed; insertion runs the other way.
+  // Deletion starts intact and ends fully removed, and insertion runs the other way.
   const first = points[0].estimate;
   const last = points[points.length - 1].estimate;
   const intactEstimate = direction === 'deletion' ? first : last;
