@@ -71,7 +71,11 @@ async function writeAtomically(image: Image, file: string): Promise<void> {
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });
-    throw error;
+    throw new Error(
+      `Writing ${file} failed: ${(error as Error).message}. Check that its folder exists and ` +
+        'is writable.',
+      { cause: error },
+    );
   }
 }
 
