@@ -26,6 +26,8 @@ import { boxVoxelCount, forEachVoxel, type VoxelBox } from './window-grid.ts';
  * is truncated at the volume edge, so edge voxels may be covered by smaller windows. When the
  * stride exceeds the window, voxels between windows are never occluded and keep attribution 0.
  * Occlusion measures the model's sensitivity to removing a region, not a causal effect.
+ * Memory use is one volume copy per in-flight model call plus 12 bytes per voxel for the
+ * double-precision sums and the coverage counts.
  *
  * @param volume - The input volume. It is never modified.
  * @param predict - The model, called once for the original volume and once per window.
