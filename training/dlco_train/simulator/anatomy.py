@@ -18,6 +18,7 @@ from .geometry import Grid
 __all__ = [
     "HU",
     "AnatomyParams",
+    "lung_box",
     "lung_side",
     "render_body",
     "sample_anatomy",
@@ -288,9 +289,25 @@ def render_body(grid: Grid, params: AnatomyParams) -> tuple[np.ndarray, np.ndarr
     _render_spine(hu, x, y, z, params)
     _render_aorta(hu, grid, params)
 
-    lung = lung_side(x, y, z, params)
+    lung = np.zeros(grid.shape, dtype=np.uint8)
+    box = lung_box(grid, params)
+    box_x, box_y, box_z = grid.crop(box).coordinates_mm()
+    lung[box] = lung_side(box_x, box_y, box_z, params)
     hu[lung > 0] = 0.0
     return hu, lung
+
+
+def lung_box(grid: Grid, params: AnatomyParams) -> tuple[slice, slice, slice]:
+    """Return index slices of the thoracic cavity in x and y, all of z.
+
+    The box contains both lungs, the mediastinum and the trachea, so lung-related work
+    can run on this crop alone.
+    """
+    margin = 4.0
+    return grid.box_indices(
+        (-params.cavity_a_mm - margin, -params.cavity_b_mm - margin, -np.inf),
+        (params.cavity_a_mm + margin, params.cavity_b_mm + margin, np.inf),
+    )
 
 
 def _render_spine(hu, x, y, z, params: AnatomyParams) -> None:

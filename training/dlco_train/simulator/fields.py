@@ -53,29 +53,56 @@ def _axis_weights(
     return lower, upper, weight
 
 
-def resample_linear(volume: np.ndarray, source: Grid, target: Grid) -> np.ndarray:
+def resample_linear(
+    volume: np.ndarray, source: Grid, target: Grid, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Resample a volume between two axis-aligned grids by trilinear interpolation.
 
-    The interpolation is done one axis at a time, so the cost is a few passes over the
-    target grid. Points outside the source grid take the nearest edge value.
+    Points outside the source grid take the nearest edge value.
 
     Args:
         volume: Array of ``source.shape``.
         source: Grid of ``volume``.
         target: Grid to sample at; same orientation as ``source``.
+        mask: Optional boolean array of ``target.shape``; only these voxels are
+            computed and the others are 0, which saves time for lung-only fields.
 
     Returns:
         float32 array of ``target.shape``.
     """
-    result = volume.astype(np.float32, copy=False)
-    for axis in range(3):
-        lower, upper, weight = _axis_weights(source.axis_mm(axis), target.axis_mm(axis))
-        shape = [1, 1, 1]
-        shape[axis] = weight.size
-        weight = weight.reshape(shape)
-        low_values = np.take(result, lower, axis=axis)
-        high_values = np.take(result, upper, axis=axis)
-        result = low_values + weight * (high_values - low_values)
+    volume = volume.astype(np.float32, copy=False)
+    if mask is None:
+        # Separable passes: a few sweeps over the target grid.
+        result = volume
+        for axis in range(3):
+            lower, upper, weight = _axis_weights(
+                source.axis_mm(axis), target.axis_mm(axis)
+            )
+            shape = [1, 1, 1]
+            shape[axis] = weight.size
+            weight = weight.reshape(shape)
+            low_values = np.take(result, lower, axis=axis)
+            high_values = np.take(result, upper, axis=axis)
+            result = low_values + weight * (high_values - low_values)
+        return result
+
+    indices = np.nonzero(mask)
+    per_axis = [
+        _axis_weights(source.axis_mm(axis), target.axis_mm(axis)) for axis in range(3)
+    ]
+    lows = [per_axis[axis][0][indices[axis]] for axis in range(3)]
+    highs = [per_axis[axis][1][indices[axis]] for axis in range(3)]
+    weights = [per_axis[axis][2][indices[axis]] for axis in range(3)]
+    values = np.zeros(indices[0].size, dtype=np.float32)
+    for corner in range(8):
+        picks = [(corner >> axis) & 1 for axis in range(3)]
+        index = tuple(highs[a] if picks[a] else lows[a] for a in range(3))
+        weight = np.ones_like(values)
+        for axis in range(3):
+            weight *= weights[axis] if picks[axis] else 1.0 - weights[axis]
+        values += weight * volume[index]
+    result = np.zeros(target.shape, dtype=np.float32)
+    result[indices] = values
     return result
 
 
@@ -144,15 +171,16 @@ def splat_volumes(
 ) -> np.ndarray:
     """Deposit point volumes on a grid and return the occupied volume fraction.
 
-    Each point adds its volume to the voxel that contains it, and a Gaussian blur of
-    ``blur_mm`` spreads it, which keeps the total volume. This renders structures smaller
+    Each point shares its volume among its 8 neighbouring voxels (trilinear weights),
+    and an optional Gaussian blur of ``blur_mm`` spreads it further; both keep the
+    total volume. This renders structures smaller
     than a voxel (small vessels, lucencies) as the partial-volume fraction they occupy.
 
     Args:
         grid: Target grid.
         points_mm: (N, 3) LPS points in mm.
         volumes_ml: (N,) volume of each point in mL.
-        blur_mm: Standard deviation of the spreading Gaussian in mm.
+        blur_mm: Standard deviation of the spreading Gaussian in mm; 0 for none.
 
     Returns:
         float32 volume fraction of ``grid.shape``, clipped to [0, 1].
@@ -161,13 +189,22 @@ def splat_volumes(
     if len(points_mm) == 0:
         return fraction
     spacing = np.asarray(grid.spacing_mm)
-    index = np.rint((points_mm - np.asarray(grid.origin_mm)) / spacing).astype(np.intp)
-    inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
-    flat = np.ravel_multi_index(tuple(index[inside].T), grid.shape)
+    position = (points_mm - np.asarray(grid.origin_mm)) / spacing
+    lower = np.floor(position).astype(np.intp)
+    weight_high = position - lower
+    flats, shares = [], []
+    # Trilinear splatting: each point shares its volume among the 8 nearest voxels.
+    for corner in range(8):
+        picks = np.array([(corner >> axis) & 1 for axis in range(3)])
+        index = lower + picks
+        weight = np.prod(np.where(picks, weight_high, 1.0 - weight_high), axis=1)
+        inside = np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)
+        flats.append(np.ravel_multi_index(tuple(index[inside].T), grid.shape))
+        shares.append((volumes_ml * weight)[inside])
     totals = np.bincount(
-        flat, weights=volumes_ml[inside], minlength=fraction.size
-    ).astype(np.float32)
-    fraction = totals.reshape(grid.shape) / np.float32(grid.voxel_volume_ml)
+        np.concatenate(flats), weights=np.concatenate(shares), minlength=fraction.size
+    )
+    fraction = (totals / grid.voxel_volume_ml).astype(np.float32).reshape(grid.shape)
     if blur_mm > 0:
         fraction = ndimage.gaussian_filter(
             fraction, sigma=[blur_mm / s for s in grid.spacing_mm], mode="constant"

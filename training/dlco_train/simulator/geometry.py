@@ -63,6 +63,40 @@ class Grid:
         """Return the 4x4 affine from voxel index to RAS mm, as NIfTI stores it."""
         return LPS_TO_RAS @ self.affine_lps()
 
+    def box_indices(
+        self, low_mm: Sequence[float], high_mm: Sequence[float]
+    ) -> tuple[slice, slice, slice]:
+        """Return the index slices of the voxels whose centres lie inside an LPS box.
+
+        Args:
+            low_mm: Lowest (x, y, z) corner in mm; infinite values are allowed.
+            high_mm: Highest (x, y, z) corner in mm; infinite values are allowed.
+
+        Returns:
+            One slice per axis, clipped to the grid (possibly empty).
+        """
+        slices = []
+        for axis in range(3):
+            spacing = self.spacing_mm[axis]
+            limit = self.shape[axis] + 1.0
+            start_position = (low_mm[axis] - self.origin_mm[axis]) / spacing
+            stop_position = (high_mm[axis] - self.origin_mm[axis]) / spacing
+            start = int(np.ceil(np.clip(start_position, -1.0, limit)))
+            stop = int(np.floor(np.clip(stop_position, -1.0, limit))) + 1
+            start = min(max(start, 0), self.shape[axis])
+            stop = min(max(stop, start), self.shape[axis])
+            slices.append(slice(start, stop))
+        return tuple(slices)
+
+    def crop(self, box: tuple[slice, slice, slice]) -> "Grid":
+        """Return the sub-grid covered by index slices (as from :meth:`box_indices`)."""
+        shape = tuple(part.stop - part.start for part in box)
+        origin = tuple(
+            self.origin_mm[axis] + box[axis].start * self.spacing_mm[axis]
+            for axis in range(3)
+        )
+        return Grid(shape, self.spacing_mm, origin)
+
     @property
     def voxel_volume_ml(self) -> float:
         """Volume of one voxel in mL."""

@@ -169,8 +169,9 @@ def plan_lesions(
 def prune_arteries(arteries: Tree, plan: LesionPlan, rng: np.random.Generator) -> Tree:
     """Remove and narrow small arteries for pulmonary vascular disease.
 
-    Branches thinner than 1.6 mm radius are removed with probability 0.7 x severity and
-    the remaining ones narrowed by 25 % x severity; larger arteries are unchanged.
+    Terminal branches (the smallest, below 1.2 mm radius) are removed with probability
+    0.6 x severity and the remaining ones narrowed by 20 % x severity; all other
+    arteries are unchanged, which keeps the change in mean lung HU to a few HU.
 
     Args:
         arteries: Artery tree of the subject.
@@ -183,9 +184,9 @@ def prune_arteries(arteries: Tree, plan: LesionPlan, rng: np.random.Generator) -
     level = plan.level("vascular")
     if level <= 0:
         return arteries
-    small = arteries.radii_mm < 1.6
-    removed = small & (rng.uniform(size=small.size) < 0.7 * level)
-    scale = np.where(small, 1.0 - 0.25 * level, 1.0)
+    small = arteries.terminal & (arteries.radii_mm < 1.2)
+    removed = small & (rng.uniform(size=small.size) < 0.6 * level)
+    scale = np.where(small, 1.0 - 0.2 * level, 1.0)
     return arteries.subset(~removed, radius_scale=scale)
 
 
@@ -248,10 +249,10 @@ def render_lesions(
     level = plan.level("vascular")
     if level > 0:
         periphery = np.exp(-context.pleura_mm / 30.0)
-        loss = VASCULAR_LOSS * level * (0.4 + 0.6 * patchy_positive) * (0.5 + 0.5 * periphery)
+        loss = VASCULAR_LOSS * level * (0.2 + 0.8 * patchy_positive**2) * (0.5 + 0.5 * periphery)
         loss *= mask
         factor *= 1.0 - loss
-        labels[loss > 0.15] = 9
+        labels[loss > 0.2] = 9
 
     level = plan.level("fibrosis")
     if level > 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anatomy import AnatomyParams, lung_side, render_body, sample_anatomy
+from .anatomy import AnatomyParams, lung_box, lung_side, render_body, sample_anatomy
 from .fields import gaussian_random_field, resample_linear
 from .geometry import Grid, reorient
 from .lungs import LungBounds, LungContext, build_context, lung_bounds
@@ -172,33 +172,76 @@ def render_scan(
     stored, fine, subslices = scan_grids(
         profile, (0.0, 8.0), (-35.0, params.lung_height_mm + 20.0)
     )
-    body_hu, lung = render_body(fine, params)
-    context = build_context(
-        fine, lung, model.bounds, pleura_source=(model.reference_grid, model.reference.pleura_mm)
+    hu, lung = render_body(fine, params)
+    # Lungs, airways and pulmonary vessels lie inside the cavity box, so all lung
+    # work runs on that crop and is written back.
+    box = lung_box(fine, params)
+    cavity = fine.crop(box)
+    cavity_hu, maps, labels = _render_cavity(
+        model, cavity, hu[box], lung[box], predicted_dlco
     )
-    fields = model.fields_on(fine)
+    hu[box] = cavity_hu
 
+    subject = model.subject
+    dlco = measure_dlco(
+        maps, predicted_dlco, subject.sex, subject.hb_g_dl, subject.cohb_percent, rng
+    )
+    full_maps = []
+    for cavity_map in (maps.healthy, maps.actual, maps.deficit):
+        full = np.zeros(fine.shape, dtype=np.float32)
+        full[box] = cavity_map
+        full_maps.append(pool_sum(full, subslices))
+    full_labels = np.zeros(fine.shape, dtype=np.uint8)
+    full_labels[box] = labels
+
+    noise_scale = float(np.sqrt(params.body_a_mm * params.body_b_mm / (175.0 * 130.0)))
+    ct = acquire_ct(hu, stored, subslices, profile, noise_scale, rng)
+    stored_labels = pool_labels(full_labels, subslices, len(LABELS))
+    return _store(ct, ConductanceMaps(*full_maps), stored_labels, stored, profile, dlco)
+
+
+def _render_cavity(
+    model: SubjectModel,
+    grid: Grid,
+    body_hu: np.ndarray,
+    lung: np.ndarray,
+    predicted_dlco: float,
+) -> tuple[np.ndarray, ConductanceMaps, np.ndarray]:
+    """Render parenchyma, lesions, airways and vessels on the cavity crop.
+
+    Returns:
+        float32 HU of the crop, conductance maps (healthy map summing to
+        ``predicted_dlco``) and the uint8 lesion labels.
+    """
+    params = model.params
+    context = build_context(
+        grid, lung, model.bounds, pleura_source=(model.reference_grid, model.reference.pleura_mm)
+    )
+    lung_mask = context.mask
+    fields = {
+        name: resample_linear(field, model.reference_grid, grid, mask=lung_mask)
+        for name, field in model.fields.items()
+    }
     parenchyma = (
         np.float32(params.parenchyma_hu)
         + np.float32(params.gravity_gradient_hu) * (context.dependency - np.float32(0.5))
         + np.float32(params.texture_sd_hu) * fields["texture"]
     )
     lesions = render_lesions(model.plan, context, parenchyma, fields, params.atelectasis_mm)
-    lung_mask = context.mask
     hu = np.where(lung_mask, parenchyma + lesions.hu_delta, body_hu)
-    del body_hu, parenchyma
+    del parenchyma
     hu += lesions.lucent_fraction * (np.float32(LUCENT_HU) - hu)
     hu += lesions.wall_fraction * (np.float32(WALL_HU) - hu)
 
-    veins = render_tree(fine, model.trees.veins)
-    vessels = np.maximum(render_tree(fine, model.scan_arteries), veins)
+    veins = render_tree(grid, model.trees.veins)
+    vessels = np.maximum(render_tree(grid, model.scan_arteries), veins)
     if model.scan_arteries is model.trees.arteries:
         healthy_vessels = vessels
     else:
-        healthy_vessels = np.maximum(render_tree(fine, model.trees.arteries), veins)
-    lumen = render_tree(fine, model.trees.airways)
+        healthy_vessels = np.maximum(render_tree(grid, model.trees.arteries), veins)
+    lumen = render_tree(grid, model.trees.airways)
     airway_wall = np.clip(
-        render_tree(fine, model.trees.airways, AIRWAY_WALL_SCALE) - lumen, 0.0, 1.0
+        render_tree(grid, model.trees.airways, AIRWAY_WALL_SCALE) - lumen, 0.0, 1.0
     )
     hu += vessels * (np.float32(_HU_BLOOD) - hu)
     hu += airway_wall * (np.float32(_HU_AIRWAY_WALL) - hu)
@@ -206,20 +249,7 @@ def render_scan(
 
     alveolar = np.clip(1.0 - healthy_vessels - lumen - airway_wall, 0.0, 1.0) * lung_mask
     maps = conductance_maps(context, alveolar, lesions.conductance_factor, predicted_dlco)
-    subject = model.subject
-    dlco = measure_dlco(
-        maps, predicted_dlco, subject.sex, subject.hb_g_dl, subject.cohb_percent, rng
-    )
-
-    noise_scale = float(np.sqrt(params.body_a_mm * params.body_b_mm / (175.0 * 130.0)))
-    ct = acquire_ct(hu, stored, subslices, profile, noise_scale, rng)
-    labels = pool_labels(lesions.labels, subslices, len(LABELS))
-    stored_maps = ConductanceMaps(
-        pool_sum(maps.healthy, subslices),
-        pool_sum(maps.actual, subslices),
-        pool_sum(maps.deficit, subslices),
-    )
-    return _store(ct, stored_maps, labels, stored, profile, dlco)
+    return hu, maps, lesions.labels
 
 
 def _store(

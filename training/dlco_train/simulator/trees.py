@@ -250,5 +250,5 @@ def render_tree(grid: Grid, tree: Tree, radius_scale: float = 1.0) -> np.ndarray
     t = (offsets + 0.5) / counts[owner]
     points = starts[owner] + t[:, None] * (ends[owner] - starts[owner])
     volumes_ml = np.pi * small_radii[owner] ** 2 * (lengths[owner] / counts[owner]) / 1000.0
-    fraction = np.maximum(fraction, splat_volumes(grid, points, volumes_ml, blur_mm=0.6))
+    fraction = np.maximum(fraction, splat_volumes(grid, points, volumes_ml, blur_mm=0.0))
     return fraction
