@@ -20,6 +20,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_DATA_HU",
     "SUPPORTED_FORMAT_VERSIONS",
     "BAG_ARRAYS",
     "Bag",
@@ -27,6 +28,10 @@ __all__ = [
     "read_bag",
     "preprocess_params_hash",
 ]
+
+#: ``hu.npy`` value of voxels without data: outside the working grid or the scanner's
+#: field of view. It is a marker, never a density.
+NO_DATA_HU = -32768
 
 #: Bag format versions this reader understands.
 SUPPORTED_FORMAT_VERSIONS = (1,)

@@ -51,6 +51,7 @@ BASELINE_FEATURES: tuple[tuple[str, str, str], ...] = (
 # NOTE: the whole-lung QCT field names are not fixed by docs/patch-bag-format.md yet, so
 # these are accepted spellings, tried in order under qct.wholeLung (or qct itself).
 # The first spelling of each is what the synthetic bags in dlco_train.testing write.
+# Lung volume falls back to the top-level bag.json field lungVolumeMl.
 QCT_FIELD_CANDIDATES: dict[str, tuple[str, ...]] = {
     "laa950_percent": ("laa950Percent", "percentLaa950", "laa950Pct", "laa950"),
     "haa_percent": ("haaPercent", "percentHaa", "haaPct", "haa"),
@@ -91,6 +92,8 @@ def baseline_features(
             continue
         found = next((key for key in QCT_FIELD_CANDIDATES[name] if key in qct), None)
         value = qct.get(found) if found else None
+        if found is None and name == "lung_volume_ml" and "lungVolumeMl" in bag_meta:
+            found, value = "lungVolumeMl", bag_meta["lungVolumeMl"]
         values.append(float(value) if isinstance(value, (int, float)) else math.nan)
         if found:
             used.append(found)

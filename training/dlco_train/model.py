@@ -24,10 +24,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .bags import NO_DATA_HU
 from .config import AUX_TARGETS, TrainConfig
 from .dataset import METADATA_FEATURES, METADATA_INDEX
 
 __all__ = [
+    "NO_DATA_HU",
     "PatchEncoder",
     "MetadataNormaliser",
     "AdditiveAggregator",
@@ -45,9 +47,11 @@ _LOG_VARIANCE_RANGE = (-12.0, 12.0)
 class PatchEncoder(nn.Module):
     """3-D CNN that embeds one cubic patch.
 
-    The input is raw HU and the lung label map; the encoder clips HU to ``hu_clip``,
-    scales it to [-1, 1] and stacks it with the binary lung mask as two channels, so
-    serving passes the bag arrays unchanged. Each stage is two 3x3x3 convolutions with
+    The input is raw HU and the lung label map, so serving passes the bag arrays
+    unchanged. The encoder clips HU to ``hu_clip`` and scales it to [-1, 1], and stacks
+    three channels: scaled HU, the binary lung mask, and a data mask that is 0 where
+    ``hu`` is ``NO_DATA_HU`` (outside the working grid or the field of view). Scaled HU
+    is set to 0 there, so no-data voxels are never read as a density. Each stage is two 3x3x3 convolutions with
     GroupNorm and ReLU; every stage but the last halves the grid with average pooling,
     and global average pooling plus a linear layer gives the embedding. GroupNorm keeps
     the output of a patch independent of the other patches in the batch.
@@ -68,7 +72,7 @@ class PatchEncoder(nn.Module):
         self.hu_low = float(hu_clip[0])
         self.hu_high = float(hu_clip[1])
         layers: list[nn.Module] = []
-        in_channels = 2
+        in_channels = 3
         for stage, out_channels in enumerate(channels):
             for conv_in in (in_channels, out_channels):
                 layers += [
@@ -96,10 +100,12 @@ class PatchEncoder(nn.Module):
         Returns:
             float32 ``[B, D]`` embeddings.
         """
-        hu = torch.clamp(hu.float(), self.hu_low, self.hu_high)
-        scaled = (hu - self.hu_low) * (2.0 / (self.hu_high - self.hu_low)) - 1.0
+        hu = hu.float()
+        valid = (hu > NO_DATA_HU + 0.5).float()
+        clipped = torch.clamp(hu, self.hu_low, self.hu_high)
+        scaled = ((clipped - self.hu_low) * (2.0 / (self.hu_high - self.hu_low)) - 1.0) * valid
         lung = (mask.float() > 0.5).float()
-        x = torch.stack([scaled, lung], dim=1)
+        x = torch.stack([scaled, lung, valid], dim=1)
         x = self.pool(self.features(x)).flatten(1)
         return self.project(x)
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .bags import preprocess_params_hash
+from .bags import NO_DATA_HU, preprocess_params_hash
 
 __all__ = [
     "SYNTHETIC_ZONES",
@@ -116,6 +116,7 @@ def write_bag(
         ),
         "patchCount": count,
         "droppedLungFraction": 0.0,
+        "lungVolumeMl": float(np.sum(arrays["lung_ml"], dtype=np.float64)),
     }
     meta.update(extra_meta or {})
     with open(os.path.join(folder, "bag.json"), "w", encoding="utf-8") as f:
@@ -181,11 +182,14 @@ def write_synthetic_bag(
     for index in np.flatnonzero(cut):
         mask[index, : cut_depth[index]] = 0
         hu[index, : cut_depth[index]] = 40.0  # soft tissue outside the lung
+        # Some cut patches also reach past the working grid, where hu.npy holds no data.
+        if index % 2 == 0:
+            hu[index, 0] = NO_DATA_HU
 
     voxel_ml = 2.0**3 / 1000.0
     lung_ml = (mask > 0).reshape(n, -1).sum(axis=1) * voxel_ml
     arrays = {
-        "hu": np.clip(np.rint(hu), -1024, 3071),
+        "hu": np.where(hu == NO_DATA_HU, NO_DATA_HU, np.clip(np.rint(hu), -1024, 3071)),
         "mask": mask,
         "centers_mm": rng.normal(0.0, 80.0, (n, 3)),
         "corner_ijk": rng.integers(-2, 200, (n, 3)),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlco_train.bags import preprocess_params_hash, read_bag
+from dlco_train.bags import NO_DATA_HU, preprocess_params_hash, read_bag
 from dlco_train.config import TrainConfig
 from dlco_train.dataset import METADATA_FEATURES
 from dlco_train.export import AGGREGATOR_OUTPUTS, export_model, export_onnx
@@ -81,6 +81,7 @@ def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
     export_onnx(checkpoint, str(tmp_path))
     rng = np.random.default_rng(patch_count)
     hu = rng.integers(-1024, 600, (patch_count, 16, 16, 16)).astype(np.int16)
+    hu[0, :3] = NO_DATA_HU
     mask = rng.integers(0, 3, (patch_count, 16, 16, 16)).astype(np.uint8)
     lung_ml = rng.uniform(1, 33, patch_count).astype(np.float32)
     zone = rng.integers(0, 7, patch_count).astype(np.uint8)

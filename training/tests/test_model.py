@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from dlco_train.bags import NO_DATA_HU
 from dlco_train.config import TrainConfig
 from dlco_train.dataset import METADATA_FEATURES, METADATA_INDEX
 from dlco_train.model import PatchEncoder, build_model, cotes_hb_factor
@@ -57,6 +58,15 @@ def test_encoder_clips_hu():
     low = encoder(torch.full((1, 8, 8, 8), -3000.0), mask)
     clipped = encoder(torch.full((1, 8, 8, 8), -1024.0), mask)
     assert torch.allclose(low, clipped)
+
+
+def test_encoder_marks_no_data():
+    encoder = PatchEncoder(channels=(4,), embedding_dim=4).eval()
+    mask = torch.zeros(1, 8, 8, 8)
+    air = torch.full((1, 8, 8, 8), -1024.0)
+    no_data = air.clone()
+    no_data[:, :4] = NO_DATA_HU
+    assert not torch.allclose(encoder(air, mask), encoder(no_data, mask))
 
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
