@@ -14,7 +14,7 @@ import {
   realDataDir,
   removeTempDir,
 } from './test-helpers/fixtures.ts';
-import { encodeNifti1, type NiftiFixture } from './test-helpers/nifti-writer.ts';
+import { encodeNifti1, encodeNifti2, type NiftiFixture } from './test-helpers/nifti-writer.ts';
 
 const SIZE: [number, number, number] = [16, 12, 6];
 
@@ -127,6 +127,12 @@ describe('readScan on NIfTI', () => {
     expect(volume.size).toEqual(SIZE);
   });
 
+  it('reports NIfTI-2 that ITK cannot read as unsupported', async () => {
+    const file = path.join(folder, 'nifti2.nii');
+    await writeFile(file, encodeNifti2([...SIZE], chestPhantomHu(SIZE), [2, 3, 4], PERMUTED_SROW));
+    await expectInputError(file, 'INPUT_FORMAT_UNSUPPORTED');
+  });
+
   it('reads the real cropped thorax', async () => {
     const { volume, format } = await readScan(path.join(realDataDir, 'ts-thorax-crop/ct.nii.gz'));
     expect(format).toBe('nifti');
@@ -151,6 +157,23 @@ describe('readScan rejects bad NIfTI', () => {
     ];
     const file = await writeNifti('sheared.nii', { sformCode: 1, srow: sheared });
     await expectInputError(file, 'NIFTI_SHEARED');
+  });
+
+  it('BAD CALL - sheared NIfTI-2 sform', async () => {
+    const file = path.join(folder, 'sheared2.nii');
+    const sheared: [number[], number[], number[]] = [
+      [2, 0, 0, 0],
+      [0, 3, 0.5, 0],
+      [0, 0, 4, 0],
+    ];
+    await writeFile(file, encodeNifti2([...SIZE], chestPhantomHu(SIZE), [2, 3, 4], sheared));
+    await expectInputError(file, 'NIFTI_SHEARED');
+  });
+
+  it('BAD CALL - NIfTI-2 above maxVoxels', async () => {
+    const file = path.join(folder, 'large2.nii');
+    await writeFile(file, encodeNifti2([...SIZE], chestPhantomHu(SIZE), [2, 3, 4], PERMUTED_SROW));
+    await expectInputError(file, 'INPUT_TOO_LARGE', 100);
   });
 
   it('BAD CALL - several time points', async () => {

@@ -39,6 +39,10 @@ const ZIP_BYTES_PER_VOXEL = 8;
 /** Entries allowed in a .zip, matching the file limit of a DICOM folder. */
 const ZIP_MAX_ENTRIES = 20000;
 
+function logWarnings(logger: Logger, warnings: string[]): void {
+  for (const warning of warnings) logger.warn({}, warning);
+}
+
 /**
  * Reads a chest CT scan as HU in its native geometry and validates it.
  *
@@ -69,7 +73,9 @@ export async function readScan(scanPath: string, options: ReadScanOptions = {}):
 
   const dicomOptions = { maxVoxels, unevenSpacingTolerance, logger };
   if (source.layout === 'directory') {
-    return { format: 'dicom', ...(await readDicomSeries(scanPath, dicomOptions)) };
+    const result = await readDicomSeries(scanPath, dicomOptions);
+    logWarnings(logger, result.warnings);
+    return { format: 'dicom', ...result };
   }
   const folder = await mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), 'dlco-scan-'));
   try {
@@ -78,6 +84,7 @@ export async function readScan(scanPath: string, options: ReadScanOptions = {}):
       maxBytes: maxVoxels * ZIP_BYTES_PER_VOXEL,
     });
     const result = await readDicomSeries(folder, { ...dicomOptions, label: scanPath });
+    logWarnings(logger, result.warnings);
     return { format: 'dicom', ...result };
   } finally {
     await rm(folder, { recursive: true, force: true });

@@ -68,3 +68,35 @@ export function encodeNifti1(fixture: NiftiFixture, gzip = false): Buffer {
   );
   return gzip ? gzipSync(bytes) : bytes;
 }
+
+const NIFTI2_HEADER_BYTES = 540;
+const NIFTI2_VOX_OFFSET = 544;
+
+/** Encodes a NIfTI-2 single file (.nii) with int16 data and an sform only. */
+export function encodeNifti2(
+  dims: number[],
+  data: Int16Array,
+  pixdimMm: [number, number, number],
+  srow: [number[], number[], number[]],
+): Buffer {
+  const bytes = Buffer.alloc(NIFTI2_VOX_OFFSET + data.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setInt32(0, NIFTI2_HEADER_BYTES, true);
+  bytes.write('n+2\0\r\n\x1a\n', 4, 'latin1');
+  view.setInt16(12, 4, true); // datatype: int16
+  view.setInt16(14, 16, true); // bitpix
+  view.setBigInt64(16, BigInt(dims.length), true);
+  for (let axis = 0; axis < 7; axis++) view.setBigInt64(24 + 8 * axis, BigInt(dims[axis] ?? 1), true);
+  view.setFloat64(104, 1, true);
+  for (let axis = 0; axis < 3; axis++) view.setFloat64(112 + 8 * axis, pixdimMm[axis], true);
+  for (let axis = 3; axis < 7; axis++) view.setFloat64(112 + 8 * axis, 1, true);
+  view.setBigInt64(168, BigInt(NIFTI2_VOX_OFFSET), true);
+  view.setFloat64(176, 1, true); // scl_slope
+  view.setInt32(348, 1, true); // sform_code
+  for (let row = 0; row < 3; row++) {
+    for (let col = 0; col < 4; col++) view.setFloat64(400 + 32 * row + 8 * col, srow[row][col], true);
+  }
+  view.setInt32(500, 2, true); // xyzt_units: millimetres
+  Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(bytes, NIFTI2_VOX_OFFSET);
+  return bytes;
+}
