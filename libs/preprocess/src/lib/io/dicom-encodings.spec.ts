@@ -20,12 +20,19 @@ const LOSSLESS = [
 /** Stored values of the uncompressed slice plus its RescaleIntercept, parsed without ITK. */
 async function uncompressedHu(): Promise<Float64Array> {
   const bytes = await readFile(path.join(ENCODINGS, 'CT1_UNC.dcm'));
-  const dataSet = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const dataSet = dicomParser.parseDicom(
+    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  );
   const slope = Number(dataSet.string('x00281053') ?? 1);
   const intercept = Number(dataSet.string('x00281052') ?? 0);
   expect(dataSet.uint16('x00280103')).toBe(1);
   const element = dataSet.elements.x7fe00010;
-  const stored = new Int16Array(bytes.buffer.slice(bytes.byteOffset + element.dataOffset, bytes.byteOffset + element.dataOffset + element.length));
+  const stored = new Int16Array(
+    bytes.buffer.slice(
+      bytes.byteOffset + element.dataOffset,
+      bytes.byteOffset + element.dataOffset + element.length,
+    ),
+  );
   return Float64Array.from(stored, (value) => value * slope + intercept);
 }
 
@@ -47,10 +54,14 @@ describe('readDicomSlicePixels', () => {
     expect(countMismatches(data, expected)).toBe(0);
   });
 
-  it.each([['CT1_J2KI.dcm'], ['CT1_JLSN.dcm']])('decodes lossy %s close to the original', async (name) => {
-    const { data } = await readDicomSlicePixels(path.join(ENCODINGS, name));
-    let sumOfSquares = 0;
-    for (let index = 0; index < data.length; index++) sumOfSquares += (data[index] - expected[index]) ** 2;
-    expect(Math.sqrt(sumOfSquares / data.length)).toBeLessThan(50);
-  });
+  it.each([['CT1_J2KI.dcm'], ['CT1_JLSN.dcm']])(
+    'decodes lossy %s close to the original',
+    async (name) => {
+      const { data } = await readDicomSlicePixels(path.join(ENCODINGS, name));
+      let sumOfSquares = 0;
+      for (let index = 0; index < data.length; index++)
+        sumOfSquares += (data[index] - expected[index]) ** 2;
+      expect(Math.sqrt(sumOfSquares / data.length)).toBeLessThan(50);
+    },
+  );
 });

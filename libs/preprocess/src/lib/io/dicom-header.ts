@@ -114,9 +114,12 @@ export async function readDicomHeader(file: string): Promise<DicomHeader | undef
  */
 export async function readPixelDataBytes(file: string): Promise<Buffer> {
   const bytes = await readFile(file);
-  const dataSet = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const dataSet = dicomParser.parseDicom(
+    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  );
   const element = dataSet.elements.x7fe00010;
   if (element === undefined) return Buffer.alloc(0);
-  const end = element.length === UNDEFINED_LENGTH ? bytes.length : element.dataOffset + element.length;
+  const end =
+    element.length === UNDEFINED_LENGTH ? bytes.length : element.dataOffset + element.length;
   return bytes.subarray(element.dataOffset, end);
 }

@@ -7,7 +7,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, type InputErrorCode } from '../errors.ts';
 import { PADDING_HU, type Volume } from '../volume.ts';
 import { readScan, type ReadScanOptions } from './read-scan.ts';
-import { alterPixelData, getDicomString, setDicomString, truncatePixelData } from './test-helpers/dicom-edit.ts';
+import {
+  alterPixelData,
+  getDicomString,
+  setDicomString,
+  truncatePixelData,
+} from './test-helpers/dicom-edit.ts';
 import {
   countMismatches,
   listEntries,
@@ -146,7 +151,11 @@ describe('readScan on edited DICOM series', () => {
   });
 
   it('excludes a localizer and a slice of other orientation', async () => {
-    await editSlice(5, (bytes) => setDicomString(bytes, TAG.imageType, 'ORIGINAL\\PRIMARY\\LOCALIZER'), path.join(series, 'scout.dcm'));
+    await editSlice(
+      5,
+      (bytes) => setDicomString(bytes, TAG.imageType, 'ORIGINAL\\PRIMARY\\LOCALIZER'),
+      path.join(series, 'scout.dcm'),
+    );
     await editSlice(
       6,
       (bytes) => setDicomString(bytes, TAG.orientation, '1\\0\\0\\0\\0\\-1'),
@@ -171,7 +180,11 @@ describe('readScan on edited DICOM series', () => {
   it('chooses the series with the most slices', async () => {
     const other = '1.2.826.0.1.3680043.2.1125.1.99';
     for (let index = 1; index <= 40; index++) {
-      await editSlice(index, (bytes) => setDicomString(bytes, TAG.seriesUid, other), path.join(series, `other-${index}.dcm`));
+      await editSlice(
+        index,
+        (bytes) => setDicomString(bytes, TAG.seriesUid, other),
+        path.join(series, `other-${index}.dcm`),
+      );
     }
     const { dicom, warnings } = await readScan(series);
     expect(dicom?.seriesCount).toBe(2);

@@ -98,7 +98,9 @@ function dropOddSlices(root: string, slices: DicomHeader[], excludedFiles: Exclu
     const sliceOrientation = slice.orientation ?? [];
     const differs =
       sliceOrientation.length !== orientation.length ||
-      sliceOrientation.some((value, index) => Math.abs(value - orientation[index]) > ORIENTATION_TOLERANCE);
+      sliceOrientation.some(
+        (value, index) => Math.abs(value - orientation[index]) > ORIENTATION_TOLERANCE,
+      );
     if (differs) {
       excludedFiles.push({
         file: relative(root, slice.file),
@@ -161,7 +163,10 @@ export function selectCtSeries(
     }
     otherModalities.add(modality);
     for (const image of group) {
-      excludedFiles.push({ file: relative(root, image.file), reason: `modality ${modality}, not CT` });
+      excludedFiles.push({
+        file: relative(root, image.file),
+        reason: `modality ${modality}, not CT`,
+      });
     }
   }
   if (ctGroups.length === 0) {

@@ -72,11 +72,15 @@ export function checkHounsfieldUnits(
   file: string,
 ): void {
   const reject = (reason: string, fix: string): never => {
-    throw new InputError('INPUT_NOT_HU', `Scan ${file} is not in Hounsfield units: ${reason}. ${fix}`, {
-      file,
-      rawMin: rawRange.min,
-      rawMax: rawRange.max,
-    });
+    throw new InputError(
+      'INPUT_NOT_HU',
+      `Scan ${file} is not in Hounsfield units: ${reason}. ${fix}`,
+      {
+        file,
+        rawMin: rawRange.min,
+        rawMax: rawRange.max,
+      },
+    );
   };
 
   if (isFloat && rawRange.min >= -1 && rawRange.max <= 1) {
@@ -100,7 +104,8 @@ export function checkHounsfieldUnits(
   const inWindow =
     lowPeakHu !== undefined && lowPeakHu >= AIR_WINDOW_HU[0] && lowPeakHu <= AIR_WINDOW_HU[1];
   if (!inWindow || airFraction < MIN_AIR_FRACTION) {
-    const peak = lowPeakHu === undefined ? 'no low-density peak' : `a low-density peak at ${lowPeakHu} HU`;
+    const peak =
+      lowPeakHu === undefined ? 'no low-density peak' : `a low-density peak at ${lowPeakHu} HU`;
     reject(
       `found ${peak} and ${(airFraction * 100).toFixed(2)}% of voxels in ` +
         `${AIR_WINDOW_HU[0]}..${AIR_WINDOW_HU[1]} HU, but air and lung lie near -1000..-800 HU`,

@@ -120,14 +120,20 @@ function parseNifti2(view: DataView, le: boolean): NiftiHeader {
 /** Builds an affine from RAS columns; NIfTI stores RAS, so x and y flip sign for LPS. */
 function affineFromRasColumns(columns: number[][], originRas: number[]): NiftiAffine {
   const spacingMm = columns.map((column) => Math.hypot(...column)) as [number, number, number];
-  const units = columns.map((column, axis) => column.map((value) => value / (spacingMm[axis] || 1)));
+  const units = columns.map((column, axis) =>
+    column.map((value) => value / (spacingMm[axis] || 1)),
+  );
   const direction = new Array<number>(9);
   for (let row = 0; row < 3; row++) {
     const sign = row < 2 ? -1 : 1;
     for (let col = 0; col < 3; col++) direction[3 * row + col] = sign * units[col][row] + 0;
   }
   let maxColumnCosine = 0;
-  for (const [a, b] of [[0, 1], [0, 2], [1, 2]]) {
+  for (const [a, b] of [
+    [0, 1],
+    [0, 2],
+    [1, 2],
+  ]) {
     const cosine = Math.abs(units[a].reduce((sum, value, r) => sum + value * units[b][r], 0));
     maxColumnCosine = Math.max(maxColumnCosine, cosine);
   }
@@ -175,7 +181,10 @@ export const SHEAR_COSINE_TOLERANCE = 1e-4;
  * @throws InputError `NIFTI_SHEARED`, `NIFTI_QFORM_SFORM_MISMATCH` or `INPUT_CORRUPT`.
  */
 export async function checkNiftiHeader(header: NiftiHeader, file: string): Promise<void> {
-  for (const [name, affine] of [['sform', header.sform], ['qform', header.qform]] as const) {
+  for (const [name, affine] of [
+    ['sform', header.sform],
+    ['qform', header.qform],
+  ] as const) {
     if (affine !== undefined && affine.maxColumnCosine > SHEAR_COSINE_TOLERANCE) {
       const degrees = (Math.acos(Math.min(1, affine.maxColumnCosine)) * 180) / Math.PI;
       throw new InputError(

@@ -90,11 +90,15 @@ describe('readScan on NIfTI', () => {
   });
 
   it('accepts agreeing qform and sform', async () => {
-    const file = await writeNifti('both.nii.gz', {
-      ...PERMUTED_QFORM,
-      sformCode: 1,
-      srow: PERMUTED_SROW,
-    }, true);
+    const file = await writeNifti(
+      'both.nii.gz',
+      {
+        ...PERMUTED_QFORM,
+        sformCode: 1,
+        srow: PERMUTED_SROW,
+      },
+      true,
+    );
     const { volume } = await readScan(file);
     expect(volume.originMm).toEqual(EXPECTED_ORIGIN_MM);
   });
@@ -145,7 +149,11 @@ describe('readScan rejects bad NIfTI', () => {
   it('BAD CALL - qform and sform disagree', async () => {
     const shifted = PERMUTED_SROW.map((row) => [...row]) as typeof PERMUTED_SROW;
     shifted[0][3] += 1;
-    const file = await writeNifti('mismatch.nii', { ...PERMUTED_QFORM, sformCode: 1, srow: shifted });
+    const file = await writeNifti('mismatch.nii', {
+      ...PERMUTED_QFORM,
+      sformCode: 1,
+      srow: shifted,
+    });
     await expectInputError(file, 'NIFTI_QFORM_SFORM_MISMATCH');
   });
 
@@ -178,7 +186,11 @@ describe('readScan rejects bad NIfTI', () => {
 
   it('BAD CALL - several time points', async () => {
     const data = new Int16Array(SIZE[0] * SIZE[1] * SIZE[2] * 2).fill(-1000);
-    const file = await writeNifti('two-time-points.nii', { dims: [...SIZE, 2], data, sformCode: 1 });
+    const file = await writeNifti('two-time-points.nii', {
+      dims: [...SIZE, 2],
+      data,
+      sformCode: 1,
+    });
     await expectInputError(file, 'INPUT_NOT_3D');
   });
 
@@ -205,7 +217,11 @@ describe('readScan rejects bad NIfTI', () => {
 
   it('BAD CALL - huge dims rejected from header only', async () => {
     // The file holds 16 × 12 × 6 voxels but declares 30000³: the header check must fire first.
-    const file = await writeNifti('huge.nii.gz', { dims: [30000, 30000, 30000], sformCode: 1 }, true);
+    const file = await writeNifti(
+      'huge.nii.gz',
+      { dims: [30000, 30000, 30000], sformCode: 1 },
+      true,
+    );
     await expectInputError(file, 'INPUT_TOO_LARGE');
   });
 
@@ -250,7 +266,11 @@ describe('readScan rejects bad NIfTI', () => {
   it('leaves no file behind after failures', async () => {
     const file = await writeNifti('sheared-again.nii', {
       sformCode: 1,
-      srow: [[2, 0.5, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0]],
+      srow: [
+        [2, 0.5, 0, 0],
+        [0, 3, 0, 0],
+        [0, 0, 4, 0],
+      ],
     });
     await expectInputError(file, 'NIFTI_SHEARED');
     expect(await listEntries(folder)).toEqual(['sheared-again.nii']);

@@ -72,7 +72,10 @@ describe('readScan on NRRD and MetaImage', () => {
   });
 
   it('reads a .mha', async () => {
-    const file = await write('phantom.mha', encodeMetaImage(SIZE, 'MET_SHORT', chestPhantomHu(SIZE)));
+    const file = await write(
+      'phantom.mha',
+      encodeMetaImage(SIZE, 'MET_SHORT', chestPhantomHu(SIZE)),
+    );
     const { volume, format } = await readScan(file);
     expect(format).toBe('metaimage');
     expect(countMismatches(volume.data, chestPhantomHu(SIZE))).toBe(0);

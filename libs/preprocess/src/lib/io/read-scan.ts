@@ -59,7 +59,10 @@ function logWarnings(logger: Logger, warnings: string[]): void {
  * const { volume, warnings } = await readScan('scans/chest.nii.gz');
  * console.log(volume.size, volume.spacingMm, warnings);
  */
-export async function readScan(scanPath: string, options: ReadScanOptions = {}): Promise<ReadScanResult> {
+export async function readScan(
+  scanPath: string,
+  options: ReadScanOptions = {},
+): Promise<ReadScanResult> {
   const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_VOXELS;
   const logger = options.logger ?? silentLogger;
   const unevenSpacingTolerance = options.unevenSpacingTolerance ?? 0.1;

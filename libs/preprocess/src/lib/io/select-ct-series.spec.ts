@@ -32,17 +32,24 @@ function stack(series: string, count: number, stepMm: number): DicomHeader[] {
   return Array.from({ length: count }, (_, index) => slice(series, index * stepMm));
 }
 
-const entries = (headers: DicomHeader[]) => headers.map((header) => ({ file: header.file, header }));
+const entries = (headers: DicomHeader[]) =>
+  headers.map((header) => ({ file: header.file, header }));
 
 describe('selectCtSeries', () => {
   it('breaks a slice-count tie by thinner slices', () => {
-    const selection = selectCtSeries(ROOT, entries([...stack('1.2.9', 5, 2), ...stack('1.2.10', 5, 1)]));
+    const selection = selectCtSeries(
+      ROOT,
+      entries([...stack('1.2.9', 5, 2), ...stack('1.2.10', 5, 1)]),
+    );
     expect(selection.seriesInstanceUid).toBe('1.2.10');
     expect(selection.seriesCount).toBe(2);
   });
 
   it('breaks a full tie by the smaller UID', () => {
-    const selection = selectCtSeries(ROOT, entries([...stack('1.2.9', 5, 1), ...stack('1.2.10', 5, 1)]));
+    const selection = selectCtSeries(
+      ROOT,
+      entries([...stack('1.2.9', 5, 1), ...stack('1.2.10', 5, 1)]),
+    );
     expect(selection.seriesInstanceUid).toBe('1.2.10');
   });
 

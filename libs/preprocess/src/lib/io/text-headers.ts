@@ -55,7 +55,10 @@ function parseSizes(text: string | undefined, file: string, key: string): number
 function nrrdSpacing(fields: Map<string, string>): number[] | undefined {
   const spacings = fields.get('spacings');
   if (spacings !== undefined) {
-    return spacings.trim().split(/\s+/).map((value) => (value === 'nan' ? NaN : Number(value)));
+    return spacings
+      .trim()
+      .split(/\s+/)
+      .map((value) => (value === 'nan' ? NaN : Number(value)));
   }
   const directions = fields.get('space directions');
   if (directions === undefined) return undefined;

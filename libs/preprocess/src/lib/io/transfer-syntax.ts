@@ -35,12 +35,28 @@ const TRANSFER_SYNTAXES: Record<string, TransferSyntax> = {
     decodable: false,
     lossy: false,
   },
-  '1.2.840.10008.1.2.4.93': { name: 'JPEG 2000 Part 2 Multi-component', decodable: false, lossy: true },
+  '1.2.840.10008.1.2.4.93': {
+    name: 'JPEG 2000 Part 2 Multi-component',
+    decodable: false,
+    lossy: true,
+  },
   '1.2.840.10008.1.2.4.94': { name: 'JPIP Referenced', decodable: false, lossy: false },
   '1.2.840.10008.1.2.4.95': { name: 'JPIP Referenced Deflate', decodable: false, lossy: false },
-  '1.2.840.10008.1.2.4.100': { name: 'MPEG2 Main Profile @ Main Level', decodable: false, lossy: true },
-  '1.2.840.10008.1.2.4.101': { name: 'MPEG2 Main Profile @ High Level', decodable: false, lossy: true },
-  '1.2.840.10008.1.2.4.102': { name: 'MPEG-4 AVC/H.264 High Profile', decodable: false, lossy: true },
+  '1.2.840.10008.1.2.4.100': {
+    name: 'MPEG2 Main Profile @ Main Level',
+    decodable: false,
+    lossy: true,
+  },
+  '1.2.840.10008.1.2.4.101': {
+    name: 'MPEG2 Main Profile @ High Level',
+    decodable: false,
+    lossy: true,
+  },
+  '1.2.840.10008.1.2.4.102': {
+    name: 'MPEG-4 AVC/H.264 High Profile',
+    decodable: false,
+    lossy: true,
+  },
   '1.2.840.10008.1.2.4.103': {
     name: 'MPEG-4 AVC/H.264 BD-compatible High Profile',
     decodable: false,

@@ -27,7 +27,10 @@ afterEach(async () => {
 
 describe('writeLabelVolume', () => {
   it.each([['labels.nii.gz'], ['labels.nrrd'], ['labels.nii']])('round-trips %s', async (name) => {
-    const labels: LabelVolume = { ...GEOMETRY, data: Uint8Array.from({ length: 60 }, (_, i) => i % 3) };
+    const labels: LabelVolume = {
+      ...GEOMETRY,
+      data: Uint8Array.from({ length: 60 }, (_, i) => i % 3),
+    };
     const file = path.join(folder, name);
     await writeLabelVolume(file, labels);
 
@@ -47,13 +50,17 @@ describe('writeLabelVolume', () => {
 
   it('BAD CALL - unsupported extension writes nothing', async () => {
     const labels: LabelVolume = { ...GEOMETRY, data: new Uint8Array(60) };
-    await expect(writeLabelVolume(path.join(folder, 'labels.png'), labels)).rejects.toThrow(RangeError);
+    await expect(writeLabelVolume(path.join(folder, 'labels.png'), labels)).rejects.toThrow(
+      RangeError,
+    );
     expect(await listEntries(folder)).toEqual([]);
   });
 
   it('BAD CALL - data length mismatch writes nothing', async () => {
     const labels: LabelVolume = { ...GEOMETRY, data: new Uint8Array(59) };
-    await expect(writeLabelVolume(path.join(folder, 'labels.nrrd'), labels)).rejects.toThrow(RangeError);
+    await expect(writeLabelVolume(path.join(folder, 'labels.nrrd'), labels)).rejects.toThrow(
+      RangeError,
+    );
     expect(await listEntries(folder)).toEqual([]);
   });
 });

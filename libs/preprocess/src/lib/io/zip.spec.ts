@@ -97,7 +97,10 @@ describe('readScan on .zip', () => {
 
   it('BAD CALL - archive above the maxVoxels byte cap', async () => {
     const zipPath = await writeZip('bomb.zip', { 'zeros.bin': new Uint8Array(1_000_000) });
-    await expectZipError(readScan(zipPath, { tempDirectory: extraction, maxVoxels: 10_000 }), 'INPUT_TOO_LARGE');
+    await expectZipError(
+      readScan(zipPath, { tempDirectory: extraction, maxVoxels: 10_000 }),
+      'INPUT_TOO_LARGE',
+    );
     expect(await listEntries(extraction)).toEqual([]);
   });
 

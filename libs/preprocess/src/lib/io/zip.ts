@@ -97,7 +97,11 @@ async function extractEntry(
   }
   if (name.endsWith('/')) return;
   if ((entry.generalPurposeBitFlag & 0x1) !== 0) {
-    throw invalid(zipPath, `entry "${name}" is encrypted`, 'Create the archive without a password.');
+    throw invalid(
+      zipPath,
+      `entry "${name}" is encrypted`,
+      'Create the archive without a password.',
+    );
   }
   const target = path.join(destination, name);
   await mkdir(path.dirname(target), { recursive: true });

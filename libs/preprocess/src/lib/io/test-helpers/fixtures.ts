@@ -4,7 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root, derived from this file so CI clones in other folders work. */
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../..');
+export const repoRoot = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../../..',
+);
 
 /** Real de-identified scans, kept beside the repository and never copied into it. */
 export const realDataDir = path.resolve(repoRoot, '../shared/data/real');
@@ -57,7 +60,9 @@ export function encodeNrrd(
     dimension: String(size.length),
     space: 'left-posterior-superior',
     sizes: size.join(' '),
-    'space directions': size.map((_, axis) => `(${size.map((__, r) => (r === axis ? 1 : 0)).join(',')})`).join(' '),
+    'space directions': size
+      .map((_, axis) => `(${size.map((__, r) => (r === axis ? 1 : 0)).join(',')})`)
+      .join(' '),
     'space origin': `(${size.map(() => 0).join(',')})`,
     endian: 'little',
     encoding: 'raw',

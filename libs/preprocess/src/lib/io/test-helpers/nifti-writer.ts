@@ -59,7 +59,8 @@ export function encodeNifti1(fixture: NiftiFixture, gzip = false): Buffer {
     [0, 0, pixdim[2], 0],
   ];
   for (let row = 0; row < 3; row++) {
-    for (let col = 0; col < 4; col++) view.setFloat32(280 + 16 * row + 4 * col, srow[row][col], true);
+    for (let col = 0; col < 4; col++)
+      view.setFloat32(280 + 16 * row + 4 * col, srow[row][col], true);
   }
   bytes.write('n+1\0', 344, 'latin1');
   Buffer.from(fixture.data.buffer, fixture.data.byteOffset, fixture.data.byteLength).copy(
@@ -86,7 +87,8 @@ export function encodeNifti2(
   view.setInt16(12, 4, true); // datatype: int16
   view.setInt16(14, 16, true); // bitpix
   view.setBigInt64(16, BigInt(dims.length), true);
-  for (let axis = 0; axis < 7; axis++) view.setBigInt64(24 + 8 * axis, BigInt(dims[axis] ?? 1), true);
+  for (let axis = 0; axis < 7; axis++)
+    view.setBigInt64(24 + 8 * axis, BigInt(dims[axis] ?? 1), true);
   view.setFloat64(104, 1, true);
   for (let axis = 0; axis < 3; axis++) view.setFloat64(112 + 8 * axis, pixdimMm[axis], true);
   for (let axis = 3; axis < 7; axis++) view.setFloat64(112 + 8 * axis, 1, true);
@@ -94,7 +96,8 @@ export function encodeNifti2(
   view.setFloat64(176, 1, true); // scl_slope
   view.setInt32(348, 1, true); // sform_code
   for (let row = 0; row < 3; row++) {
-    for (let col = 0; col < 4; col++) view.setFloat64(400 + 32 * row + 8 * col, srow[row][col], true);
+    for (let col = 0; col < 4; col++)
+      view.setFloat64(400 + 32 * row + 8 * col, srow[row][col], true);
   }
   view.setInt32(500, 2, true); // xyzt_units: millimetres
   Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(bytes, NIFTI2_VOX_OFFSET);
