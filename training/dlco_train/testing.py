@@ -157,7 +157,8 @@ def write_synthetic_bag(
 ) -> tuple[str, np.ndarray]:
     """Write one toy bag and return its folder and per-patch conductance.
 
-    Healthy patches sit near -850 HU and emphysematous ones near -960 HU. A quarter of the
+    Healthy patches sit near -850 HU, emphysematous ones near -960 HU (conductance down by
+    up to 80%) and 5% of patches near -450 HU (conductance halved). A quarter of the
     patches are cut by the lung border, so their mask and ``lung_ml`` are partial.
 
     Args:
@@ -172,7 +173,9 @@ def write_synthetic_bag(
     """
     n, s = patch_count, patch_size
     severity = (rng.random(n) < emphysema_share) * rng.uniform(0.5, 1.0, n)
-    mean_hu = -850.0 - 110.0 * severity
+    # A few dense (fibrotic-looking) patches give the high-attenuation share some spread.
+    dense = rng.random(n) < 0.05
+    mean_hu = np.where(dense, -450.0, -850.0 - 110.0 * severity)
     hu = mean_hu[:, None, None, None] + rng.normal(0.0, 25.0, (n, s, s, s))
 
     side = rng.integers(1, 3, n)
@@ -200,6 +203,7 @@ def write_synthetic_bag(
     }
     write_bag(folder, arrays)
     conductance = lung_ml * _HEALTHY_CONDUCTANCE_PER_ML * (1.0 - 0.8 * severity)
+    conductance = np.where(dense, 0.5 * conductance, conductance)
     return os.fspath(folder), conductance.astype(np.float64)
 
 

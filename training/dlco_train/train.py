@@ -483,12 +483,13 @@ def _run(
                 _save_checkpoint(os.path.join(out_dir, CHECKPOINT_BEST), state)
             _save_checkpoint(os.path.join(out_dir, CHECKPOINT_LAST), state)
             _write_curves(os.path.join(out_dir, "learning-curves.csv"), history)
+            val_mae = f"{row['val_mae']:.3f}" if "val_mae" in row else "n/a"
             logger.info(
                 "epoch %d: train loss %.4f, train MAE %.3f, val MAE %s (%.1f s)",
                 epoch,
                 row["train_loss"],
                 row["train_mae"],
-                row.get("val_mae", "n/a"),
+                val_mae,
                 row["seconds"],
             )
         context.barrier()
