@@ -1,0 +1,307 @@
+import type { Volume } from '../volume.ts';
+
+/** Cross-section of a trachea candidate in one axial slice, in mm². */
+const TRACHEA_AREA_MM2 = { min: 40, max: 700 };
+/** How far the trachea seed may sit from the left-right centre of the air in its slice, in mm. */
+const TRACHEA_MAX_OFFSET_MM = 40;
+/** How far below the top of the air the search for the trachea goes, in mm. */
+const TRACHEA_SEARCH_DEPTH_MM = 40;
+/** A branch whose cross-section grows beyond this many times its previous area has entered the lung. */
+const MAX_AREA_GROWTH = 3;
+/** Cross-sections are allowed to reach this area before the growth check applies, in mm². */
+const AREA_GROWTH_ALLOWANCE_MM2 = 120;
+/** A single airway cross-section larger than this is lung, in mm² (both main bronchi together stay below). */
+const MAX_CROSS_SECTION_MM2 = 1200;
+
+/** Lumen thresholds tried for slice tracing, in HU; the one that traces the most airway wins. */
+const LUMEN_THRESHOLDS_HU = [-400, -500, -600, -700, -800];
+/** How far the airway grows in 3-D below the lowest traced slice, in mm. */
+const BRONCHUS_GROWTH_MM = 40;
+
+/** Trachea and main bronchi found by `traceAirway`. */
+export interface AirwayTrace {
+  mask: Uint8Array;
+  volumeMl: number;
+  /** Lumen threshold that traced the most airway, in HU. */
+  lumenThresholdHu: number;
+  /** Working-grid slice (k) of the trachea seed. */
+  seedSlice: number;
+}
+
+/**
+ * Traces the trachea and main bronchi inside `air` (air inside the body, lungs included).
+ *
+ * The seed is the topmost air region in an axial slice whose area fits a trachea and that lies
+ * near the left-right centre of the air. The airway then grows slice by slice through lumen
+ * voxels (air below a lumen threshold), upwards and downwards (`traceSlices`). Each threshold of
+ * `LUMEN_THRESHOLDS_HU` is tried and the largest trace kept, because on coarse scans the blurred
+ * airway wall only separates lumen from lung at a strict threshold. Finally a breadth-first growth
+ * in 3-D follows the main bronchi, which run almost horizontally and escape slice tracing, for up
+ * to `BRONCHUS_GROWTH_MM` (`growIntoBronchi`).
+ * Returns undefined when no trachea is found (for example a scan that starts below the carina).
+ */
+export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | undefined {
+  const seed = findTracheaSeed(volume, air);
+  if (!seed) return undefined;
+  let best: { mask: Uint8Array; lumen: Uint8Array; count: number; thresholdHu: number } | undefined;
+  for (const thresholdHu of LUMEN_THRESHOLDS_HU) {
+    const lumen = new Uint8Array(air.length);
+    for (let n = 0; n < air.length; n++) lumen[n] = air[n] && volume.data[n] < thresholdHu ? 1 : 0;
+    for (const n of seed.voxels) lumen[n] = 1;
+    const mask = traceSlices(volume, lumen, seed);
+    let count = 0;
+    for (let n = 0; n < mask.length; n++) count += mask[n];
+    if (!best || count > best.count) best = { mask, lumen, count, thresholdHu };
+  }
+  const trace = best!;
+  const count = trace.count + growIntoBronchi(volume, trace.lumen, trace.mask);
+  const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
+  return { mask: trace.mask, volumeMl: count * voxelMl, lumenThresholdHu: trace.thresholdHu, seedSlice: seed.slice };
+}
+
+/**
+ * Grows the airway slice by slice through `lumen`. A lumen region of the next slice joins when it
+ * touches the current cross-section (with one voxel of in-plane tolerance for oblique bronchi)
+ * and passes the leak guard of `airwayPart`, so tracing stops where a bronchus opens into the lung.
+ */
+function traceSlices(volume: Volume, lumen: Uint8Array, seed: { voxels: number[]; slice: number }): Uint8Array {
+  const [n0, n1, n2] = volume.size;
+  const plane = n0 * n1;
+  const pixelMm2 = volume.spacingMm[0] * volume.spacingMm[1];
+  const mask = new Uint8Array(lumen.length);
+  for (const n of seed.voxels) mask[n] = 1;
+  const sliceLabels = new Int32Array(plane);
+  const queue = new Int32Array(plane);
+  for (const direction of [-1, 1]) {
+    let current = seed.voxels.map((n) => n - seed.slice * plane);
+    for (let k = seed.slice + direction; k >= 0 && k < n2 && current.length; k += direction) {
+      const base = k * plane;
+      sliceLabels.fill(0);
+      const next: number[] = [];
+      let label = 0;
+      for (const p of current) {
+        for (const q of neighbourhood(p, n0, n1)) {
+          if (!lumen[base + q] || sliceLabels[q]) continue;
+          label++;
+          const region = floodSlice(lumen, base, n0, plane, q, label, sliceLabels, queue);
+          for (const r of airwayPart(region, current, n0, n1, pixelMm2)) next.push(r);
+        }
+      }
+      for (const p of next) mask[base + p] = 1;
+      current = next;
+    }
+  }
+  return mask;
+}
+
+/**
+ * Extends `mask` in place by a 6-connected breadth-first search through `lumen`, one layer per
+ * step, for at most `BRONCHUS_GROWTH_MM`. A layer more than twice the size of the previous one
+ * (plus 20 voxels) means the front has reached the parenchyma: it is dropped and growth stops.
+ * Returns the number of voxels added.
+ */
+function growIntoBronchi(volume: Volume, lumen: Uint8Array, mask: Uint8Array): number {
+  const [n0, n1, n2] = volume.size;
+  const plane = n0 * n1;
+  let front: number[] = [];
+  for (let n = 0; n < mask.length; n++) if (mask[n]) front.push(n);
+  let previousLayer = front.length;
+  let added = 0;
+  const steps = Math.round(BRONCHUS_GROWTH_MM / Math.min(...volume.spacingMm));
+  for (let step = 0; step < steps && front.length; step++) {
+    const layer: number[] = [];
+    for (const n of front) {
+      const i = n % n0;
+      const j = ((n / n0) | 0) % n1;
+      const k = (n / plane) | 0;
+      const candidates = [
+        i > 0 ? n - 1 : -1,
+        i < n0 - 1 ? n + 1 : -1,
+        j > 0 ? n - n0 : -1,
+        j < n1 - 1 ? n + n0 : -1,
+        k > 0 ? n - plane : -1,
+        k < n2 - 1 ? n + plane : -1,
+      ];
+      for (const m of candidates) {
+        if (m >= 0 && lumen[m] && mask[m] !== 1 && mask[m] !== 2) {
+          mask[m] = 2;
+          layer.push(m);
+        }
+      }
+    }
+    if (layer.length > 2 * previousLayer + 20) {
+      for (const m of layer) mask[m] = 0;
+      break;
+    }
+    for (const m of layer) mask[m] = 1;
+    added += layer.length;
+    previousLayer = layer.length;
+    front = layer;
+  }
+  return added;
+}
+
+/**
+ * Returns the part of an air region of the next slice that continues the airway. A region that
+ * fails the leak guard is eroded in-plane by one, then two voxels, because at coarse resolution the
+ * airway wall blurs and the lumen touches the lung. Eroded pieces that touch the current
+ * cross-section and pass the guard are dilated back inside the region. Returns an empty list when
+ * no piece passes, which ends the branch.
+ */
+function airwayPart(region: number[], current: number[], n0: number, n1: number, pixelMm2: number): number[] {
+  const passes = (piece: number[]) => {
+    const areaMm2 = piece.length * pixelMm2;
+    const parentMm2 = overlapArea(piece, current, n0, n1) * pixelMm2;
+    return parentMm2 > 0 && areaMm2 <= MAX_CROSS_SECTION_MM2 && areaMm2 <= MAX_AREA_GROWTH * parentMm2 + AREA_GROWTH_ALLOWANCE_MM2;
+  };
+  if (passes(region)) return region;
+  const inRegion = new Set(region);
+  let eroded = region;
+  for (let steps = 1; steps <= 2; steps++) {
+    const survivors = new Set(eroded);
+    eroded = eroded.filter((p) => fourNeighbours(p, n0, n1).every((q) => survivors.has(q)));
+    const kept: number[] = [];
+    for (const piece of splitIntoPieces(eroded, n0, n1)) if (passes(piece)) kept.push(...piece);
+    if (kept.length) return dilateWithin(kept, inRegion, steps, n0, n1);
+  }
+  return [];
+}
+
+function fourNeighbours(p: number, n0: number, n1: number): number[] {
+  const i = p % n0;
+  const out: number[] = [];
+  if (i > 0) out.push(p - 1);
+  if (i < n0 - 1) out.push(p + 1);
+  if (p >= n0) out.push(p - n0);
+  if (p < n0 * (n1 - 1)) out.push(p + n0);
+  return out;
+}
+
+/** Splits a pixel list into its 4-connected pieces. */
+function splitIntoPieces(pixels: number[], n0: number, n1: number): number[][] {
+  const unvisited = new Set(pixels);
+  const pieces: number[][] = [];
+  for (const start of pixels) {
+    if (!unvisited.delete(start)) continue;
+    const piece = [start];
+    for (let head = 0; head < piece.length; head++) {
+      for (const q of fourNeighbours(piece[head], n0, n1)) if (unvisited.delete(q)) piece.push(q);
+    }
+    pieces.push(piece);
+  }
+  return pieces;
+}
+
+/** Grows `pixels` by `steps` 4-connected layers without leaving `allowed`. */
+function dilateWithin(pixels: number[], allowed: Set<number>, steps: number, n0: number, n1: number): number[] {
+  const taken = new Set(pixels);
+  let front = pixels;
+  for (let step = 0; step < steps; step++) {
+    const next: number[] = [];
+    for (const p of front) {
+      for (const q of fourNeighbours(p, n0, n1)) {
+        if (allowed.has(q) && !taken.has(q)) {
+          taken.add(q);
+          next.push(q);
+        }
+      }
+    }
+    front = next;
+  }
+  return Array.from(taken);
+}
+
+/** Returns the in-plane pixel and its 8 neighbours that lie inside the slice. */
+function neighbourhood(p: number, n0: number, n1: number): number[] {
+  const i = p % n0;
+  const j = (p / n0) | 0;
+  const out: number[] = [];
+  for (let dj = -1; dj <= 1; dj++) {
+    for (let di = -1; di <= 1; di++) {
+      const ii = i + di;
+      const jj = j + dj;
+      if (ii >= 0 && jj >= 0 && ii < n0 && jj < n1) out.push(ii + jj * n0);
+    }
+  }
+  return out;
+}
+
+/** Counts the pixels of `current` (previous cross-section) that touch `region`, with the same tolerance. */
+function overlapArea(region: number[], current: number[], n0: number, n1: number): number {
+  const inRegion = new Set(region);
+  let touching = 0;
+  for (const p of current) if (neighbourhood(p, n0, n1).some((q) => inRegion.has(q))) touching++;
+  return touching;
+}
+
+/** Returns the voxels of the trachea cross-section used as seed, or undefined. */
+function findTracheaSeed(volume: Volume, air: Uint8Array): { voxels: number[]; slice: number } | undefined {
+  const [n0, n1, n2] = volume.size;
+  const plane = n0 * n1;
+  const pixelMm2 = volume.spacingMm[0] * volume.spacingMm[1];
+  let top = -1;
+  for (let k = n2 - 1; k >= 0 && top < 0; k--) {
+    for (let p = 0; p < plane; p++) if (air[k * plane + p]) (top = k), (p = plane);
+  }
+  if (top < 0) return undefined;
+  const depth = Math.round(TRACHEA_SEARCH_DEPTH_MM / volume.spacingMm[2]);
+  const labels = new Int32Array(plane);
+  const queue = new Int32Array(plane);
+  for (let k = top; k >= Math.max(0, top - depth); k--) {
+    const base = k * plane;
+    labels.fill(0);
+    let centreSum = 0;
+    let airCount = 0;
+    for (let p = 0; p < plane; p++) if (air[base + p]) (centreSum += p % n0), airCount++;
+    const centreI = centreSum / airCount;
+    let best: number[] | undefined;
+    let bestOffset = Infinity;
+    let label = 0;
+    for (let start = 0; start < plane; start++) {
+      if (!air[base + start] || labels[start]) continue;
+      label++;
+      const region = floodSlice(air, base, n0, plane, start, label, labels, queue);
+      const areaMm2 = region.length * pixelMm2;
+      if (areaMm2 < TRACHEA_AREA_MM2.min || areaMm2 > TRACHEA_AREA_MM2.max) continue;
+      const meanI = region.reduce((sum, p) => sum + (p % n0), 0) / region.length;
+      const offsetMm = Math.abs(meanI - centreI) * volume.spacingMm[0];
+      if (offsetMm <= TRACHEA_MAX_OFFSET_MM && offsetMm < bestOffset) {
+        bestOffset = offsetMm;
+        best = region.map((p) => base + p);
+      }
+    }
+    if (best) return { voxels: best, slice: k };
+  }
+  return undefined;
+}
+
+function floodSlice(
+  air: Uint8Array,
+  base: number,
+  n0: number,
+  plane: number,
+  start: number,
+  label: number,
+  labels: Int32Array,
+  queue: Int32Array,
+): number[] {
+  let tail = 0;
+  labels[start] = label;
+  queue[tail++] = start;
+  const visit = (p: number) => {
+    if (air[base + p] && !labels[p]) {
+      labels[p] = label;
+      queue[tail++] = p;
+    }
+  };
+  for (let head = 0; head < tail; head++) {
+    const p = queue[head];
+    const i = p % n0;
+    if (i > 0) visit(p - 1);
+    if (i < n0 - 1) visit(p + 1);
+    if (p >= n0) visit(p - n0);
+    if (p < plane - n0) visit(p + n0);
+  }
+  return Array.from(queue.subarray(0, tail));
+}
+

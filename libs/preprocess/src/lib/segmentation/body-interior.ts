@@ -1,0 +1,94 @@
+import type { Volume } from '../volume.ts';
+
+/**
+ * Marks, slice by slice, the voxels enclosed by the body: everything that air outside the body
+ * cannot reach. Outside air is flooded (4-connected, through voxels at most `tissueThresholdHu`)
+ * from the slice edge and from every voxel outside the field of view.
+ *
+ * A lung cut by the image edge would let the flood in. So a run of non-tissue voxels along the
+ * slice edge that lies between two tissue voxels on the same edge is treated as a cut through the
+ * body and blocks the flood. Runs that reach an image corner stay open, because outside air at
+ * the front and back of a patient wider than the field of view reaches the corners.
+ *
+ * NOTE: a lung cut by two image edges at once (at a corner), or clipped by a round field of view,
+ * is flooded in those slices and lost.
+ */
+export function bodyInterior(volume: Volume, fovMask: Uint8Array, tissueThresholdHu: number): Uint8Array {
+  const [n0, n1, n2] = volume.size;
+  const plane = n0 * n1;
+  const interior = new Uint8Array(volume.data.length);
+  const outside = new Uint8Array(plane);
+  const blocked = new Uint8Array(plane);
+  const queue = new Int32Array(plane);
+  const perimeter = slicePerimeter(n0, n1);
+
+  for (let k = 0; k < n2; k++) {
+    const base = k * plane;
+    const isTissue = (p: number) => fovMask[base + p] === 1 && volume.data[base + p] > tissueThresholdHu;
+    blocked.fill(0);
+    markEdgeCuts(perimeter, n0, n1, isTissue, blocked);
+
+    outside.fill(0);
+    let tail = 0;
+    const push = (p: number) => {
+      if (!outside[p] && !blocked[p] && !isTissue(p)) {
+        outside[p] = 1;
+        queue[tail++] = p;
+      }
+    };
+    for (const p of perimeter) push(p);
+    for (let p = 0; p < plane; p++) if (!fovMask[base + p]) push(p);
+    for (let head = 0; head < tail; head++) {
+      const p = queue[head];
+      const i = p % n0;
+      if (i > 0) push(p - 1);
+      if (i < n0 - 1) push(p + 1);
+      if (p >= n0) push(p - n0);
+      if (p < plane - n0) push(p + n0);
+    }
+    for (let p = 0; p < plane; p++) if (!outside[p]) interior[base + p] = 1;
+  }
+  return interior;
+}
+
+/** Returns the slice-edge voxels in order around the slice, starting at the corner (0, 0). */
+function slicePerimeter(n0: number, n1: number): Int32Array {
+  const order: number[] = [];
+  for (let i = 0; i < n0; i++) order.push(i);
+  for (let j = 1; j < n1; j++) order.push(j * n0 + n0 - 1);
+  for (let i = n0 - 2; i >= 0 && n1 > 1; i--) order.push((n1 - 1) * n0 + i);
+  for (let j = n1 - 2; j > 0 && n0 > 1; j--) order.push(j * n0);
+  return Int32Array.from(order);
+}
+
+/** Sets `blocked` on edge runs of non-tissue that lie between tissue on one edge, corners excluded. */
+function markEdgeCuts(
+  perimeter: Int32Array,
+  n0: number,
+  n1: number,
+  isTissue: (p: number) => boolean,
+  blocked: Uint8Array,
+): void {
+  const length = perimeter.length;
+  const firstTissue = perimeter.findIndex((p) => isTissue(p));
+  if (firstTissue < 0) return;
+  const isCorner = (p: number) => (p % n0 === 0 || p % n0 === n0 - 1) && (p < n0 || p >= (n1 - 1) * n0);
+  // Walk once around the perimeter starting at a tissue voxel, so every run is bounded.
+  let runStart = -1;
+  let runHasCorner = false;
+  for (let step = 1; step <= length; step++) {
+    const p = perimeter[(firstTissue + step) % length];
+    if (!isTissue(p)) {
+      if (runStart < 0) {
+        runStart = step;
+        runHasCorner = false;
+      }
+      runHasCorner ||= isCorner(p);
+      continue;
+    }
+    if (runStart >= 0 && !runHasCorner) {
+      for (let s = runStart; s < step; s++) blocked[perimeter[(firstTissue + s) % length]] = 1;
+    }
+    runStart = -1;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './segment-lungs.ts';
+export * from './coverage.ts';
+export type { SeparationMethod } from './lung-separation.ts';
