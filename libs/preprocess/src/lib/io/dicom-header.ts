@@ -37,7 +37,7 @@ const LEADING_BYTES = 131072;
 /** Length field value of an element whose end is marked by a delimiter. */
 const UNDEFINED_LENGTH = 0xffffffff;
 
-/** SOP class of a DICOMDIR, which indexes files but holds no image. */
+/** SOP class of a DICOMDIR, which indexes files but contains no image. */
 export const MEDIA_STORAGE_DIRECTORY_SOP_CLASS = '1.2.840.10008.1.3.10';
 
 async function readLeadingBytes(file: string) {

@@ -26,8 +26,8 @@ export const MISSING_SLICE_GAP_FACTOR = 1.5;
 export const MAX_TILT_DEGREES = 0.1;
 
 /**
- * Positions may deviate from an evenly spaced grid by this fraction of the slice distance and
- * still count as even; it absorbs the rounding of ImagePositionPatient strings.
+ * Largest deviation from an evenly spaced grid, as a fraction of the slice distance, that still
+ * counts as even. It absorbs the rounding of ImagePositionPatient strings.
  */
 const EVEN_POSITION_TOLERANCE = 0.01;
 

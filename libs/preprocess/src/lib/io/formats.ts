@@ -6,7 +6,7 @@ import { InputError } from '../errors.ts';
 /** File format of a scan as `readScan` reports it. */
 export type ScanFormat = 'nifti' | 'nrrd' | 'metaimage' | 'dicom';
 
-/** How a scan path is laid out on disk. */
+/** Format and on-disk layout of a scan path. */
 export type ScanSource =
   | { format: 'nifti' | 'nrrd' | 'metaimage'; layout: 'file' }
   | { format: 'dicom'; layout: 'directory' | 'zip' };

@@ -141,7 +141,7 @@ function affineFromRasColumns(columns: number[][], originRas: number[]): NiftiAf
   return { direction, spacingMm, originMm, maxColumnCosine };
 }
 
-/** Rotation from the NIfTI quaternion (b, c, d), with qfac = pixdim[0] flipping the k axis. */
+/** Builds the qform affine from the quaternion (b, c, d); qfac = pixdim[0] < 0 flips the k axis. */
 function qformAffine(quaternion: number[], qoffset: number[], pixdim: number[]): NiftiAffine {
   const [b, c, d] = quaternion;
   const a = Math.sqrt(Math.max(0, 1 - (b * b + c * c + d * d)));
@@ -204,7 +204,7 @@ export async function checkNiftiHeader(header: NiftiHeader, file: string): Promi
     ? await inflatedLength(file)
     : (await stat(file)).size;
   if (size < expectedBytes) {
-    throw corrupt(file, `it holds ${size} bytes but its header declares ${expectedBytes}`);
+    throw corrupt(file, `it has ${size} bytes of data but its header declares ${expectedBytes}`);
   }
 }
 

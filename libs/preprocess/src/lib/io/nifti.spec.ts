@@ -216,7 +216,7 @@ describe('readScan rejects bad NIfTI', () => {
   });
 
   it('BAD CALL - huge dims rejected from header only', async () => {
-    // The file holds 16 × 12 × 6 voxels but declares 30000³: the header check must fire first.
+    // The file contains 16 × 12 × 6 voxels but declares 30000³: the header check must fire first.
     const file = await writeNifti(
       'huge.nii.gz',
       { dims: [30000, 30000, 30000], sformCode: 1 },

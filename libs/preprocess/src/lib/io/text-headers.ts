@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { InputError } from '../errors.ts';
 
-/** What the NRRD or MetaImage header declares about the pixel data. */
+/** Pixel data layout declared by a NRRD or MetaImage header. */
 export interface TextHeader {
   sizes: number[];
   /** Voxel spacing in mm, when the header declares it. */
@@ -12,7 +12,7 @@ export interface TextHeader {
   bytesPerVoxel: number;
   /** Whether the pixel data is compressed, so its length cannot be checked up front. */
   compressed: boolean;
-  /** Where the pixel data is: the same file after `dataOffset` bytes, or a detached file. */
+  /** File containing the pixel data: the header file (after `dataOffset`) or a detached one. */
   dataFile: string;
   dataOffset: number;
 }

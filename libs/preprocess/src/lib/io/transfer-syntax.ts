@@ -6,8 +6,8 @@ interface TransferSyntax {
   lossy: boolean;
 }
 
-// The JPEG lossless, JPEG-LS, JPEG 2000 and RLE entries are checked against real files by the
-// encodings test; the other decodable entries follow GDCM's codec list and are untested here.
+// The encodings test checks the JPEG lossless, JPEG-LS, JPEG 2000 and RLE entries on real files.
+// NOTE: the other decodable entries follow GDCM's codec list and are untested here.
 const TRANSFER_SYNTAXES: Record<string, TransferSyntax> = {
   '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', decodable: true, lossy: false },
   '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', decodable: true, lossy: false },

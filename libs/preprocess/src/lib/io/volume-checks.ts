@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
 
-/** Fewest slices along any axis that `readScan` accepts as a volume. */
+/** Minimum number of voxels along each axis that `readScan` accepts as a volume. */
 export const MIN_SLICES = 3;
 
 /** Largest voxel spacing accepted, in mm; coarser grids are not diagnostic chest CT. */

@@ -48,9 +48,9 @@ function isUnsafeName(name: string): boolean {
  * Extracts every file entry of a zip archive into `destination`, a fresh folder owned by the
  * caller. Nested archives are written as plain files and never expanded.
  *
- * @throws InputError `ZIP_INVALID` for an unreadable archive, an entry with an absolute path
- *   or a `..` segment, or an encrypted entry; `INPUT_TOO_LARGE` when the archive exceeds
- *   `limits`.
+ * @throws InputError `ZIP_INVALID` for an unreadable archive, an encrypted entry, or an entry
+ *   with an absolute path or a `..` segment.
+ * @throws InputError `INPUT_TOO_LARGE` when the archive exceeds `limits`.
  */
 export async function extractZip(zipPath: string, destination: string, limits: ZipLimits) {
   const zipFile = await openZip(zipPath);

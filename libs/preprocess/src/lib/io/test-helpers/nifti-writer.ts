@@ -30,6 +30,7 @@ export function encodeNifti1(fixture: NiftiFixture, gzip = false): Buffer {
   const bytes = Buffer.alloc(VOX_OFFSET + fixture.data.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   view.setInt32(0, HEADER_BYTES, true);
+
   view.setInt16(40, fixture.dims.length, true);
   for (let axis = 0; axis < 7; axis++) {
     view.setInt16(42 + 2 * axis, fixture.dims[axis] ?? 1, true);
@@ -41,12 +42,14 @@ export function encodeNifti1(fixture: NiftiFixture, gzip = false): Buffer {
   view.setFloat32(76, fixture.qfac ?? 1, true);
   for (let axis = 0; axis < 3; axis++) view.setFloat32(80 + 4 * axis, pixdim[axis], true);
   for (let axis = 3; axis < 7; axis++) view.setFloat32(80 + 4 * axis, 1, true);
+
   view.setFloat32(108, VOX_OFFSET, true);
   view.setFloat32(112, fixture.sclSlope ?? 1, true);
   view.setFloat32(116, fixture.sclInter ?? 0, true);
   view.setUint8(123, 2); // xyzt_units: millimetres
   view.setInt16(252, fixture.qformCode ?? 0, true);
   view.setInt16(254, fixture.sformCode ?? 0, true);
+
   const quaternion = fixture.quaternion ?? [0, 0, 0];
   const qoffset = fixture.qoffsetMm ?? [0, 0, 0];
   for (let i = 0; i < 3; i++) {
@@ -62,6 +65,7 @@ export function encodeNifti1(fixture: NiftiFixture, gzip = false): Buffer {
     for (let col = 0; col < 4; col++)
       view.setFloat32(280 + 16 * row + 4 * col, srow[row][col], true);
   }
+
   bytes.write('n+1\0', 344, 'latin1');
   Buffer.from(fixture.data.buffer, fixture.data.byteOffset, fixture.data.byteLength).copy(
     bytes,
