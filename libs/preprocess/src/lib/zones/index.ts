@@ -1,0 +1,2 @@
+export * from './zone-codes.ts';
+export * from './compute-zones.ts';
