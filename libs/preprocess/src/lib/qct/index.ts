@@ -1,0 +1,2 @@
+export * from './histogram.ts';
+export * from './compute-qct.ts';
