@@ -6,3 +6,6 @@ export * from './lib/bag/index.ts';
 export * from './lib/io/index.ts';
 export * from './lib/pipeline/index.ts';
 export * from './lib/geometry/index.ts';
+export * from './lib/segmentation/index.ts';
+export * from './lib/zones/index.ts';
+export * from './lib/qct/index.ts';
