@@ -1,11 +1,20 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import dicomParser from 'dicom-parser';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { InputError } from '../errors.ts';
+import { toHuInt16 } from './hu.ts';
 import { readDicomSlicePixels } from './read-dicom.ts';
-import { countMismatches, realDataDir } from './test-helpers/fixtures.ts';
+import { readScan } from './read-scan.ts';
+import { getDicomString, setDicomString } from './test-helpers/dicom-edit.ts';
+import {
+  countMismatches,
+  makeTempDir,
+  realDataDir,
+  removeTempDir,
+} from './test-helpers/fixtures.ts';
 
 const ENCODINGS = path.join(realDataDir, 'wg04-ct1-encodings');
 
@@ -64,4 +73,47 @@ describe('readDicomSlicePixels', () => {
       expect(Math.sqrt(sumOfSquares / data.length)).toBeLessThan(50);
     },
   );
+});
+
+describe('readScan on compressed series', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await makeTempDir();
+  });
+
+  afterAll(async () => {
+    await removeTempDir(work);
+  });
+
+  /** Writes three copies of one encoded slice, 5 mm apart, as a series folder. */
+  async function writeSeries(name: string): Promise<string> {
+    const source = await readFile(path.join(ENCODINGS, name));
+    const [x, y, z] = getDicomString(source, 'x00200032')!.split('\\').map(Number);
+    const folder = path.join(work, name);
+    await mkdir(folder);
+    for (let index = 0; index < 3; index++) {
+      const moved = setDicomString(source, 'x00200032', `${x}\\${y}\\${z + 5 * index}`);
+      await writeFile(path.join(folder, `slice${index}.dcm`), moved);
+    }
+    return folder;
+  }
+
+  it.each([['CT1_JPLL.dcm'], ['CT1_J2KR.dcm']])('reads a %s series', async (name) => {
+    const { volume, dicom } = await readScan(await writeSeries(name));
+    expect(volume.size).toEqual([512, 512, 3]);
+    expect(volume.spacingMm[2]).toBeCloseTo(5, 6);
+    expect(dicom?.sliceCount).toBe(3);
+    const expectedHu = toHuInt16(await uncompressedHu());
+    expect(countMismatches(volume.data.subarray(0, 512 * 512), expectedHu)).toBe(0);
+  });
+
+  it('BAD CALL - truncated compressed slice', async () => {
+    const folder = await writeSeries('CT1_RLE.dcm');
+    const bytes = await readFile(path.join(folder, 'slice1.dcm'));
+    await writeFile(path.join(folder, 'slice1.dcm'), bytes.subarray(0, bytes.length - 5000));
+    const error = await readScan(folder).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).code).toBe('INPUT_CORRUPT');
+  });
 });

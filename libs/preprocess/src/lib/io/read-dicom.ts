@@ -10,6 +10,7 @@ import type { Volume } from '../volume.ts';
 import { readDicomHeader, type DicomHeader } from './dicom-header.ts';
 import { selectCtSeries, type ExcludedFile } from './dicom-series.ts';
 import { stackSlices, type SliceStack } from './dicom-slices.ts';
+import { errorDetail } from './error-detail.ts';
 import type { PixelArray } from './hu.ts';
 import { imageToVolume } from './itk-volume.ts';
 import { resampleSlicesEvenly } from './resample-slices.ts';
@@ -92,8 +93,8 @@ async function readSeriesWithItk(files: string[], transferSyntaxUid: string): Pr
     }
     throw new InputError(
       'INPUT_CORRUPT',
-      `The DICOM series (first file ${files[0]}) could not be decoded: ` +
-        `${(error as Error).message}. A slice is damaged or truncated. Export the series again.`,
+      `The DICOM series (first file ${files[0]}) could not be decoded (${errorDetail(error)}). ` +
+        'A slice is damaged or truncated. Export the series again.',
       { file: files[0] },
     );
   }

@@ -3,6 +3,7 @@ import type { Image } from 'itk-wasm';
 
 import { InputError } from '../errors.ts';
 import type { Volume } from '../volume.ts';
+import { errorDetail } from './error-detail.ts';
 import { imageToVolume } from './itk-volume.ts';
 import { checkNiftiHeader, niftiSpacingMm, readNiftiHeader } from './nifti-header.ts';
 import { checkPixelDataLength, readMetaImageHeader, readNrrdHeader } from './text-headers.ts';
@@ -61,7 +62,7 @@ async function readWithItk(file: string): Promise<Image> {
     // ITK-wasm reports every failure as "Could not read: <path>", so the cause is not known.
     throw new InputError(
       'INPUT_CORRUPT',
-      `Scan file ${file} could not be read: ${(error as Error).message}. The file is damaged, ` +
+      `Scan file ${file} could not be read (${errorDetail(error)}). The file is damaged, ` +
         'truncated or not in the format its extension names. Export the scan again.',
       { file },
     );
