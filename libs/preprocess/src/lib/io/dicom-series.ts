@@ -182,6 +182,8 @@ export function selectCtSeries(
     .map((group) => group.filter((image) => !isMultiframe(image)))
     .filter((group) => group.length > 0);
   if (singleFrameGroups.length === 0) {
+    // NOTE: whether ITK-wasm places the frames of Enhanced CT correctly is unverified (no test
+    // file), so such objects are rejected rather than read with possibly wrong spacing.
     throw new InputError(
       'DICOM_MULTIFRAME',
       `The CT images in ${label} are multi-frame (Enhanced CT or NumberOfFrames > 1), which this ` +

@@ -210,6 +210,12 @@ describe('readScan rejects bad NRRD and MetaImage', () => {
     await expectInputError(file, 'INPUT_FORMAT_UNSUPPORTED');
   });
 
+  it('BAD CALL - invalid options', async () => {
+    const file = await write('phantom.nrrd', encodeNrrd(SIZE, 'short', chestPhantomHu(SIZE)));
+    await expect(readScan(file, { maxVoxels: 0 })).rejects.toThrow(RangeError);
+    await expect(readScan(file, { unevenSpacingTolerance: NaN })).rejects.toThrow(RangeError);
+  });
+
   it('BAD CALL - missing path', async () => {
     await expectInputError(path.join(folder, 'absent.nii.gz'), 'INPUT_NOT_FOUND');
   });

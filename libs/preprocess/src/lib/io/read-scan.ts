@@ -63,32 +63,49 @@ export async function readScan(
   scanPath: string,
   options: ReadScanOptions = {},
 ): Promise<ReadScanResult> {
-  const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_VOXELS;
-  const logger = options.logger ?? silentLogger;
-  const unevenSpacingTolerance = options.unevenSpacingTolerance ?? 0.1;
+  const dicomOptions = resolveOptions(options);
   const source = await identifyScanSource(scanPath);
-  logger.debug({ format: source.format, layout: source.layout }, 'Reading scan');
+  dicomOptions.logger.debug({ format: source.format, layout: source.layout }, 'Reading scan');
 
   if (source.format !== 'dicom') {
-    const volume = await readVolumeFile(scanPath, source.format, maxVoxels);
+    const volume = await readVolumeFile(scanPath, source.format, dicomOptions.maxVoxels);
     return { volume, format: source.format, warnings: [] };
   }
+  const result =
+    source.layout === 'directory'
+      ? await readDicomSeries(scanPath, dicomOptions)
+      : await readZippedSeries(scanPath, dicomOptions, options.tempDirectory ?? os.tmpdir());
+  logWarnings(dicomOptions.logger, result.warnings);
+  return { format: 'dicom', ...result };
+}
 
-  const dicomOptions = { maxVoxels, unevenSpacingTolerance, logger };
-  if (source.layout === 'directory') {
-    const result = await readDicomSeries(scanPath, dicomOptions);
-    logWarnings(logger, result.warnings);
-    return { format: 'dicom', ...result };
+function resolveOptions(options: ReadScanOptions) {
+  const maxVoxels = options.maxVoxels ?? DEFAULT_MAX_VOXELS;
+  const unevenSpacingTolerance = options.unevenSpacingTolerance ?? 0.1;
+  if (!(maxVoxels > 0)) {
+    throw new RangeError(`maxVoxels must be a positive number of voxels, got ${maxVoxels}.`);
   }
-  const folder = await mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), 'dlco-scan-'));
+  if (!(unevenSpacingTolerance >= 0)) {
+    throw new RangeError(
+      `unevenSpacingTolerance must be a fraction of at least 0, got ${unevenSpacingTolerance}.`,
+    );
+  }
+  return { maxVoxels, unevenSpacingTolerance, logger: options.logger ?? silentLogger };
+}
+
+/** Extracts a .zip into a fresh folder under `tempDirectory`, reads it, and removes the folder. */
+async function readZippedSeries(
+  zipPath: string,
+  options: ReturnType<typeof resolveOptions>,
+  tempDirectory: string,
+) {
+  const folder = await mkdtemp(path.join(tempDirectory, 'dlco-scan-'));
   try {
-    await extractZip(scanPath, folder, {
+    await extractZip(zipPath, folder, {
       maxEntries: ZIP_MAX_ENTRIES,
-      maxBytes: maxVoxels * ZIP_BYTES_PER_VOXEL,
+      maxBytes: options.maxVoxels * ZIP_BYTES_PER_VOXEL,
     });
-    const result = await readDicomSeries(folder, { ...dicomOptions, label: scanPath });
-    logWarnings(logger, result.warnings);
-    return { format: 'dicom', ...result };
+    return await readDicomSeries(folder, { ...options, label: zipPath });
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
