@@ -269,7 +269,7 @@ def render_lesions(
     level = plan.level("panlobular")
     if level > 0:
         region = context.basal**1.5 * (0.6 + 0.4 * patchy_positive) * mask
-        drop = 110.0 * level * region
+        drop = 150.0 * level * region
         tissue_hu = np.maximum(parenchyma_hu + 1000.0, 30.0)
         drop = np.minimum(drop, 0.85 * tissue_hu)
         hu_delta -= drop

@@ -2,10 +2,10 @@
 
 The table is ``libs/reference/data/gli-2017-tlco.json``, written by
 ``libs/reference/scripts/generate-gli-tlco.py`` from the tables of Stanojevic et al.,
-Eur Respir J 2017;50:1700010, with the erratum Eur Respir J 2020;56:1750010. Its layout
-is the ``GliDlcoTable`` interface of ``libs/reference/src/lib/gli-dlco-table.ts``:
-coefficients ``a0, a1, a2`` of the median and one spline value per entry of
-``splineAgesYears``, with DLCO in ml/min/mmHg, age in years and height in cm.
+Eur Respir J 2017;50:1700010, with the erratum Eur Respir J 2020;56:1750010, and
+described in ``libs/reference/README.md``: ``validity`` ranges, ``splineAgesYears``, and
+per sex ``coefficients`` (``a0, a1, a2`` for the median) and ``splines`` (``mSpline``),
+with DLCO in ml/min/mmHg, age in years and height in cm.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class GliDlcoTable:
     spline interpolated linearly between the table's age rows.
 
     Args:
-        table: Parsed JSON with keys ``ageRangeYears``, ``heightRangeCm``,
-            ``splineAgesYears`` and ``sexes`` (``M`` and ``F``, each with
-            ``coefficients`` and ``splines``).
+        table: Parsed JSON with keys ``validity`` (``ageYears`` and ``heightCm``, each
+            with ``min`` and ``max``), ``splineAgesYears`` and ``sexes`` (``M`` and
+            ``F``, each with ``coefficients`` and ``splines``).
 
     Raises:
         ValueError: If a key is missing or the spline rows do not match the ages.
@@ -60,14 +60,20 @@ class GliDlcoTable:
 
     def __init__(self, table: Mapping) -> None:
         try:
-            self.source = str(table.get("source", "unknown"))
+            source = table.get("source", {})
+            self.source = (
+                f"{source.get('package', 'unknown')} {source.get('version', '')}".strip()
+                if isinstance(source, Mapping)
+                else str(source)
+            )
+            validity = table["validity"]
             self.age_range_years = (
-                float(table["ageRangeYears"]["min"]),
-                float(table["ageRangeYears"]["max"]),
+                float(validity["ageYears"]["min"]),
+                float(validity["ageYears"]["max"]),
             )
             self.height_range_cm = (
-                float(table["heightRangeCm"]["min"]),
-                float(table["heightRangeCm"]["max"]),
+                float(validity["heightCm"]["min"]),
+                float(validity["heightCm"]["max"]),
             )
             self._ages = tuple(float(age) for age in table["splineAgesYears"])
             self._sexes = {
@@ -75,8 +81,8 @@ class GliDlcoTable:
             }
         except (KeyError, TypeError) as error:
             raise ValueError(
-                f"GLI table is missing the key {error}; expected the GliDlcoTable layout "
-                "of libs/reference/src/lib/gli-dlco-table.ts."
+                f"GLI table is missing the key {error}; expected the layout described "
+                "in libs/reference/README.md."
             ) from error
         if len(self._ages) < 2:
             raise ValueError(

@@ -155,8 +155,12 @@ def pool_labels(labels: np.ndarray, subslices: int, codes: int) -> np.ndarray:
     grouped = _group(labels, subslices)
     best = np.zeros(grouped.shape[:3], dtype=np.uint8)
     best_count = np.zeros(grouped.shape[:3], dtype=np.uint8)
-    for code in range(codes):
-        count = (grouped == code).sum(axis=3, dtype=np.uint8)
+    for code in np.flatnonzero(np.bincount(labels.ravel())):
+        if code >= codes:
+            raise ValueError(f"label {code} is outside the {codes} known label codes.")
+        count = np.zeros(grouped.shape[:3], dtype=np.uint8)
+        for index in range(subslices):
+            count += grouped[..., index] == code
         better = count > best_count
         best[better] = code
         best_count[better] = count[better]
