@@ -12,7 +12,7 @@ import { extractZip } from './zip.ts';
 
 /** Options of `readScan`. */
 export interface ReadScanOptions {
-  /** Largest voxel count accepted, checked from the header before pixel data is read. */
+  /** Maximum voxel count accepted, checked from the header before pixel data is read. */
   maxVoxels?: number;
   logger?: Logger;
   /**
