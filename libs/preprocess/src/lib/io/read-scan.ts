@@ -34,7 +34,10 @@ export interface ReadScanResult {
   dicom?: DicomSeriesInfo;
 }
 
-/** Inflated bytes allowed per voxel of `maxVoxels` in a .zip: int16 pixels, headers, a spare series. */
+/**
+ * Inflated bytes allowed per voxel of `maxVoxels` in a .zip. This leaves room for the int16
+ * pixels, the DICOM headers and a second series of the same size.
+ */
 const ZIP_BYTES_PER_VOXEL = 8;
 /** Entries allowed in a .zip, matching the file limit of a DICOM folder. */
 const ZIP_MAX_ENTRIES = 20000;
@@ -46,8 +49,8 @@ function logWarnings(logger: Logger, warnings: string[]): void {
 /**
  * Reads a chest CT scan as HU in its native geometry and validates it.
  *
- * Accepts NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), a folder holding a
- * DICOM series or a .zip of one. Sizes are checked from the header before the pixel data is
+ * Accepts NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), a folder containing
+ * a DICOM series or a .zip of one. Sizes are checked from the header before the pixel data is
  * read. A .zip is extracted to a temporary folder that is removed whether reading succeeds or
  * fails. Axial CT only: gantry-tilted DICOM series and multi-frame (Enhanced CT) objects are
  * rejected.
