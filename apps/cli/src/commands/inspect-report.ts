@@ -1,4 +1,10 @@
-import { geometryJson, type GridGeometryJson, type PreprocessScanResult } from '@dlco/preprocess';
+import {
+  geometryJson,
+  qctByRegion,
+  type GridGeometryJson,
+  type PreprocessScanResult,
+  type QctMetrics,
+} from '@dlco/preprocess';
 
 /** The report `dlco inspect` prints, as one object with `--json`. */
 export interface InspectReport {
@@ -13,7 +19,8 @@ export interface InspectReport {
   lungVolumeMl: number;
   patchCount: number;
   droppedLungFraction: number;
-  qct: unknown;
+  /** QCT measures on the scan's own grid, keyed by region (`whole`, `right`, `left`, zones). */
+  qct: Record<string, QctMetrics>;
   /** Absolute path of the lung label file, when `--mask-out` was given. */
   maskOut?: string;
   timingsMs: Record<string, number>;
@@ -35,11 +42,11 @@ export function inspectReport(
     geometry: geometryJson(result.working.source),
     workingGeometry: geometryJson(result.working.volume),
     warnings: result.warnings,
-    coverage: result.coverage,
+    coverage: { ...result.coverage },
     lungVolumeMl: result.patches.lungVolumeMl,
     patchCount: result.patches.count,
     droppedLungFraction: result.patches.droppedLungFraction,
-    qct: result.qct,
+    qct: qctByRegion(result.qct),
     ...(maskOut === undefined ? {} : { maskOut }),
     timingsMs,
   };
@@ -86,42 +93,31 @@ export function formatNumber(value: unknown, decimals: number): string {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(decimals) : '-';
 }
 
-/** QCT measure columns: header, field name in a QCT region and decimals. */
+/** QCT measure columns: header, field of `QctMetrics` and decimals. */
 const QCT_COLUMNS = [
   { header: 'volume mL', field: 'volumeMl', decimals: 0 },
-  { header: 'MLD HU', field: 'meanLungDensityHu', decimals: 0 },
+  { header: 'MLD HU', field: 'meanHu', decimals: 0 },
   { header: '%LAA-950', field: 'laa950Percent', decimals: 1 },
   { header: 'Perc15 HU', field: 'perc15Hu', decimals: 0 },
   { header: '%HAA', field: 'haaPercent', decimals: 1 },
 ] as const;
 
-/** Formats QCT regions as a table: whole lung, right, left, then every zone. */
-export function formatQctTable(qct: unknown): string[] {
-  const rows = qctRegions(qct);
+/**
+ * Formats QCT regions as an aligned table, one row per region in the order given: whole lung,
+ * right, left, then thirds, rind and core, and zones.
+ */
+export function formatQctTable(regions: Record<string, QctMetrics>): string[] {
   const table = [
     ['region', ...QCT_COLUMNS.map((column) => column.header)],
-    ...rows.map(([name, region]) => [
-      name,
-      ...QCT_COLUMNS.map((column) => formatNumber(region[column.field], column.decimals)),
+    ...Object.entries(regions).map(([name, metrics]) => [
+      name === 'whole' ? 'whole lung' : name,
+      ...QCT_COLUMNS.map((column) => formatNumber(metrics[column.field], column.decimals)),
     ]),
   ];
   const widths = table[0].map((_, column) => Math.max(...table.map((row) => row[column].length)));
   return table.map((row) =>
-    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[column]))).join('  '),
+    row
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[column])))
+      .join('  '),
   );
-}
-
-function qctRegions(qct: unknown): Array<[string, Record<string, unknown>]> {
-  const summary = (qct ?? {}) as Record<string, unknown>;
-  const regions: Array<[string, Record<string, unknown>]> = [];
-  const add = (name: string, value: unknown) => {
-    if (value !== null && typeof value === 'object') regions.push([name, value as Record<string, unknown>]);
-  };
-  add('whole lung', summary.wholeLung);
-  add('right', summary.right);
-  add('left', summary.left);
-  for (const [name, value] of Object.entries((summary.zones ?? {}) as Record<string, unknown>)) {
-    add(name, value);
-  }
-  return regions;
 }

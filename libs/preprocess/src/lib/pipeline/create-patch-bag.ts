@@ -3,6 +3,8 @@ import { basename } from 'node:path';
 import type { GridGeometryJson, PatchBag } from '../bag/patch-bag-types.ts';
 import type { GridGeometry } from '../geometry/grid-geometry.ts';
 import { BAG_FORMAT_VERSION, preprocessParamsHash } from '../params.ts';
+import type { QctTable } from '../qct/compute-qct.ts';
+import type { QctMetrics } from '../qct/histogram.ts';
 import type { PreprocessScanResult } from './preprocess-scan.ts';
 
 /**
@@ -30,13 +32,23 @@ export function createPatchBag(result: PreprocessScanResult, scanPath: string): 
       ),
       coverage: { ...result.coverage },
       warnings: [...result.warnings],
-      qct: result.qct,
+      qct: qctByRegion(result.qct),
       patchCount: patches.count,
       droppedLungFraction,
       lungVolumeMl,
     },
     patches: patchArrays,
   };
+}
+
+/**
+ * Keys the QCT rows by region name (`whole`, `right`, `left`, `right-upper`, ..., zone names),
+ * the form `bag.json` and `dlco inspect --json` use.
+ */
+export function qctByRegion(table: QctTable): Record<string, QctMetrics> {
+  const regions: Record<string, QctMetrics> = {};
+  for (const { region, ...metrics } of table.rows) regions[region] = metrics;
+  return regions;
 }
 
 /** Converts a grid's geometry to plain JSON arrays. */

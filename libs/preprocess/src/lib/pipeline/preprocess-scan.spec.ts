@@ -10,7 +10,8 @@ import type { LabelVolume, Volume } from '../volume.ts';
 import type { WorkingGrid } from '../geometry/working-grid.ts';
 import { createPatchBag } from './create-patch-bag.ts';
 import { preprocessScan } from './preprocess-scan.ts';
-import type { LungSegmentation, LungZones, PreprocessSteps } from './preprocess-steps.ts';
+import type { LungSegmentation } from '../segmentation/segment-lungs.ts';
+import type { PreprocessSteps } from './preprocess-steps.ts';
 
 const REAL_DATA = join(dirname(fileURLToPath(import.meta.url)), '../../../../../../shared/data/real');
 
@@ -37,7 +38,7 @@ function syntheticScan(): Volume {
 }
 
 /** Labels voxels below -500 HU, right lung where x < 0 (patient right in LPS). */
-function thresholdSegmentation(working: WorkingGrid): LungSegmentation {
+function thresholdSegmentation(working: WorkingGrid, warnings: string[] = []): LungSegmentation {
   const { volume } = working;
   const data = new Uint8Array(volume.data.length);
   const nx = volume.size[0];
@@ -49,25 +50,29 @@ function thresholdSegmentation(working: WorkingGrid): LungSegmentation {
     }
   }
   const labels: LabelVolume = { ...volume, data };
-  return { labels, coverage: { complete: true, reasons: [] }, warnings: ['segmentation note'] };
+  return {
+    labels,
+    airway: new Uint8Array(data.length),
+    coverage: {
+      complete: true,
+      reasons: [],
+      warnings: [],
+      touchesTop: false,
+      touchesBottom: false,
+      totalVolumeMl: 0,
+      sideBorderFraction: 0,
+    },
+    warnings,
+    volumesMl: { right: 0, left: 0, total: 0 },
+    separation: 'components',
+  };
 }
 
-function halfZones(labels: LabelVolume): LungZones {
-  const zoneCodes = new Uint8Array(labels.data.length);
-  const planeVoxels = labels.size[0] * labels.size[1];
-  for (let index = 0; index < zoneCodes.length; index++) {
-    if (labels.data[index] === 0) continue;
-    zoneCodes[index] = Math.floor(index / planeVoxels) < labels.size[2] / 2 ? 1 : 2;
-  }
-  return { zoneCodes, rind: new Uint8Array(labels.data.length), names: { 1: 'lower', 2: 'upper' } };
-}
-
+/** Replaces reading (returns `scan`) and segmentation (a threshold); zones and QCT stay real. */
 function stubSteps(scan: Volume, warnings: string[] = []): Partial<PreprocessSteps> {
   return {
     readScan: async (): Promise<ReadScanResult> => ({ volume: scan, format: 'nrrd', warnings }),
-    segmentLungs: thresholdSegmentation,
-    computeZones: halfZones,
-    computeQct: () => ({ wholeLung: { volumeMl: 1 } }),
+    segmentLungs: (working) => thresholdSegmentation(working, ['segmentation note']),
   };
 }
 
@@ -103,7 +108,7 @@ describe('preprocessScan', () => {
   it('extracts patches covering the lungs', async () => {
     const result = await preprocessScan('scan.nrrd', { steps: stubSteps(syntheticScan()) });
 
-    // Two lungs of 35 x 50 x 100 mm each.
+    // Two lungs of 35 x 50 x 100 mm each, 350 mL together.
     expect(result.patches.lungVolumeMl).toBeGreaterThan(0.9 * 350);
     expect(result.patches.lungVolumeMl).toBeLessThan(1.1 * 350);
     expect(result.patches.count).toBeGreaterThan(0);
@@ -120,17 +125,18 @@ describe('preprocessScan', () => {
     });
 
     expect(result.warnings).toEqual(['read note', 'segmentation note']);
-    expect(messages).toContain('warn read note');
+    expect(messages).toContain('warn segmentation note');
     expect(messages).toContain('info scan preprocessed');
     expect(messages.filter((message) => message.startsWith('debug'))).toHaveLength(6);
   });
 
   it('returns incomplete coverage without throwing', async () => {
     const steps = stubSteps(syntheticScan());
-    steps.segmentLungs = (working) => ({
-      ...thresholdSegmentation(working),
-      coverage: { complete: false, reasons: ['lung touches the top slice'] },
-    });
+    steps.segmentLungs = (working) => {
+      const segmentation = thresholdSegmentation(working);
+      segmentation.coverage = { ...segmentation.coverage, complete: false, reasons: ['lung touches the top slice'] };
+      return segmentation;
+    };
 
     const result = await preprocessScan('scan.nrrd', { steps });
 
@@ -159,11 +165,25 @@ describe('createPatchBag', () => {
     expect(bag.metadata.source).toEqual({ fileName: 'scan.nrrd', format: 'nrrd' });
     expect(bag.metadata.inputGeometry.size).toEqual([100, 80, 60]);
     expect(bag.metadata.workingGeometry.spacingMm).toEqual([2, 2, 2]);
-    expect(bag.metadata.zones).toEqual({ '1': 'lower', '2': 'upper' });
+    expect(bag.metadata.zones['1']).toBe('right-upper-rind');
+    expect(Object.keys(bag.metadata.zones)).toHaveLength(12);
     expect(bag.metadata.patchCount).toBe(bag.patches.count);
     expect(bag.metadata.droppedLungFraction).toBe(result.patches.droppedLungFraction);
     expect(bag.metadata.lungVolumeMl).toBe(result.patches.lungVolumeMl);
     expect(JSON.parse(JSON.stringify(bag.metadata))).toEqual(bag.metadata);
+  });
+
+  it('keys QCT measures by region', async () => {
+    const result = await preprocessScan('scan.nrrd', { steps: stubSteps(syntheticScan()) });
+
+    const qct = createPatchBag(result, 'scan.nrrd').metadata.qct as Record<string, Record<string, number>>;
+
+    expect(Object.keys(qct)).toEqual(expect.arrayContaining(['whole', 'right', 'left', 'right-upper-rind']));
+    // Labels come from the 2 mm grid, so the native-grid volume differs at the lung edges.
+    expect(qct.whole.volumeMl).toBeGreaterThan(0.9 * 350);
+    expect(qct.whole.volumeMl).toBeLessThan(1.1 * 350);
+    expect(qct.whole.meanHu).toBeCloseTo(-850, 0);
+    expect(qct.whole.laa950Percent).toBe(0);
   });
 });
 

@@ -2,15 +2,12 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { DEFAULT_PREPROCESS_PARAMS, type PreprocessParams } from '../params.ts';
 import type { ReadScanOptions, ReadScanResult } from '../io/read-scan.ts';
 import type { WorkingGrid } from '../geometry/working-grid.ts';
+import type { LungCoverage } from '../segmentation/coverage.ts';
+import type { LungSegmentation } from '../segmentation/segment-lungs.ts';
+import type { Zones } from '../zones/compute-zones.ts';
+import type { QctTable } from '../qct/compute-qct.ts';
 import { extractPatches, type ExtractedPatches } from './extract-patches.ts';
-import {
-  DEFAULT_PREPROCESS_STEPS,
-  type LungCoverage,
-  type LungSegmentation,
-  type LungZones,
-  type PreprocessSteps,
-  type QctSummary,
-} from './preprocess-steps.ts';
+import { DEFAULT_PREPROCESS_STEPS, type PreprocessSteps } from './preprocess-steps.ts';
 
 /** Options of `preprocessScan`. */
 export interface PreprocessScanOptions {
@@ -44,8 +41,9 @@ export interface PreprocessScanResult {
   segmentation: LungSegmentation;
   /** Same object as `segmentation.coverage`. Callers reject the scan when `complete` is false. */
   coverage: LungCoverage;
-  zones: LungZones;
-  qct: QctSummary;
+  zones: Zones;
+  /** QCT measures on the scan's native grid, per lung region. */
+  qct: QctTable;
   patches: ExtractedPatches;
   /** Warnings of every step, in pipeline order. */
   warnings: string[];
@@ -97,14 +95,16 @@ export async function preprocessScan(
       rindDepthMm: params.rindDepthMm,
     }),
   );
-  const qct = await timed('qct', () => steps.computeQct(working.volume, segmentation.labels, zones));
+  // %LAA-950 and Perc15 depend on resolution, so QCT is measured on the native grid.
+  const qct = await timed('qct', () => steps.computeQct(read.volume, segmentation.labels, zones));
   const patches = await timed('patches', () =>
-    extractPatches(working.volume, segmentation.labels, zonesForPatches(zones), params),
+    extractPatches(working.volume, segmentation.labels, zones, params),
   );
   timings.total = performance.now() - started;
 
+  // readScan logs its own warnings, so only the segmentation's are logged here.
+  for (const warning of segmentation.warnings) logger.warn({}, warning);
   const warnings = [...read.warnings, ...segmentation.warnings];
-  for (const warning of warnings) logger.warn({}, warning);
   if (!segmentation.coverage.complete) {
     logger.warn({ reasons: segmentation.coverage.reasons }, 'lung coverage is incomplete');
   }
@@ -125,8 +125,4 @@ export async function preprocessScan(
     warnings,
     timings: timings as PreprocessTimingsMs,
   };
-}
-
-function zonesForPatches(zones: LungZones) {
-  return { zoneCodes: zones.zoneCodes, rind: zones.rind };
 }
