@@ -43,7 +43,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
         "patches plus age, sex, height, weight, BMI, smoking, pack-years and Hb as input",
     ),
     "image_metadata_aux": (
-        {"use_metadata": False, "aux_loss_weights": {name: _AUX_WEIGHT for name in AUX_TARGETS}},
+        {
+            "use_metadata": False,
+            "aux_loss_weights": {name: _AUX_WEIGHT for name in AUX_TARGETS},
+        },
         "patches only as input; age, sex, BMI and pack-years as auxiliary targets",
     ),
 }
@@ -66,8 +69,14 @@ TABLE_COLUMNS = (
 )
 
 
-def _table_row(variant: str, split: str, metrics: dict[str, Any], description: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"variant": variant, "split": split, "description": description}
+def _table_row(
+    variant: str, split: str, metrics: dict[str, Any], description: str
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "variant": variant,
+        "split": split,
+        "description": description,
+    }
     row["n"] = metrics.get("n")
     for name in ("mae", "rmse", "r"):
         row[name] = metrics.get(name)
@@ -99,7 +108,9 @@ def run_ablation(
     """
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown ablation variant(s) {unknown}; valid: {list(VARIANTS)}")
+        raise ValueError(
+            f"unknown ablation variant(s) {unknown}; valid: {list(VARIANTS)}"
+        )
     os.makedirs(out_dir, exist_ok=True)
 
     rows = []
@@ -110,25 +121,36 @@ def run_ablation(
         variant_dir = os.path.join(out_dir, name)
         resume = os.path.exists(os.path.join(variant_dir, CHECKPOINT_LAST))
         logger.info("ablation variant %s (%s)", name, "resuming" if resume else "new")
-        metrics = run_training(config, bags_dir, manifest_path, variant_dir, resume=resume, device=device)
+        metrics = run_training(
+            config, bags_dir, manifest_path, variant_dir, resume=resume, device=device
+        )
         split = "test" if "test" in metrics else "val"
         if split not in metrics:
-            raise ValueError(f"variant {name} has no validation or test subjects to compare on")
+            raise ValueError(
+                f"variant {name} has no validation or test subjects to compare on"
+            )
         rows.append(_table_row(name, split, metrics[split]["model"], description))
         if baseline_row is None and "baseline" in metrics[split]:
             baseline_row = _table_row(
-                "linear_baseline", split, metrics[split]["baseline"], "OLS on whole-lung QCT, age, sex, height"
+                "linear_baseline",
+                split,
+                metrics[split]["baseline"],
+                "OLS on whole-lung QCT, age, sex, height",
             )
     if baseline_row is not None:
         rows.append(baseline_row)
 
-    with open(os.path.join(out_dir, "ablation.csv"), "w", newline="", encoding="utf-8") as f:
+    with open(
+        os.path.join(out_dir, "ablation.csv"), "w", newline="", encoding="utf-8"
+    ) as f:
         writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(out_dir, "ablation.md"), "w", encoding="utf-8") as f:
         f.write(format_markdown(rows, base.seed))
-    write_json(os.path.join(out_dir, "ablation.json"), {"seed": base.seed, "rows": rows})
+    write_json(
+        os.path.join(out_dir, "ablation.json"), {"seed": base.seed, "rows": rows}
+    )
     return rows
 
 
@@ -170,22 +192,50 @@ def format_markdown(rows: Sequence[dict[str, Any]], seed: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Compare image-only and metadata variants of the DLCO model.")
-    parser.add_argument("--config", help="base JSON config; each variant overrides its metadata settings")
-    parser.add_argument("--bags", required=True, help="folder with one bag folder per manifest id")
-    parser.add_argument("--manifest", required=True, help="manifest CSV (id, dlco, age, sex, ...)")
-    parser.add_argument("--out", required=True, help="folder for one run per variant and the tables")
-    parser.add_argument("--seed", type=int, help="seed for every variant; overrides the config")
-    parser.add_argument("--epochs", type=int, help="epochs per variant; overrides the config")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {list(VARIANTS)}")
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    parser = argparse.ArgumentParser(
+        description="Compare image-only and metadata variants of the DLCO model."
+    )
+    parser.add_argument(
+        "--config",
+        help="base JSON config; each variant overrides its metadata settings",
+    )
+    parser.add_argument(
+        "--bags", required=True, help="folder with one bag folder per manifest id"
+    )
+    parser.add_argument(
+        "--manifest", required=True, help="manifest CSV (id, dlco, age, sex, ...)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="folder for one run per variant and the tables"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed for every variant; overrides the config"
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="epochs per variant; overrides the config"
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {list(VARIANTS)}",
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], help="default: cuda when available"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         base = load_config(args.config, seed=args.seed, epochs=args.epochs)
         rows = run_ablation(
-            base, args.bags, args.manifest, args.out,
-            variants=[name.strip() for name in args.variants.split(",") if name.strip()],
+            base,
+            args.bags,
+            args.manifest,
+            args.out,
+            variants=[
+                name.strip() for name in args.variants.split(",") if name.strip()
+            ],
             device=args.device,
         )
     except (ValueError, OSError) as error:

@@ -22,8 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .bags import Bag
-from .dataset import METADATA_INDEX, ManifestRow
 from .jsonio import write_json
+from .manifest import METADATA_INDEX, ManifestRow
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ import torch
 
 from . import __version__
 from .bags import SUPPORTED_FORMAT_VERSIONS, preprocess_params_hash
+from .checkpoints import load_checkpoint, model_from_checkpoint
 from .config import TrainConfig
-from .dataset import METADATA_FEATURES
 from .jsonio import write_json
+from .manifest import METADATA_FEATURES
 from .metrics import INTERVAL_Z
-from .train import load_checkpoint, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .aggregators import cotes_hb_factor
 from .bags import Bag
-from .dataset import METADATA_FEATURES, METADATA_INDEX, ManifestRow, MetadataStats
-from .model import cotes_hb_factor
+from .manifest import METADATA_FEATURES, METADATA_INDEX, ManifestRow, MetadataStats
 
 logger = logging.getLogger(__name__)
 

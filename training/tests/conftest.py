@@ -15,7 +15,7 @@ def tiny_cohort(tmp_path_factory):
     return write_synthetic_cohort(root, subject_count=16, seed=3, patch_counts=(10, 20))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_config():
     """Return a factory of configurations small enough for sub-second epochs."""
     return _tiny_config

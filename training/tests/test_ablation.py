@@ -21,5 +21,7 @@ def test_ablation_writes_tables(tiny_cohort, make_config, tmp_path):
 
 
 def test_ablation_unknown_variant(tiny_cohort, make_config, tmp_path):
-    with pytest.raises(ValueError, match="unknown ablation variant\\(s\\) \\['text_only'\\]"):
+    with pytest.raises(
+        ValueError, match="unknown ablation variant\\(s\\) \\['text_only'\\]"
+    ):
         run_ablation(make_config(), *tiny_cohort, str(tmp_path), variants=["text_only"])

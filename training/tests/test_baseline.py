@@ -3,8 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from dlco_train.baseline import BASELINE_FEATURES, LinearBaseline, baseline_features, fit_ols
-from dlco_train.dataset import load_split_datasets, read_manifest
+from dlco_train.baseline import (
+    BASELINE_FEATURES,
+    LinearBaseline,
+    baseline_features,
+    fit_ols,
+)
+from dlco_train.dataset import load_split_datasets
+from dlco_train.manifest import read_manifest
 
 
 def test_ols_recovers_known_coefficients():
@@ -34,7 +40,9 @@ def test_ols_rejects_too_few_rows():
 
 def test_baseline_features_from_bag(tiny_cohort):
     bags_dir, manifest = tiny_cohort
-    groups, _ = load_split_datasets(bags_dir, manifest, seed=0, val_fraction=0.2, test_fraction=0.2)
+    groups, _ = load_split_datasets(
+        bags_dir, manifest, seed=0, val_fraction=0.2, test_fraction=0.2
+    )
     bags, rows = groups["train"]
     vector, used = baseline_features(bags[0].meta, rows[0])
     assert vector.shape == (len(BASELINE_FEATURES),)
@@ -54,21 +62,39 @@ def test_baseline_features_missing_qct(tiny_cohort):
 
 def test_baseline_json_round_trip(tiny_cohort):
     bags_dir, manifest = tiny_cohort
-    groups, _ = load_split_datasets(bags_dir, manifest, seed=0, val_fraction=0.2, test_fraction=0.2)
+    groups, _ = load_split_datasets(
+        bags_dir, manifest, seed=0, val_fraction=0.2, test_fraction=0.2
+    )
     baseline = LinearBaseline.fit(*groups["train"])
     exported = json.loads(json.dumps(baseline.to_json()))
     assert exported["trainingN"] == len(groups["train"][1])
-    assert [f["name"] for f in exported["features"]] == [name for name, _, _ in BASELINE_FEATURES]
+    assert [f["name"] for f in exported["features"]] == [
+        name for name, _, _ in BASELINE_FEATURES
+    ]
     assert all("unit" in f and "coefficient" in f for f in exported["features"])
     restored = LinearBaseline.from_json(exported)
     test_bags, test_rows = groups["test"]
-    assert np.allclose(restored.predict(test_bags, test_rows), baseline.predict(test_bags, test_rows))
+    assert np.allclose(
+        restored.predict(test_bags, test_rows), baseline.predict(test_bags, test_rows)
+    )
 
 
 def test_baseline_cli(tiny_cohort, tmp_path):
     from dlco_train.baseline import main
 
     bags_dir, manifest = tiny_cohort
-    assert main(["--bags", bags_dir, "--manifest", manifest, "--out", str(tmp_path / "b.json")]) == 0
+    assert (
+        main(
+            [
+                "--bags",
+                bags_dir,
+                "--manifest",
+                manifest,
+                "--out",
+                str(tmp_path / "b.json"),
+            ]
+        )
+        == 0
+    )
     written = json.loads((tmp_path / "b.json").read_text())
     assert written["metrics"]["test"]["n"] > 0

@@ -8,8 +8,8 @@ import torch
 
 from dlco_train.bags import NO_DATA_HU, preprocess_params_hash, read_bag
 from dlco_train.config import TrainConfig
-from dlco_train.dataset import METADATA_FEATURES
 from dlco_train.export import AGGREGATOR_OUTPUTS, export_model, export_onnx
+from dlco_train.manifest import METADATA_FEATURES
 from dlco_train.model import build_model
 from dlco_train.train import run_training
 
@@ -38,15 +38,24 @@ def checkpoint_for(config, patch_size, seed=0, zones=None):
     with torch.no_grad():
         for name, parameter in model.aggregator.named_parameters():
             parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.2)
-    params = {"workingSpacingMm": 2, "patchSizeVoxels": patch_size, "patchStrideVoxels": patch_size,
-              "minLungFraction": 0.1, "rindDepthMm": 10}
+    params = {
+        "workingSpacingMm": 2,
+        "patchSizeVoxels": patch_size,
+        "patchStrideVoxels": patch_size,
+        "minLungFraction": 0.1,
+        "rindDepthMm": 10,
+    }
     return {
         "config": config.to_dict(),
         "stats": stats,
         "model": model.state_dict(),
         "epoch": 0,
-        "preprocessing": {"parameters": params, "hash": preprocess_params_hash(params),
-                          "bagFormatVersion": 1, "zones": zones or {}},
+        "preprocessing": {
+            "parameters": params,
+            "hash": preprocess_params_hash(params),
+            "bagFormatVersion": 1,
+            "zones": zones or {},
+        },
     }
 
 
@@ -58,25 +67,46 @@ def compare_bag(checkpoint, out_dir, hu, mask, lung_ml, zone, side, metadata):
     encoder = session(out_dir / "encoder.onnx")
     aggregator = session(out_dir / "aggregator.onnx")
     onnx_embeddings = encoder.run(None, {"hu": hu, "mask": mask})[0]
-    feeds = {"embeddings": onnx_embeddings, "lung_ml": lung_ml, "zone": zone, "side": side,
-             "metadata": metadata}
+    feeds = {
+        "embeddings": onnx_embeddings,
+        "lung_ml": lung_ml,
+        "zone": zone,
+        "side": side,
+        "metadata": metadata,
+    }
     feeds = {i.name: feeds[i.name] for i in aggregator.get_inputs()}
-    onnx_outputs = dict(zip(AGGREGATOR_OUTPUTS, aggregator.run(list(AGGREGATOR_OUTPUTS), feeds)))
+    onnx_outputs = dict(
+        zip(AGGREGATOR_OUTPUTS, aggregator.run(list(AGGREGATOR_OUTPUTS), feeds))
+    )
     with torch.no_grad():
         embeddings = model.encoder(torch.from_numpy(hu), torch.from_numpy(mask))
-        torch_outputs = model.aggregator(embeddings, torch.from_numpy(lung_ml), torch.from_numpy(zone),
-                                         torch.from_numpy(side), torch.from_numpy(metadata))
-    differences = {"embedding": float(np.abs(onnx_embeddings - embeddings.numpy()).max())}
+        torch_outputs = model.aggregator(
+            embeddings,
+            torch.from_numpy(lung_ml),
+            torch.from_numpy(zone),
+            torch.from_numpy(side),
+            torch.from_numpy(metadata),
+        )
+    differences = {
+        "embedding": float(np.abs(onnx_embeddings - embeddings.numpy()).max())
+    }
     for name in AGGREGATOR_OUTPUTS:
-        differences[name] = float(np.abs(onnx_outputs[name] - torch_outputs[name].numpy()).max())
+        differences[name] = float(
+            np.abs(onnx_outputs[name] - torch_outputs[name].numpy()).max()
+        )
     return differences, onnx_outputs
 
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
 @pytest.mark.parametrize("patch_count", [1, 37])
 def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
-    config = TrainConfig(pooling=pooling, global_factor="hb+learned", encoder_channels=[8, 16, 32],
-                         embedding_dim=32, hidden_dim=32)
+    config = TrainConfig(
+        pooling=pooling,
+        global_factor="hb+learned",
+        encoder_channels=[8, 16, 32],
+        embedding_dim=32,
+        hidden_dim=32,
+    )
     checkpoint = checkpoint_for(config, patch_size=16)
     export_onnx(checkpoint, str(tmp_path))
     rng = np.random.default_rng(patch_count)
@@ -87,7 +117,9 @@ def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
     zone = rng.integers(0, 7, patch_count).astype(np.uint8)
     side = rng.integers(1, 3, patch_count).astype(np.uint8)
     metadata = np.array([63, 1, 172, 81, 27.4, 0, 1, 0, 35, np.nan], dtype=np.float32)
-    differences, outputs = compare_bag(checkpoint, tmp_path, hu, mask, lung_ml, zone, side, metadata)
+    differences, outputs = compare_bag(
+        checkpoint, tmp_path, hu, mask, lung_ml, zone, side, metadata
+    )
     for name, difference in differences.items():
         assert difference <= TOLERANCE, f"{name} differs by {difference}"
     assert outputs["contributions"].shape == (patch_count,)
@@ -95,12 +127,12 @@ def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_cohort, tmp_path_factory):
-    from conftest import _tiny_config
-
+def exported(tiny_cohort, make_config, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    run_training(_tiny_config(epochs=1), *tiny_cohort, root / "run", device="cpu")
-    card = export_model(root / "run" / "checkpoint-best.pt", root / "model", model_version="test")
+    run_training(make_config(epochs=1), *tiny_cohort, root / "run", device="cpu")
+    card = export_model(
+        root / "run" / "checkpoint-best.pt", root / "model", model_version="test"
+    )
     return root, card
 
 
@@ -109,14 +141,30 @@ def test_model_card_fields(exported):
     with open(root / "model" / "model-card.json") as f:
         on_disk = json.load(f)
     assert on_disk == json.loads(json.dumps(card))
-    for field in ("modelId", "modelVersion", "cardFormatVersion", "preprocessing", "preprocessingHash",
-                  "encoder", "aggregator", "normalisation", "zones", "referencePatch",
-                  "trainingCohort", "metrics", "intendedUse", "limitations", "uncertainty"):
+    for field in (
+        "modelId",
+        "modelVersion",
+        "cardFormatVersion",
+        "preprocessing",
+        "preprocessingHash",
+        "encoder",
+        "aggregator",
+        "normalisation",
+        "zones",
+        "referencePatch",
+        "trainingCohort",
+        "metrics",
+        "intendedUse",
+        "limitations",
+        "uncertainty",
+    ):
         assert field in card, field
     assert card["modelVersion"] == "test"
     assert "not diagnosis" in card["intendedUse"]
     assert [entry["name"] for entry in card["encoder"]["inputs"]] == ["hu", "mask"]
-    assert [entry["name"] for entry in card["aggregator"]["outputs"]] == list(AGGREGATOR_OUTPUTS)
+    assert [entry["name"] for entry in card["aggregator"]["outputs"]] == list(
+        AGGREGATOR_OUTPUTS
+    )
     assert len(card["normalisation"]["metadata"]) == M
     assert card["metrics"]["test"]["baseline"]["n"] > 0
     assert card["trainingCohort"]["train"]["scans"] > 0
@@ -145,20 +193,33 @@ def test_model_card_files_exist(exported):
 def test_exported_model_scores_cohort_bag(exported, tiny_cohort):
     root, card = exported
     bags_dir, _ = tiny_cohort
-    bag = read_bag(os.path.join(bags_dir, "sub-000"), expected_hash=card["preprocessingHash"])
+    bag = read_bag(
+        os.path.join(bags_dir, "sub-000"), expected_hash=card["preprocessingHash"]
+    )
     from dlco_train.train import load_checkpoint
 
     checkpoint = load_checkpoint(root / "run" / "checkpoint-best.pt")
     metadata = np.array([50, 1, 170, 70, 24.2, 1, 0, 0, 0, 14.6], dtype=np.float32)
-    differences, _ = compare_bag(checkpoint, root / "model", np.array(bag.hu), np.array(bag.mask),
-                                 bag.lung_ml, bag.zone, bag.side, metadata)
+    differences, _ = compare_bag(
+        checkpoint,
+        root / "model",
+        np.array(bag.hu),
+        np.array(bag.mask),
+        bag.lung_ml,
+        bag.zone,
+        bag.side,
+        metadata,
+    )
     assert max(differences.values()) <= TOLERANCE, differences
 
 
 REAL_BAG = os.environ.get("DLCO_TEST_REAL_BAG")
 
 
-@pytest.mark.skipif(not REAL_BAG, reason="DLCO_TEST_REAL_BAG is not set to a bag folder from `dlco preprocess`")
+@pytest.mark.skipif(
+    not REAL_BAG,
+    reason="DLCO_TEST_REAL_BAG is not set to a bag folder from `dlco preprocess`",
+)
 def test_onnx_matches_pytorch_on_real_bag(tmp_path):
     bag = read_bag(REAL_BAG)
     config = TrainConfig(global_factor="hb+learned")
@@ -167,8 +228,16 @@ def test_onnx_matches_pytorch_on_real_bag(tmp_path):
     checkpoint["preprocessing"]["parameters"] = bag.preprocessing
     export_onnx(checkpoint, str(tmp_path))
     metadata = np.array([58, 0, 165, 70, 25.7, 0, 1, 0, 20, 13.1], dtype=np.float32)
-    differences, outputs = compare_bag(checkpoint, tmp_path, np.array(bag.hu), np.array(bag.mask),
-                                       bag.lung_ml, bag.zone, bag.side, metadata)
+    differences, outputs = compare_bag(
+        checkpoint,
+        tmp_path,
+        np.array(bag.hu),
+        np.array(bag.mask),
+        bag.lung_ml,
+        bag.zone,
+        bag.side,
+        metadata,
+    )
     for name, difference in differences.items():
         assert difference <= TOLERANCE, f"{name} differs by {difference} on {REAL_BAG}"
     assert outputs["contributions"].shape == (bag.patch_count,)

@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
+from dlco_train.aggregators import cotes_hb_factor
 from dlco_train.bags import NO_DATA_HU
 from dlco_train.config import TrainConfig
-from dlco_train.dataset import METADATA_FEATURES, METADATA_INDEX
-from dlco_train.model import PatchEncoder, build_model, cotes_hb_factor
+from dlco_train.manifest import METADATA_FEATURES, METADATA_INDEX
+from dlco_train.model import PatchEncoder, build_model
 
 M = len(METADATA_FEATURES)
 STATS = {
@@ -85,7 +86,9 @@ def test_aggregator_output_shapes(pooling):
 def test_contributions_sum_to_estimate(pooling):
     model = randomise(make_model(pooling=pooling, global_factor="hb+learned"))
     outputs = model.aggregator(*random_bag(11))
-    assert float(outputs["contributions"].sum()) == pytest.approx(float(outputs["dlco"]), rel=1e-5)
+    assert float(outputs["contributions"].sum()) == pytest.approx(
+        float(outputs["dlco"]), rel=1e-5
+    )
     assert float(outputs["patch_weights"].sum()) == pytest.approx(1.0, rel=1e-5)
 
 
@@ -137,7 +140,9 @@ def test_image_only_ignores_metadata():
 def test_missing_metadata_tolerated():
     model = randomise(make_model(global_factor="hb+learned"))
     embeddings, lung_ml, zone, side, _ = random_bag(4)
-    outputs = model.aggregator(embeddings, lung_ml, zone, side, torch.full((M,), float("nan")))
+    outputs = model.aggregator(
+        embeddings, lung_ml, zone, side, torch.full((M,), float("nan"))
+    )
     assert bool(torch.isfinite(outputs["dlco"]).all())
     assert bool(torch.isfinite(outputs["sigma"]).all())
 
@@ -146,7 +151,11 @@ def test_unknown_zone_code_tolerated():
     model = randomise(make_model())
     embeddings, lung_ml, _, side, metadata = random_bag(3)
     zone = torch.tensor([0, 9, 255], dtype=torch.uint8)
-    assert bool(torch.isfinite(model.aggregator(embeddings, lung_ml, zone, side, metadata)["dlco"]).all())
+    assert bool(
+        torch.isfinite(
+            model.aggregator(embeddings, lung_ml, zone, side, metadata)["dlco"]
+        ).all()
+    )
 
 
 def test_volume_scale_multiplies_estimate():
@@ -155,12 +164,16 @@ def test_volume_scale_multiplies_estimate():
     plain = model.aggregator(*bag)["dlco"]
     scaled = model.aggregator(*bag, volume_scale=torch.tensor(2.5))
     assert float(scaled["dlco"]) == pytest.approx(2.5 * float(plain), rel=1e-5)
-    assert float(scaled["contributions"].sum()) == pytest.approx(float(scaled["dlco"]), rel=1e-5)
+    assert float(scaled["contributions"].sum()) == pytest.approx(
+        float(scaled["dlco"]), rel=1e-5
+    )
 
 
 def test_cotes_factor_reference_values():
     metadata = torch.full((4, M), float("nan"))
-    metadata[:, METADATA_INDEX["hb_g_dl"]] = torch.tensor([14.6, 13.4, 10.0, float("nan")])
+    metadata[:, METADATA_INDEX["hb_g_dl"]] = torch.tensor(
+        [14.6, 13.4, 10.0, float("nan")]
+    )
     metadata[:, METADATA_INDEX["sex_male"]] = torch.tensor([1.0, 0.0, 1.0, 1.0])
     factor = cotes_hb_factor(metadata)
     assert factor[0].item() == pytest.approx(1.0, abs=1e-3)
@@ -175,8 +188,13 @@ def test_model_forward_batches_bags():
     hu = torch.randint(-1000, 0, (8, 8, 8, 8)).to(torch.int16)
     mask = torch.ones(8, 8, 8, 8, dtype=torch.uint8)
     outputs = model(
-        hu, mask, torch.full((8,), 4.0), torch.ones(8, dtype=torch.uint8),
-        torch.ones(8, dtype=torch.uint8), counts, torch.zeros(2, M),
+        hu,
+        mask,
+        torch.full((8,), 4.0),
+        torch.ones(8, dtype=torch.uint8),
+        torch.ones(8, dtype=torch.uint8),
+        counts,
+        torch.zeros(2, M),
     )
     assert outputs["dlco"].shape == (2,)
     assert outputs["contributions"].shape == (8,)

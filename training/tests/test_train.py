@@ -9,40 +9,55 @@ import pytest
 import torch
 
 from dlco_train.dataset import BagDataset, collate_bags, load_split_datasets
+from dlco_train.losses import compute_loss
 from dlco_train.model import build_model
 from dlco_train.summaries import derive_model_stats
-from dlco_train.train import CHECKPOINT_LAST, compute_loss, load_checkpoint, main, run_training
+from dlco_train.train import CHECKPOINT_LAST, load_checkpoint, main, run_training
 
 TRAINING_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def state_dicts_equal(first, second):
-    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    return first.keys() == second.keys() and all(
+        torch.equal(first[k], second[k]) for k in first
+    )
 
 
 @pytest.fixture(scope="module")
-def reference_run(tiny_cohort, tmp_path_factory):
+def reference_run(tiny_cohort, make_config, tmp_path_factory):
     """A two-epoch run that other tests compare against."""
-    from conftest import _tiny_config
-
     out = tmp_path_factory.mktemp("reference-run")
-    metrics = run_training(_tiny_config(), *tiny_cohort, out, device="cpu")
+    metrics = run_training(make_config(), *tiny_cohort, out, device="cpu")
     return out, metrics
 
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
 def test_loss_decreases_on_one_batch(tiny_cohort, make_config, pooling):
-    config = make_config(pooling=pooling, aux_loss_weights={"age": 0.1, "sex": 0.1, "bmi": 0.1})
-    groups, _ = load_split_datasets(*tiny_cohort, seed=0, val_fraction=0.2, test_fraction=0.2)
+    config = make_config(
+        pooling=pooling, aux_loss_weights={"age": 0.1, "sex": 0.1, "bmi": 0.1}
+    )
+    groups, _ = load_split_datasets(
+        *tiny_cohort, seed=0, val_fraction=0.2, test_fraction=0.2
+    )
     stats = derive_model_stats(*groups["train"], groups["train"][0])
     torch.manual_seed(0)
     model = build_model(config, stats)
-    batch = collate_bags([BagDataset(*groups["train"], patches_per_bag=6)[i] for i in range(4)])
+    batch = collate_bags(
+        [BagDataset(*groups["train"], patches_per_bag=6)[i] for i in range(4)]
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def step():
-        outputs = model(batch.hu, batch.mask, batch.lung_ml, batch.zone, batch.side, batch.counts,
-                        batch.metadata, batch.volume_scale)
+        outputs = model(
+            batch.hu,
+            batch.mask,
+            batch.lung_ml,
+            batch.zone,
+            batch.side,
+            batch.counts,
+            batch.metadata,
+            batch.volume_scale,
+        )
         loss, parts = compute_loss(outputs, batch, config, stats)
         return loss, parts
 
@@ -59,9 +74,20 @@ def test_loss_decreases_on_one_batch(tiny_cohort, make_config, pooling):
 
 def test_run_writes_outputs(reference_run):
     out, metrics = reference_run
-    for name in ("config.json", "seed.txt", "run.json", "checkpoint-last.pt", "checkpoint-best.pt",
-                 "learning-curves.csv", "metrics.json", "predictions.csv", "baseline.json",
-                 "cohort.json", "reference-patch-hu.npy", "reference-patch.json"):
+    for name in (
+        "config.json",
+        "seed.txt",
+        "run.json",
+        "checkpoint-last.pt",
+        "checkpoint-best.pt",
+        "learning-curves.csv",
+        "metrics.json",
+        "predictions.csv",
+        "baseline.json",
+        "cohort.json",
+        "reference-patch-hu.npy",
+        "reference-patch.json",
+    ):
         assert (out / name).exists(), name
     with open(out / "learning-curves.csv") as f:
         curves = list(csv.DictReader(f))
@@ -73,21 +99,29 @@ def test_run_writes_outputs(reference_run):
     assert "baseline" in metrics["test"]
 
 
-def test_resume_matches_uninterrupted_run(tiny_cohort, make_config, reference_run, tmp_path):
+def test_resume_matches_uninterrupted_run(
+    tiny_cohort, make_config, reference_run, tmp_path
+):
     out, _ = reference_run
     run_training(make_config(epochs=1), *tiny_cohort, tmp_path, device="cpu")
-    run_training(make_config(epochs=2), *tiny_cohort, tmp_path, resume=True, device="cpu")
+    run_training(
+        make_config(epochs=2), *tiny_cohort, tmp_path, resume=True, device="cpu"
+    )
     resumed = load_checkpoint(tmp_path / CHECKPOINT_LAST)
     uninterrupted = load_checkpoint(out / CHECKPOINT_LAST)
     assert resumed["epoch"] == 1
     assert state_dicts_equal(resumed["model"], uninterrupted["model"])
-    assert resumed["history"][1]["train_loss"] == uninterrupted["history"][1]["train_loss"]
+    assert (
+        resumed["history"][1]["train_loss"] == uninterrupted["history"][1]["train_loss"]
+    )
 
 
 def test_resume_rejects_changed_config(tiny_cohort, make_config, reference_run):
     out, _ = reference_run
     with pytest.raises(ValueError, match="config differs in \\['learning_rate'\\]"):
-        run_training(make_config(learning_rate=0.5), *tiny_cohort, out, resume=True, device="cpu")
+        run_training(
+            make_config(learning_rate=0.5), *tiny_cohort, out, resume=True, device="cpu"
+        )
 
 
 def test_existing_run_needs_resume(tiny_cohort, make_config, reference_run):
@@ -116,14 +150,49 @@ def free_port():
 def test_cli_with_gloo_world_size_one(tiny_cohort, tmp_path):
     bags, manifest = tiny_cohort
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"encoder_channels": [4], "embedding_dim": 4, "hidden_dim": 4,
-                                  "patches_per_bag": 4, "epochs": 1, "num_threads": 1}))
-    env = dict(os.environ, WORLD_SIZE="1", RANK="0", LOCAL_RANK="0",
-               MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    config.write_text(
+        json.dumps(
+            {
+                "encoder_channels": [4],
+                "embedding_dim": 4,
+                "hidden_dim": 4,
+                "patches_per_bag": 4,
+                "epochs": 1,
+                "num_threads": 1,
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        WORLD_SIZE="1",
+        RANK="0",
+        LOCAL_RANK="0",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(free_port()),
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "dlco_train.train", "--config", str(config), "--bags", bags,
-         "--manifest", manifest, "--out", str(tmp_path / "run"), "--seed", "5", "--device", "cpu"],
-        cwd=TRAINING_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dlco_train.train",
+            "--config",
+            str(config),
+            "--bags",
+            bags,
+            "--manifest",
+            manifest,
+            "--out",
+            str(tmp_path / "run"),
+            "--seed",
+            "5",
+            "--device",
+            "cpu",
+        ],
+        cwd=TRAINING_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "joined process group: rank 0 of 1, backend gloo" in result.stderr
@@ -136,6 +205,15 @@ def test_cli_reports_invalid_config(tiny_cohort, tmp_path, caplog):
     bags, manifest = tiny_cohort
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"pooling": "max"}))
-    argv = ["--config", str(config), "--bags", bags, "--manifest", manifest, "--out", str(tmp_path)]
+    argv = [
+        "--config",
+        str(config),
+        "--bags",
+        bags,
+        "--manifest",
+        manifest,
+        "--out",
+        str(tmp_path),
+    ]
     assert main(argv) == 2
     assert "pooling 'max' is not one of ['additive', 'attention']" in caplog.text
