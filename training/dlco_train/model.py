@@ -34,10 +34,12 @@ class PatchEncoder(nn.Module):
     unchanged. The encoder clips HU to ``hu_clip`` and scales it to [-1, 1], and stacks
     three channels: scaled HU, the binary lung mask, and a data mask that is 0 where
     ``hu`` is ``NO_DATA_HU`` (outside the working grid or the field of view). Scaled HU
-    is set to 0 there, so no-data voxels are never read as a density. Each stage is two 3x3x3 convolutions with
-    GroupNorm and ReLU; every stage but the last halves the grid with average pooling,
-    and global average pooling plus a linear layer gives the embedding. GroupNorm keeps
-    the output of a patch independent of the other patches in the batch.
+    is set to 0 there, so no-data voxels are never read as a density.
+
+    Each stage is two 3x3x3 convolutions with GroupNorm and ReLU. Every stage but the
+    last halves the grid with average pooling, and global average pooling plus a linear
+    layer gives the embedding. GroupNorm keeps the output of a patch independent of the
+    other patches in the batch.
 
     Args:
         channels: Output channels per stage.

@@ -1,0 +1,256 @@
+"""The model card: what serving needs to run and trust an exported model.
+
+``model-card.json`` lists every ONNX input and output with dtype, shape and unit, the
+preprocessing parameters and hash copied from the training bags, the normalisation
+constants, the zone table, the occlusion reference patch, the training cohort, held-out
+metrics of the model and the baseline, intended use and limitations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Sequence
+
+import torch
+
+from . import __version__
+from .bags import NO_DATA_HU, SUPPORTED_FORMAT_VERSIONS, preprocess_params_hash
+from .config import TrainConfig
+from .manifest import METADATA_FEATURES
+from .metrics import INTERVAL_Z
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CARD_FORMAT_VERSION", "INTENDED_USE", "LIMITATIONS", "build_model_card"]
+
+CARD_FORMAT_VERSION = 1
+
+INTENDED_USE = (
+    "Research use, not diagnosis. Estimates DLCO (ml/min/mmHg) from a chest CT patch bag "
+    "and subject metadata, with per-patch contributions to show where a deficit may come "
+    "from. Not a medical device and not validated for clinical decisions."
+)
+
+LIMITATIONS = [
+    "Trained and evaluated only on the cohort summarised in trainingCohort; performance "
+    "on other scanners, protocols, populations or inspiration levels is unknown.",
+    "Accepts only bags whose preprocessingHash equals this card's; other preprocessing "
+    "changes the patches the model sees.",
+    "The prediction interval assumes Gaussian errors and is calibrated only as reported "
+    "in metrics (coverage95 on held-out scans).",
+    "Contributions are model attributions: for additive pooling they are each patch's "
+    "share of the estimate, which is not a measured regional DLCO.",
+    "Occlusion with the reference patch measures model sensitivity, not causation.",
+    "Carboxyhaemoglobin (COHb) is not an input, so its effect on measured DLCO is not "
+    "modelled.",
+]
+
+
+_INPUT_SPECS = {
+    "hu": (
+        "int16",
+        ["B", "S", "S", "S"],
+        "HU",
+        f"hu.npy patches, axes (k, j, i); {NO_DATA_HU} where there is no data",
+    ),
+    "mask": (
+        "uint8",
+        ["B", "S", "S", "S"],
+        "label",
+        "mask.npy patches: 0 outside, 1 right, 2 left lung",
+    ),
+    "embeddings": (
+        "float32",
+        ["N", "D"],
+        "none",
+        "encoder output for every patch of one bag",
+    ),
+    "lung_ml": ("float32", ["N"], "mL", "lung_ml.npy"),
+    "zone": ("uint8", ["N"], "code", "zone.npy; codes as in the card's zones table"),
+    "side": ("uint8", ["N"], "code", "side.npy: 1 right, 2 left"),
+    "metadata": (
+        "float32",
+        ["M"],
+        "see normalisation.metadata",
+        "raw values in normalisation.metadata order; NaN where missing",
+    ),
+}
+_OUTPUT_SPECS = {
+    "embedding": ("float32", ["B", "D"], "none", "patch embedding"),
+    "dlco": ("float32", [1], "ml/min/mmHg", "DLCO estimate"),
+    "sigma": (
+        "float32",
+        [1],
+        "ml/min/mmHg",
+        f"predicted standard deviation; 95% interval is dlco +/- {INTERVAL_Z:.2f} sigma",
+    ),
+    "contributions": (
+        "float32",
+        ["N"],
+        "ml/min/mmHg",
+        "per-patch contribution; sums to dlco",
+    ),
+    "patch_weights": (
+        "float32",
+        ["N"],
+        "share",
+        "contribution share (additive) or attention weight; sums to 1",
+    ),
+    "conductance_per_ml": (
+        "float32",
+        ["N"],
+        "ml/min/mmHg per mL",
+        "conductance per mL of lung (attention: whole-lung value repeated)",
+    ),
+    "global_factor": (
+        "float32",
+        [1],
+        "dimensionless",
+        "subject-level factor applied to every contribution",
+    ),
+}
+
+
+def _io_entries(names: Sequence[str], specs: dict[str, tuple]) -> list[dict[str, Any]]:
+    entries = []
+    for name in names:
+        dtype, shape, unit, description = specs[name]
+        entries.append(
+            {
+                "name": name,
+                "dtype": dtype,
+                "shape": shape,
+                "unit": unit,
+                "description": description,
+            }
+        )
+    return entries
+
+
+def build_model_card(
+    checkpoint: dict[str, Any],
+    run_dir: str,
+    graphs: dict[str, Any],
+    files: dict[str, str],
+    *,
+    model_id: str,
+    model_version: str,
+    opset: int,
+) -> dict[str, Any]:
+    """Assemble ``model-card.json`` from the checkpoint and the run folder's summaries."""
+    config = TrainConfig.from_dict(checkpoint["config"])
+    stats = checkpoint["stats"]
+    preprocessing = checkpoint["preprocessing"]
+    recomputed = preprocess_params_hash(
+        preprocessing["parameters"], preprocessing["bagFormatVersion"]
+    )
+    if recomputed != preprocessing["hash"]:
+        logger.warning(
+            "bag preprocessingHash %s differs from the hash recomputed in Python (%s); the "
+            "card keeps the bags' value",
+            preprocessing["hash"],
+            recomputed,
+        )
+
+    def read_json(name: str) -> Any:
+        path = os.path.join(run_dir, name)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    encoder_inputs, encoder_outputs = graphs["encoder"]
+    aggregator_inputs, aggregator_outputs = graphs["aggregator"]
+    return {
+        "cardFormatVersion": CARD_FORMAT_VERSION,
+        "modelId": model_id,
+        "modelVersion": model_version,
+        "trainingPackageVersion": __version__,
+        "torchVersion": torch.__version__,
+        "onnxOpset": opset,
+        "bagFormatVersions": list(SUPPORTED_FORMAT_VERSIONS),
+        "preprocessing": preprocessing["parameters"],
+        "preprocessingHash": preprocessing["hash"],
+        "files": files,
+        "encoder": {
+            "file": files["encoder"],
+            "inputs": _io_entries(encoder_inputs, _INPUT_SPECS),
+            "outputs": _io_entries(encoder_outputs, _OUTPUT_SPECS),
+            "embeddingDim": config.embedding_dim,
+            "patchSizeVoxels": graphs["patch_size"],
+        },
+        "aggregator": {
+            "file": files["aggregator"],
+            "pooling": config.pooling,
+            "inputs": _io_entries(aggregator_inputs, _INPUT_SPECS),
+            "outputs": _io_entries(aggregator_outputs, _OUTPUT_SPECS),
+            "additivity": (
+                "contributions[n] = global_factor * lung_ml[n] * conductance_per_ml[n] and "
+                "dlco = sum(contributions)"
+                if config.pooling == "additive"
+                else "contributions[n] = patch_weights[n] * dlco (attention shares, "
+                "not conductances)"
+            ),
+            "globalFactor": config.effective_global_factor,
+        },
+        "normalisation": {
+            "huClip": list(config.hu_clip),
+            "huScaling": (
+                "clip to huClip, then map linearly to [-1, 1]; applied inside encoder.onnx"
+            ),
+            "mask": "mask > 0 becomes 1 (lung), else 0; applied inside encoder.onnx",
+            "noData": (
+                f"hu == {NO_DATA_HU} marks voxels without data; encoder.onnx sets their "
+                "scaled HU to 0 and flags them in a separate input channel"
+            ),
+            "metadata": [
+                {"name": name, "unit": unit, "mean": mean, "std": std}
+                for (name, unit), mean, std in zip(
+                    METADATA_FEATURES, stats["metadata_mean"], stats["metadata_std"]
+                )
+            ],
+            "metadataMissing": "pass NaN; the aggregator replaces it with the training mean",
+            "metadataUsed": config.use_metadata,
+            "conductanceScaleMlMinMmHgPerMl": stats["conductance_scale"],
+        },
+        "zones": preprocessing.get("zones", {}),
+        "zoneCodesEncoded": stats["num_zone_codes"],
+        "referencePatch": _reference_patch_entry(
+            files, read_json("reference-patch.json")
+        ),
+        "uncertainty": {
+            "output": "sigma",
+            "interval": f"dlco +/- {INTERVAL_Z:.4f} * sigma",
+            "nominalCoverage": 0.95,
+            "training": config.loss,
+        },
+        "trainingCohort": read_json("cohort.json"),
+        "metrics": read_json("metrics.json"),
+        "training": {
+            "config": config.to_dict(),
+            "seed": config.seed,
+            "bestEpoch": checkpoint["epoch"],
+        },
+        "intendedUse": INTENDED_USE,
+        "limitations": LIMITATIONS,
+    }
+
+
+def _reference_patch_entry(
+    files: dict[str, str], description: Any
+) -> dict[str, Any] | None:
+    if "referencePatch" not in files:
+        return None
+    entry = {
+        "file": files["referencePatch"],
+        "dtype": "int16",
+        "unit": "HU",
+        "use": (
+            "replace a patch's hu with this array and keep its mask, then re-run the "
+            "encoder and the aggregator"
+        ),
+    }
+    entry.update(description or {})
+    return entry
