@@ -28,7 +28,7 @@ __all__ = ["ScanResult", "Subject", "SubjectModel", "render_scan"]
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_SPACING_MM = 2.0
+REFERENCE_SPACING_MM = 2.5
 """Voxel size of the subject-level grid that holds random fields and lesion placement."""
 
 AIRWAY_WALL_SCALE = 1.35
@@ -75,7 +75,7 @@ class Subject:
 class SubjectModel:
     """Subject-level state reused by every scan of one subject.
 
-    Holds the anatomy, a 2 mm reference grid with the lung mask, pleural distance and
+    Holds the anatomy, a 2.5 mm reference grid with the lung mask, pleural distance and
     random fields, the airway and vessel trees and the lesion plan.
 
     Args:
@@ -96,7 +96,7 @@ class SubjectModel:
             self.reference_grid, reference_lung, self.bounds
         )
         self.fields = {
-            "texture": gaussian_random_field(self.reference_grid, 2.0, rng),
+            "texture": gaussian_random_field(self.reference_grid, 2.5, rng),
             "patchy": gaussian_random_field(self.reference_grid, 15.0, rng),
             "reticular": gaussian_random_field(self.reference_grid, 3.0, rng),
         }
