@@ -151,6 +151,14 @@ def _train_one_epoch(
         total_loss += float(loss.detach()) * size
         total_abs_error += float(errors.abs().sum())
         bag_count += size
+
+    totals = torch.tensor([total_loss, total_abs_error, bag_count], dtype=torch.float64)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Sum over ranks so the curves describe every training bag, not one shard.
+        totals = totals.to(device)
+        torch.distributed.all_reduce(totals)
+        totals = totals.cpu()
+    total_loss, total_abs_error, bag_count = totals.tolist()
     return {
         "train_loss": total_loss / bag_count,
         "train_mae": total_abs_error / bag_count,
