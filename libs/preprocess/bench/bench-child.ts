@@ -1,0 +1,52 @@
+/**
+ * One measurement of the preprocessing benchmark, run in its own process so that its peak RSS
+ * is not mixed with phantom generation or with the other measurement.
+ *
+ * Usage: node --import tsx bench-child.ts read|pipeline FILE
+ * Prints one JSON line on stdout: wall time of the call in ms and peak RSS in bytes.
+ */
+import { readFileSync } from 'node:fs';
+
+import { preprocessScan, readScan } from '../src/index.ts';
+
+/** Returns VmHWM (peak resident set) from /proc/self/status in bytes, or undefined off Linux. */
+function vmHwmBytes(): number | undefined {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    return match === null ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(mode: string, file: string): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  if (mode === 'read') {
+    const { volume } = await readScan(file);
+    return { mode, ms: performance.now() - started, size: volume.size };
+  }
+  if (mode === 'pipeline') {
+    const result = await preprocessScan(file);
+    return {
+      mode,
+      ms: performance.now() - started,
+      timingsMs: result.timings,
+      workingSize: result.working.volume.size,
+      lungVolumeMl: result.patches.lungVolumeMl,
+      patchCount: result.patches.count,
+      droppedLungFraction: result.patches.droppedLungFraction,
+      coverageComplete: result.coverage.complete,
+    };
+  }
+  throw new Error(`unknown mode '${mode}': expected read or pipeline`);
+}
+
+const [mode, file] = process.argv.slice(2);
+if (mode === undefined || file === undefined) {
+  throw new Error('usage: bench-child.ts read|pipeline FILE');
+}
+const report = await measure(mode, file);
+// resourceUsage().maxRSS is in KiB.
+const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+process.stdout.write(`${JSON.stringify({ ...report, maxRssBytes, vmHwmBytes: vmHwmBytes() })}\n`);

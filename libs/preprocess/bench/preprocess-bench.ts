@@ -1,0 +1,134 @@
+/**
+ * Preprocessing benchmark: generates a 512 x 512 x 400 int16 chest CT phantom at
+ * 0.7 x 0.7 x 1.0 mm as .nii.gz, then measures in separate child processes
+ *   1. reading and decompressing the file (`readScan`), and
+ *   2. the full `preprocessScan`,
+ * and compares them with the targets: pipeline time at most 3 x the read time, and peak RSS
+ * of the pipeline at most 2.5 GB.
+ *
+ * Usage: npm run bench:preprocess [-- --runs N] [-- --cpu-prof DIR] [-- --keep]
+ * `--runs` repeats each measurement and reports the median. `--cpu-prof` writes a V8 CPU
+ * profile of each pipeline run to DIR. `--keep` leaves the phantom file in place.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { BENCH_PHANTOM, buildChestPhantom, encodeNiftiGz } from './chest-phantom.ts';
+
+const MAX_TIME_RATIO = 3;
+const MAX_PEAK_RSS_BYTES = 2.5e9;
+
+interface ChildReport {
+  ms: number;
+  maxRssBytes: number;
+  vmHwmBytes?: number;
+  timingsMs?: Record<string, number>;
+  [field: string]: unknown;
+}
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+
+function runChild(mode: 'read' | 'pipeline', file: string, cpuProfileDir?: string): ChildReport {
+  const nodeArgs = ['--import', 'tsx'];
+  if (cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`);
+  const output = execFileSync(process.execPath, [...nodeArgs, join(benchDir, 'bench-child.ts'), mode, file], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as ChildReport;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(0)} MB`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '1' },
+      'cpu-prof': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new Error(`invalid --runs '${values.runs}': expected a positive integer`);
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), 'dlco-preprocess-bench-'));
+  const file = join(workDir, 'chest-phantom.nii.gz');
+  try {
+    const generationStarted = performance.now();
+    const data = buildChestPhantom(BENCH_PHANTOM);
+    writeFileSync(file, encodeNiftiGz(data, BENCH_PHANTOM.size, BENCH_PHANTOM.spacingMm));
+    const generationMs = performance.now() - generationStarted;
+
+    console.log(`load         1-minute load average ${loadavg()[0].toFixed(2)} at the start`);
+    console.log(`machine      ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${megabytes(totalmem())} RAM, Node ${process.version}`);
+    console.log(
+      `phantom      ${BENCH_PHANTOM.size.join(' x ')} int16 at ${BENCH_PHANTOM.spacingMm.join(' x ')} mm, ` +
+        `seed ${BENCH_PHANTOM.seed}, ${megabytes(statSync(file).size)} .nii.gz, generated in ${seconds(generationMs)}`,
+    );
+
+    const reads: ChildReport[] = [];
+    const pipelines: ChildReport[] = [];
+    for (let run = 0; run < runs; run++) {
+      reads.push(runChild('read', file));
+      pipelines.push(runChild('pipeline', file, values['cpu-prof']));
+    }
+    report(reads, pipelines);
+    // Other processes slow both measurements, so the load is printed with the figures.
+    console.log(`load         1-minute load average ${loadavg()[0].toFixed(2)} at the end (${cpus().length} CPUs)`);
+    if (values.keep) console.log(`phantom kept at ${file}`);
+  } finally {
+    if (!values.keep) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function report(reads: ChildReport[], pipelines: ChildReport[]): void {
+  const readMs = median(reads.map((run) => run.ms));
+  const readRss = Math.max(...reads.map((run) => run.maxRssBytes));
+  const pipelineMs = median(pipelines.map((run) => run.ms));
+  const pipelineRss = Math.max(...pipelines.map((run) => run.maxRssBytes));
+  const timeRatio = pipelineMs / readMs;
+  const rssRatio = pipelineRss / MAX_PEAK_RSS_BYTES;
+
+  console.log(`read         ${seconds(readMs)} (median of ${reads.length}), peak RSS ${megabytes(readRss)}`);
+  console.log(`pipeline     ${seconds(pipelineMs)} (median of ${pipelines.length}), peak RSS ${megabytes(pipelineRss)}`);
+  const steps = pipelines[Math.floor(pipelines.length / 2)].timingsMs ?? {};
+  console.log(
+    `  steps      ${Object.entries(steps)
+      .map(([step, ms]) => `${step} ${seconds(ms)}`)
+      .join(', ')}`,
+  );
+  const lastRun: Record<string, unknown> = pipelines.at(-1) ?? {};
+  console.log(
+    `  result     lung ${Number(lastRun.lungVolumeMl).toFixed(0)} mL, ${String(lastRun.patchCount)} patches, ` +
+      `coverage complete: ${String(lastRun.coverageComplete)}`,
+  );
+  console.log(
+    `time ratio   ${timeRatio.toFixed(2)} x read (target <= ${MAX_TIME_RATIO}): ` +
+      `${timeRatio <= MAX_TIME_RATIO ? 'met' : 'MISSED'}`,
+  );
+  console.log(
+    `peak RSS     ${(rssRatio * 100).toFixed(0)}% of ${megabytes(MAX_PEAK_RSS_BYTES)} ` +
+      `(target <= 100%): ${rssRatio <= 1 ? 'met' : 'MISSED'}`,
+  );
+}
+
+main();
