@@ -13,6 +13,8 @@ const DLCO_BIN = join(CLI_ROOT, 'bin/dlco.js');
 const REAL_DATA = join(CLI_ROOT, '../../../shared/data/real');
 const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
 const CT64_DICOM = join(REAL_DATA, 'cip-ct64/dicom');
+/** Thorax crop whose lung apices lie above the scan. */
+const THORAX_CROP = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 /** Whole-lung volume of cip-ct64 from its reference mask (wholeLung-64.nrrd), in mL. */
 const CT64_REFERENCE_LUNG_ML = 4554;
 
@@ -41,7 +43,10 @@ const outDir = join(workDir, 'bags');
 const manifestPath = join(workDir, 'manifest.csv');
 
 /** CLI runs started at once, so their start-up and I/O overlap. */
-let runs: Record<'json' | 'text' | 'missingScan' | 'invalidMask' | 'missingOut' | 'manifest', Promise<CliRun>>;
+let runs: Record<
+  'json' | 'text' | 'dicom' | 'missingScan' | 'invalidMask' | 'missingOut' | 'manifest' | 'cropped',
+  Promise<CliRun>
+>;
 
 beforeAll(() => {
   writeFileSync(join(workDir, 'broken.nrrd'), 'NRRD0004\ntype: short\ndimension: 3\n\nnot a volume');
@@ -52,10 +57,12 @@ beforeAll(() => {
   runs = {
     json: runDlco(['inspect', CT64_NRRD, '--json', '--mask-out', nrrdMaskPath]),
     text: runDlco(['inspect', CT64_NRRD, '--mask-out', niftiMaskPath]),
+    dicom: runDlco(['inspect', CT64_DICOM, '--json']),
     missingScan: runDlco(['inspect', join(workDir, 'missing.nrrd')]),
     invalidMask: runDlco(['inspect', CT64_NRRD, '--mask-out', join(workDir, 'mask.png')]),
     missingOut: runDlco(['preprocess', manifestPath]),
     manifest: runDlco(['preprocess', manifestPath, '--out', outDir]),
+    cropped: runDlco(['preprocess', THORAX_CROP, '--out', join(workDir, 'cropped-bags')]),
   };
 });
 
@@ -132,6 +139,16 @@ describe('dlco inspect', () => {
     expect(text.stdout).toMatch(/^whole lung\s+\d+/m);
   });
 
+  it('reports the DICOM series UID', async () => {
+    const dicom = await runs.dicom;
+    const report = JSON.parse(dicom.stdout);
+
+    expect(dicom.code).toBe(0);
+    expect(report.scan.format).toBe('dicom');
+    expect(report.scan.seriesInstanceUid).toMatch(/^[0-9.]+$/);
+    expect(report.geometry.size).toEqual([64, 64, 79]);
+  });
+
   it('EXPECTED FAILURE - exits 2 with the code of a missing scan', async () => {
     const missing = await runs.missingScan;
 
@@ -179,6 +196,14 @@ describe('dlco preprocess with a manifest', () => {
     expect(rerun.stdout).toMatch(/0 written, 2 skipped, 1 failed/);
     const metadata = JSON.parse(readFileSync(join(outDir, 'ct64-nrrd/bag.json'), 'utf8'));
     expect(metadata.preprocessingHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('EXPECTED FAILURE - rejects a scan without the lung apices', async () => {
+    const cropped = await runs.cropped;
+
+    expect(cropped.code).toBe(2);
+    expect(cropped.stderr).toMatch(/^error \[LUNG_COVERAGE_INCOMPLETE\]: /m);
+    expect(readdirSync(workDir)).not.toContain('cropped-bags');
   });
 
   it('BAD CALL - names the missing --out flag', async () => {

@@ -67,7 +67,8 @@ export function formatInspectText(report: InspectReport): string {
   lines.push(`lung volume   ${formatNumber(report.lungVolumeMl, 0)} mL`);
   lines.push(`coverage      ${formatCoverage(report.coverage)}`);
   lines.push(`patches       ${report.patchCount} (${formatNumber(100 * report.droppedLungFraction, 1)}% of lung left out)`);
-  lines.push(`warnings      ${report.warnings.length === 0 ? 'none' : ''}`);
+  if (report.warnings.length === 0) lines.push('warnings      none');
+  else lines.push('warnings');
   for (const warning of report.warnings) lines.push(`  - ${warning}`);
   if (report.maskOut !== undefined) lines.push(`lung labels   ${report.maskOut}`);
   lines.push('');

@@ -98,9 +98,8 @@ async function buildBagFromScan(
   if (!result.coverage.complete) {
     throw new InputError(
       'LUNG_COVERAGE_INCOMPLETE',
-      `the lungs are not fully inside the scan (${result.coverage.reasons.join('; ')}), so ` +
-        'the regional patches would miss lung tissue. Use a scan covering both lungs from apex ' +
-        'to base.',
+      `Lung coverage is incomplete, so no bag was written: ${result.coverage.reasons.join(' ')} ` +
+        'Use a scan that covers both lungs from apex to base.',
       { reasons: result.coverage.reasons },
     );
   }
