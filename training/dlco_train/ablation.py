@@ -223,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--device", choices=["cpu", "cuda"], help="default: cuda when available"
     )
     args = parser.parse_args(argv)
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,8 +1,8 @@
 """Reader for the patch bags that ``dlco preprocess`` writes.
 
 A bag is one folder per scan with ``bag.json`` and a few ``.npy`` arrays. The layout is
-specified in ``docs/patch-bag-format.md``, and this module reads it with ``json`` and
-``numpy`` alone, so training sees exactly what serving sees.
+specified in ``docs/patch-bag-format.md``. This module reads it with ``json`` and
+``numpy`` alone, so training gets the same input as serving.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def _load_array(folder: str, name: str, mmap: bool) -> np.ndarray:
     file_path = os.path.join(folder, f"{name}.npy")
     big = name in ("hu", "mask")
     try:
-        # allow_pickle=False: a bag holds plain numeric arrays only.
+        # allow_pickle=False because a bag contains plain numeric arrays only.
         array = np.load(
             file_path, mmap_mode="r" if (mmap and big) else None, allow_pickle=False
         )

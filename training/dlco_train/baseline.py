@@ -22,8 +22,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .bags import Bag
+from .config import load_config
+from .dataset import load_split_datasets
 from .jsonio import write_json
 from .manifest import METADATA_INDEX, ManifestRow
+from .metrics import regression_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -229,9 +232,6 @@ class LinearBaseline:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .dataset import load_split_datasets
-    from .metrics import regression_metrics
-
     parser = argparse.ArgumentParser(
         description="Fit the linear DLCO baseline on the training split."
     )
@@ -243,10 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="output JSON file")
     parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the split when the manifest has none",
+        "--config",
+        help="training config JSON, so the seeded split matches the training run's",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the split when the manifest has none"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -254,16 +255,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     try:
+        config = load_config(args.config, seed=args.seed)
         groups, _ = load_split_datasets(
             args.bags,
             args.manifest,
-            seed=args.seed,
-            val_fraction=0.15,
-            test_fraction=0.15,
+            seed=config.seed,
+            val_fraction=config.val_fraction,
+            test_fraction=config.test_fraction,
+            skip_missing_bags=config.skip_missing_bags,
         )
         baseline = LinearBaseline.fit(*groups["train"])
-    except ValueError as error:
-        logger.error("%s", error)
+    except (ValueError, OSError) as error:
+        logger.error("baseline failed: %s", error)
         return 2
     output = baseline.to_json()
     output["metrics"] = {}
@@ -271,10 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         bags, rows = groups[split]
         if rows:
             predictions = baseline.predict(bags, rows)
-            kept = np.isfinite(predictions)
+            has_value = np.isfinite(predictions)
             targets = np.array([row.dlco for row in rows])
             output["metrics"][split] = regression_metrics(
-                targets[kept], predictions[kept], seed=args.seed
+                targets[has_value], predictions[has_value], seed=config.seed
             )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_json(args.out, output)

@@ -41,7 +41,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     (parameters, hash, bag format version and zone table of the training bags),
     ``history`` (learning-curve rows) and ``best`` (epoch and validation MAE).
     """
-    return torch.load(path, map_location="cpu")
+    # NOTE: checkpoints are pickles, so load only files from a trusted run. PyTorch 2.6
+    # made weights_only=True the default, and the 1.13 weights-only unpickler rejects the
+    # plain floats in "stats" and "history", hence the explicit False on every version.
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[DlcoModel, TrainConfig]:

@@ -56,7 +56,7 @@ class BagBatch:
 class BagDataset(torch.utils.data.Dataset):
     """Bags of one split joined with their manifest rows.
 
-    In training mode each item holds K patches sampled without replacement from its bag.
+    In training mode each item contains K patches sampled without replacement from its bag.
     The sample depends only on ``(seed, epoch, index)``, so a resumed run draws the same
     patches as an uninterrupted one.
 

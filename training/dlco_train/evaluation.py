@@ -178,10 +178,10 @@ def write_run_report(
         baseline_values = np.full(len(rows), np.nan)
         if baseline is not None:
             baseline_values = baseline.predict(bags, rows)
-        kept = np.isfinite(baseline_values)
-        if kept.any():
+        has_baseline = np.isfinite(baseline_values)
+        if has_baseline.any():
             metrics[split]["baseline"] = regression_metrics(
-                target[kept], baseline_values[kept], seed=config.seed
+                target[has_baseline], baseline_values[has_baseline], seed=config.seed
             )
         predictions += _prediction_rows(split, rows, values, baseline_values)
 

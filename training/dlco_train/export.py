@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -43,6 +44,15 @@ __all__ = [
 # Opset 17 is the newest that the PyTorch 1.13 exporter supports.
 DEFAULT_OPSET = 17
 SUPPORTED_OPSETS = range(14, 18)
+
+# PyTorch 2.9 made the dynamo exporter the default of torch.onnx.export. The tracing
+# exporter is the one that also exists on 1.13, so it is requested wherever the
+# argument exists.
+_TRACING_EXPORTER = (
+    {"dynamo": False}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters
+    else {}
+)
 
 ENCODER_INPUTS = ("hu", "mask")
 ENCODER_OUTPUTS = ("embedding",)
@@ -123,6 +133,7 @@ def export_onnx(
             dynamic_axes={"hu": {0: "B"}, "mask": {0: "B"}, "embedding": {0: "B"}},
             opset_version=opset,
             do_constant_folding=True,
+            **_TRACING_EXPORTER,
         )
 
         count = 5
@@ -156,6 +167,7 @@ def export_onnx(
             dynamic_axes={name: {0: "N"} for name in per_patch},
             opset_version=opset,
             do_constant_folding=True,
+            **_TRACING_EXPORTER,
         )
     encoder_io = _graph_io(encoder_path)
     aggregator_io = _graph_io(aggregator_path)

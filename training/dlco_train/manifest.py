@@ -181,8 +181,8 @@ def assign_splits(
     Raises:
         ValueError: If only some rows have a split, or one subject spans two splits.
     """
-    given = [row.split for row in rows]
-    if all(given):
+    manifest_splits = [row.split for row in rows]
+    if all(manifest_splits):
         by_subject: dict[str, set[str]] = {}
         for row in rows:
             by_subject.setdefault(row.subject_id, set()).add(row.split)
@@ -194,9 +194,10 @@ def assign_splits(
                 "scans must share one split"
             )
         return {row.scan_id: row.split for row in rows}
-    if any(given):
+    if any(manifest_splits):
         raise ValueError(
-            f"{sum(map(bool, given))} of {len(rows)} manifest rows have a split; fill in "
+            f"{sum(map(bool, manifest_splits))} of {len(rows)} manifest rows have a split; "
+            "fill in "
             "every row or leave the column empty for a seeded split"
         )
 

@@ -31,10 +31,10 @@ class PatchEncoder(nn.Module):
     """3-D CNN that embeds one cubic patch.
 
     The input is raw HU and the lung label map, so serving passes the bag arrays
-    unchanged. The encoder clips HU to ``hu_clip`` and scales it to [-1, 1], and stacks
-    three channels: scaled HU, the binary lung mask, and a data mask that is 0 where
-    ``hu`` is ``NO_DATA_HU`` (outside the working grid or the field of view). Scaled HU
-    is set to 0 there, so no-data voxels are never read as a density.
+    unchanged. The encoder clips HU to ``hu_clip`` and scales it to [-1, 1]. It stacks
+    three channels: scaled HU, the binary lung mask, and a data mask. The data mask is 0
+    where ``hu`` is ``NO_DATA_HU`` (outside the working grid or the field of view), and
+    scaled HU is set to 0 there, so no-data voxels are never read as a density.
 
     Each stage is two 3x3x3 convolutions with GroupNorm and ReLU. Every stage but the
     last halves the grid with average pooling, and global average pooling plus a linear

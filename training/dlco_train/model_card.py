@@ -1,9 +1,10 @@
 """The model card: what serving needs to run and trust an exported model.
 
-``model-card.json`` lists every ONNX input and output with dtype, shape and unit, the
-preprocessing parameters and hash copied from the training bags, the normalisation
-constants, the zone table, the occlusion reference patch, the training cohort, held-out
-metrics of the model and the baseline, intended use and limitations.
+``model-card.json`` lists every ONNX input and output with dtype, shape and unit. It
+also carries the preprocessing parameters and hash copied from the training bags, the
+normalisation constants, the zone table and the occlusion reference patch. Finally it
+summarises the training cohort, the held-out metrics of the model and the baseline, the
+intended use and the limitations.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def build_model_card(
         "modelId": model_id,
         "modelVersion": model_version,
         "trainingPackageVersion": __version__,
-        "torchVersion": torch.__version__,
+        "torchVersion": str(torch.__version__),
         "onnxOpset": opset,
         "bagFormatVersions": list(SUPPORTED_FORMAT_VERSIONS),
         "preprocessing": preprocessing["parameters"],

@@ -85,9 +85,8 @@ def summarise_cohort(
     """Summarise each split: subject counts, DLCO, age, sex, smoking, Hb and lung volume.
 
     Returns:
-        Split name to summary; numeric entries have ``n``, ``mean``, ``sd``, ``min`` and
-        ``max`` in the units of the manifest (DLCO ml/min/mmHg, age years, Hb g/dL,
-        lung volume mL from the bags).
+        Split name to summary. Numeric entries have ``n``, ``mean``, ``sd``, ``min`` and
+        ``max``. Units: DLCO ml/min/mmHg, age years, Hb g/dL, lung volume mL (bags).
     """
     summary: dict[str, Any] = {}
     for split, (bags, rows) in splits.items():

@@ -1,9 +1,9 @@
 """Synthetic patch bags and manifests for tests and smoke runs.
 
-The bags follow ``docs/patch-bag-format.md`` byte for byte (the same dtypes, shapes and
-``bag.json`` fields that ``dlco preprocess`` writes), but the CT content is a toy: each
-patch is lung parenchyma at a chosen density with noise, and DLCO is computed from the
-patches with a known rule so a model can learn it. This is not the cohort simulator.
+The bags follow ``docs/patch-bag-format.md`` byte for byte, with the same dtypes, shapes
+and ``bag.json`` fields that ``dlco preprocess`` writes. The CT content is a toy: each
+patch is lung parenchyma at a chosen density with noise. DLCO is computed from the
+patches with a known rule, so a model can learn it. This is not the cohort simulator.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def write_synthetic_bag(
     for index in np.flatnonzero(cut):
         mask[index, : cut_depth[index]] = 0
         hu[index, : cut_depth[index]] = 40.0  # soft tissue outside the lung
-        # Some cut patches also reach past the working grid, where hu.npy holds no data.
+        # Some cut patches also reach past the working grid, where hu.npy has no data.
         if index % 2 == 0:
             hu[index, 0] = NO_DATA_HU
 

@@ -81,7 +81,7 @@ CURVE_COLUMNS = (
 
 @dataclasses.dataclass
 class _RunState:
-    """What changes from epoch to epoch and goes into every checkpoint."""
+    """Mutable training state, saved in every checkpoint."""
 
     model: DlcoModel
     optimizer: torch.optim.Optimizer
@@ -259,7 +259,7 @@ def _write_run_files(
         "stats": stats,
         "preprocessing": preprocessing,
         "splits": {name: len(rows) for name, (_, rows) in groups.items()},
-        "torchVersion": torch.__version__,
+        "torchVersion": str(torch.__version__),
         "worldSize": context.world_size,
     }
     write_json(os.path.join(out_dir, "run.json"), run_info)
@@ -288,7 +288,7 @@ def _end_epoch(
         "preprocessing": preprocessing,
         "history": state.history,
         "best": state.best,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
     if state.best["epoch"] == row["epoch"]:
         save_checkpoint(os.path.join(out_dir, CHECKPOINT_BEST), checkpoint)

@@ -141,6 +141,7 @@ def test_model_card_fields(exported):
     with open(root / "model" / "model-card.json") as f:
         on_disk = json.load(f)
     assert on_disk == json.loads(json.dumps(card))
+
     for field in (
         "modelId",
         "modelVersion",
@@ -159,12 +160,14 @@ def test_model_card_fields(exported):
         "uncertainty",
     ):
         assert field in card, field
+
     assert card["modelVersion"] == "test"
     assert "not diagnosis" in card["intendedUse"]
     assert [entry["name"] for entry in card["encoder"]["inputs"]] == ["hu", "mask"]
     assert [entry["name"] for entry in card["aggregator"]["outputs"]] == list(
         AGGREGATOR_OUTPUTS
     )
+
     assert len(card["normalisation"]["metadata"]) == M
     assert card["metrics"]["test"]["baseline"]["n"] > 0
     assert card["trainingCohort"]["train"]["scans"] > 0
