@@ -148,8 +148,9 @@ def load_split_datasets(
         Split name to (bags, rows), and scan id to split for every kept row.
 
     Raises:
-        ValueError: If bags are missing (unless ``skip_missing_bags``), bags disagree on
-            their preprocessing hash, or the training split is empty.
+        ValueError: If bags are missing (unless ``skip_missing_bags``), a bag has no
+            lung patches, bags disagree on their preprocessing hash, or the training
+            split is empty.
     """
     rows = read_manifest(manifest_path)
     has_bag = {
@@ -175,11 +176,19 @@ def load_split_datasets(
         name: ([], []) for name in SPLITS
     }
     hashes: set[str] = set()
+    empty = []
     for row in present:
         bag = read_bag(os.path.join(bags_dir, row.scan_id))
         hashes.add(bag.preprocessing_hash)
+        if bag.patch_count == 0 or float(np.sum(bag.lung_ml)) <= 0:
+            empty.append(row.scan_id)
         groups[split_of[row.scan_id]][0].append(bag)
         groups[split_of[row.scan_id]][1].append(row)
+    if empty:
+        raise ValueError(
+            f"{len(empty)} bag(s) have no lung patches, e.g. {empty[:5]}; check their "
+            "segmentation or remove them from the manifest"
+        )
     if len(hashes) > 1:
         raise ValueError(
             f"bags in {bags_dir} were made with {len(hashes)} different preprocessing "

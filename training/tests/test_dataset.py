@@ -4,6 +4,7 @@ import torch
 
 from dlco_train.dataset import BagDataset, collate_bags, load_split_datasets
 from dlco_train.manifest import METADATA_INDEX
+from dlco_train.testing import write_bag
 
 
 def test_missing_bag_rejected(tiny_cohort, tmp_path):
@@ -65,3 +66,25 @@ def test_collate_concatenates_patches(tiny_cohort):
     assert batch.hu.shape[0] == sum(batch.counts)
     assert batch.metadata.shape == (2, len(METADATA_INDEX))
     assert batch.volume_scale.tolist() == [1.0, 1.0]
+
+
+def test_empty_bag_rejected(tmp_path):
+    arrays = {
+        "hu": np.zeros((0, 4, 4, 4)),
+        "mask": np.zeros((0, 4, 4, 4)),
+        "centers_mm": np.zeros((0, 3)),
+        "corner_ijk": np.zeros((0, 3)),
+        "lung_ml": np.zeros(0),
+        "zone": np.zeros(0),
+        "side": np.zeros(0),
+        "rind_fraction": np.zeros(0),
+    }
+    write_bag(tmp_path / "bags" / "a", arrays, qct={})
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,dlco,split\na,20,train\n")
+    with pytest.raises(
+        ValueError, match="1 bag\\(s\\) have no lung patches, e.g. \\['a'\\]"
+    ):
+        load_split_datasets(
+            tmp_path / "bags", manifest, seed=0, val_fraction=0, test_fraction=0
+        )
