@@ -42,8 +42,11 @@ export interface LogOptions {
   logLevel?: string;
 }
 
-/** Creates the stderr logger for the global options: `--verbose` means `--log-level debug`. */
-export function loggerFromOptions(options: LogOptions): Logger {
+/**
+ * Creates the stderr logger for the global options: `--verbose` means `--log-level debug`.
+ * `write` replaces the stderr writer, for example to print above a progress bar.
+ */
+export function loggerFromOptions(options: LogOptions, write?: (line: string) => void): Logger {
   const level = options.verbose === true ? 'debug' : parseLogLevel(options.logLevel ?? 'warn');
-  return createStderrLogger(level);
+  return createStderrLogger(level, write);
 }

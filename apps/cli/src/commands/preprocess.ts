@@ -41,7 +41,6 @@ async function runPreprocess(
   options: PreprocessCommandOptions,
   params: PreprocessParams,
 ): Promise<number> {
-  const logger = loggerFromOptions(options);
   const isManifest = input.toLowerCase().endsWith('.csv');
   if (isManifest && options.id !== undefined) {
     throw new Error('--id applies to a single scan: a manifest sets each id in its id column');
@@ -53,6 +52,8 @@ async function runPreprocess(
   if (!isManifest) checkScanId(jobs[0].id, '--id');
 
   const progress = createScanProgress(jobs.length);
+  // Log lines go through the progress reporter so that they do not break the bar.
+  const logger = loggerFromOptions(options, (line) => progress.log(line.trimEnd()));
   let summary: PreprocessRunSummary;
   try {
     summary = await preprocessJobs(jobs, {
