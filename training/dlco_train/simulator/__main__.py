@@ -21,11 +21,15 @@ def _parse_mix(text: str, option: str) -> dict[str, float]:
     for item in text.split(","):
         name, separator, weight = item.partition("=")
         if not separator:
-            raise ValueError(f"{option}: expected NAME=WEIGHT items, received {item!r}.")
+            raise ValueError(
+                f"{option}: expected NAME=WEIGHT items, received {item!r}."
+            )
         try:
             mix[name.strip()] = float(weight)
         except ValueError as error:
-            raise ValueError(f"{option}: weight of {name!r} is not a number: {weight!r}.") from error
+            raise ValueError(
+                f"{option}: weight of {name!r} is not a number: {weight!r}."
+            ) from error
     return mix
 
 
@@ -51,25 +55,39 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--n", type=int, default=300, help="number of subjects (default 300)")
-    parser.add_argument("--seed", type=int, default=7, help="cohort seed (default 7)")
     parser.add_argument(
+        "--n", type=int, default=300, help="number of subjects (default 300)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="cohort seed (default 7)")
+
+    subjects = parser.add_argument_group("subjects")
+    subjects.add_argument(
+        "--phenotype-mix",
+        help=(
+            "phenotype weights as NAME=WEIGHT,...; default "
+            + ",".join(
+                f"{name}={weight}" for name, weight in DEFAULT_PHENOTYPE_MIX.items()
+            )
+            + ". Phenotypes: "
+            + ", ".join(sorted(PHENOTYPES))
+        ),
+    )
+    subjects.add_argument(
+        "--scans-per-subject",
+        type=int,
+        default=1,
+        help="phantom scans per subject, each on a drawn profile (default 1)",
+    )
+
+    scanners = parser.add_argument_group("scanners")
+    scanners.add_argument(
         "--profile-mix",
         help=(
             "scanner profile weights as NAME=WEIGHT,...; default all equal. Profiles: "
             + ", ".join(sorted(PROFILES))
         ),
     )
-    parser.add_argument(
-        "--phenotype-mix",
-        help=(
-            "phenotype weights as NAME=WEIGHT,...; default "
-            + ",".join(f"{name}={weight}" for name, weight in DEFAULT_PHENOTYPE_MIX.items())
-            + ". Phenotypes: "
-            + ", ".join(sorted(PHENOTYPES))
-        ),
-    )
-    parser.add_argument(
+    scanners.add_argument(
         "--test-profiles",
         default=",".join(DEFAULT_TEST_PROFILES),
         help=(
@@ -77,19 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
             "empty for none (default %(default)s)"
         ),
     )
-    parser.add_argument(
+    scanners.add_argument(
         "--shift-probability",
         type=float,
         default=0.5,
         help="chance that a test scan uses a held-out profile (default 0.5)",
     )
-    parser.add_argument(
-        "--scans-per-subject",
-        type=int,
-        default=1,
-        help="phantom scans per subject, each on a drawn profile (default 1)",
-    )
-    parser.add_argument(
+
+    real = parser.add_argument_group("real backgrounds")
+    real.add_argument(
         "--real-backgrounds",
         action="append",
         default=[],
@@ -99,23 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
             "pairs, or one CT=MASK pair; repeatable"
         ),
     )
-    parser.add_argument(
+    real.add_argument(
         "--real-fraction",
         type=float,
         default=0.2,
         help="share of subjects rendered into a real background (default 0.2)",
     )
-    parser.add_argument(
+
+    run = parser.add_argument_group("run")
+    run.add_argument(
         "--workers",
         type=int,
         default=min(os.cpu_count() or 1, 4),
         help="parallel worker processes (default: CPU count, at most 4)",
     )
-    parser.add_argument(
+    run.add_argument(
         "--gli-table",
-        help="GLI 2017 DLCO JSON table (default libs/reference/data/gli-2017-tlco.json)",
+        help=(
+            "GLI 2017 DLCO JSON table "
+            "(default libs/reference/data/gli-2017-tlco.json)"
+        ),
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    run.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
 
@@ -123,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the simulator command and return the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         config = CohortConfig(
@@ -134,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
                 if args.phenotype_mix
                 else dict(DEFAULT_PHENOTYPE_MIX)
             ),
-            profile_mix=_parse_mix(args.profile_mix, "--profile-mix") if args.profile_mix else None,
+            profile_mix=(
+                _parse_mix(args.profile_mix, "--profile-mix")
+                if args.profile_mix
+                else None
+            ),
             test_profiles=tuple(name for name in args.test_profiles.split(",") if name),
             scans_per_subject=args.scans_per_subject,
             shift_probability=args.shift_probability,
@@ -143,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.real_backgrounds and not config.real_backgrounds:
             raise ValueError(
-                f"no CT and lung-mask pair found in {args.real_backgrounds}; name files "
-                "ct*.nrrd and wholeLung*.nrrd, or pass CT=MASK."
+                f"no CT and lung-mask pair found in {args.real_backgrounds}; "
+                "name files ct*.nrrd and wholeLung*.nrrd, or pass CT=MASK."
             )
         manifest = generate_cohort(config, args.out, args.workers, args.gli_table)
     except (ValueError, FileNotFoundError) as error:

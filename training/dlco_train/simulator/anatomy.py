@@ -78,7 +78,7 @@ class AnatomyParams:
 
     @property
     def aorta_descending_xy_mm(self) -> tuple[float, float]:
-        """In-plane centre of the descending aorta, left of and in front of the spine."""
+        """In-plane centre of the descending aorta, left of and before the spine."""
         return (
             0.22 * self.cavity_a_mm,
             self.spine_y_mm - self.vertebra_radius_mm - 0.2 * self.aorta_radius_mm,
@@ -159,7 +159,7 @@ def _cavity_scale(z: np.ndarray, params: AnatomyParams) -> np.ndarray:
 
 
 def _dome_mm(x: np.ndarray, y: np.ndarray, params: AnatomyParams) -> np.ndarray:
-    """Height of the diaphragm surface; the dome tops sit in front of the lung centre."""
+    """Return the diaphragm height (mm); dome tops sit in front of the lung centre."""
     side_height = np.where(x < 0, params.dome_right_mm, params.dome_left_mm)
     centre_x = np.where(x < 0, -0.5, 0.5) * params.cavity_a_mm
     u = (x - centre_x) / (0.62 * params.cavity_a_mm)
@@ -198,7 +198,9 @@ def lung_side(
     half_width = 0.56 * a * taper + 1e-3
     half_depth = 0.97 * b * np.sqrt(taper) + 1e-3
     centre_y = 0.08 * params.cavity_b_mm + 0.25 * b * u
-    in_lobe = ((x - centre_x) / half_width) ** 2 + ((y - centre_y) / half_depth) ** 2 <= 1
+    in_lobe = ((x - centre_x) / half_width) ** 2 + (
+        (y - centre_y) / half_depth
+    ) ** 2 <= 1
     in_cavity = (x / a) ** 2 + (y / b) ** 2 <= 1.0
 
     # The mediastinum widens in front, below the carina.
@@ -207,9 +209,13 @@ def lung_side(
     half_mediastinum = 16.0 + 14.0 * anterior * below_carina
     outside_mediastinum = np.abs(x - 6.0) >= half_mediastinum
 
-    spine_clear = x * x + (y - params.spine_y_mm) ** 2 >= (params.vertebra_radius_mm + 6.0) ** 2
+    spine_clear = (
+        x * x + (y - params.spine_y_mm) ** 2 >= (params.vertebra_radius_mm + 6.0) ** 2
+    )
     aorta_x, aorta_y = params.aorta_descending_xy_mm
-    aorta_clear = (x - aorta_x) ** 2 + (y - aorta_y) ** 2 >= (params.aorta_radius_mm + 3.0) ** 2
+    aorta_clear = (x - aorta_x) ** 2 + (y - aorta_y) ** 2 >= (
+        params.aorta_radius_mm + 3.0
+    ) ** 2
     heart_clear = ~_heart_inside(x, y, z, params, margin_mm=4.0)
     above_dome = z > _dome_mm(x, y, params)
 

@@ -37,7 +37,7 @@ _MASK_PATTERN = re.compile(
 )
 
 ALVEOLAR_FULL_HU = -700.0
-"""Lung voxels at or below this HU count as fully gas-exchanging in a real background."""
+"""HU at or below which a real background's lung voxel is fully gas-exchanging."""
 
 ALVEOLAR_NONE_HU = -200.0
 """Lung voxels at or above this HU (vessels, airway walls) exchange no gas."""
@@ -83,12 +83,15 @@ def _to_canonical(
     ):
         # NOTE: oblique scans would need resampling, which this loader does not do.
         raise ValueError(
-            f"{source}: the volume is oblique (direction cosines {directions.round(3).tolist()}); "
-            "only axis-aligned backgrounds are supported. Resample it to an axis-aligned grid."
+            f"{source}: the volume is oblique (direction cosines "
+            f"{directions.round(3).tolist()}); only axis-aligned backgrounds are "
+            "supported. Resample it to an axis-aligned grid."
         )
     axis_order = [int(np.flatnonzero(world_axis == world)[0]) for world in range(3)]
     signs = [np.sign(directions[world, axis_order[world]]) for world in range(3)]
-    moved, affine = reorient(volumes, affine_lps, axis_order, [sign < 0 for sign in signs])
+    moved, affine = reorient(
+        volumes, affine_lps, axis_order, [sign < 0 for sign in signs]
+    )
     grid = Grid(
         tuple(int(n) for n in moved[0].shape),
         tuple(float(affine[axis, axis]) for axis in range(3)),
@@ -98,7 +101,7 @@ def _to_canonical(
 
 
 def _split_sides(lung: np.ndarray) -> np.ndarray:
-    """Label the right lung 1 and the left lung 2 by the sagittal plane with least lung."""
+    """Label right lung 1 and left lung 2, split at the sagittal plane of least lung."""
     columns = lung.sum(axis=(1, 2))
     nx = lung.shape[0]
     middle = slice(nx // 3, max(2 * nx // 3, nx // 3 + 1))
@@ -131,7 +134,9 @@ def load_background(ct_path: str | Path, mask_path: str | Path) -> RealBackgroun
             f"{mask_path} does not share the grid of {ct_path} "
             f"(shapes {mask.shape} and {ct.shape}); pass the mask made for this CT."
         )
-    (ct, mask), grid = _to_canonical([ct.astype(np.float32), mask != 0], ct_affine, ct_path)
+    (ct, mask), grid = _to_canonical(
+        [ct.astype(np.float32), mask != 0], ct_affine, ct_path
+    )
     if not mask.any():
         raise ValueError(f"{mask_path} contains no lung voxel.")
     return RealBackground(ct_path.parent.name, ct, _split_sides(mask), grid)
@@ -140,7 +145,7 @@ def load_background(ct_path: str | Path, mask_path: str | Path) -> RealBackgroun
 def discover_backgrounds(directory: str | Path) -> list[tuple[Path, Path]]:
     """Find CT and lung-mask pairs below a directory.
 
-    A folder contributes a pair when it holds exactly one file named ``ct*`` and one
+    A folder contributes a pair when it contains exactly one file named ``ct*`` and one
     named ``wholeLung*``, ``lung_mask*``, ``lung-mask*`` or ``lungmask*`` (NRRD or
     NIfTI).
 
@@ -165,7 +170,7 @@ def discover_backgrounds(directory: str | Path) -> list[tuple[Path, Path]]:
             pairs.append((cts[0], masks[0]))
         elif cts or masks:
             logger.warning(
-                "Skipping %s: found %d CT and %d lung-mask files, expected one of each.",
+                "Skipping %s: found %d CT and %d lung-mask files, expected one each.",
                 folder,
                 len(cts),
                 len(masks),
@@ -213,7 +218,9 @@ def render_real_scan(
 
     span = ALVEOLAR_NONE_HU - ALVEOLAR_FULL_HU
     alveolar = np.clip((ALVEOLAR_NONE_HU - background.ct) / span, 0.0, 1.0) * mask
-    maps = conductance_maps(context, alveolar, lesions.conductance_factor, predicted_dlco)
+    maps = conductance_maps(
+        context, alveolar, lesions.conductance_factor, predicted_dlco
+    )
     dlco = measure_dlco(
         maps, predicted_dlco, subject.sex, subject.hb_g_dl, subject.cohb_percent, rng
     )

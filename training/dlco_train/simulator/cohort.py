@@ -134,7 +134,8 @@ class CohortConfig:
             raise ValueError(f"subjects must be at least 1, received {self.subjects}.")
         if self.scans_per_subject < 1:
             raise ValueError(
-                f"scans_per_subject must be at least 1, received {self.scans_per_subject}."
+                "scans_per_subject must be at least 1, received "
+                f"{self.scans_per_subject}."
             )
         _check_mix("phenotype", self.phenotype_mix, PHENOTYPES)
         profile_mix = self.resolved_profile_mix()
@@ -159,7 +160,9 @@ class CohortConfig:
                 f"{self.split_fractions}."
             )
         if not 0.0 <= self.real_fraction <= 1.0:
-            raise ValueError(f"real_fraction must be in [0, 1], received {self.real_fraction}.")
+            raise ValueError(
+                f"real_fraction must be in [0, 1], received {self.real_fraction}."
+            )
 
     def resolved_profile_mix(self) -> dict[str, float]:
         """Return the profile weights, all profiles equal when none were given."""
@@ -171,10 +174,13 @@ class CohortConfig:
 def _check_mix(kind: str, mix: Mapping[str, float], valid: Mapping) -> None:
     unknown = [name for name in mix if name not in valid]
     if unknown:
-        raise ValueError(f"unknown {kind} names {unknown}; valid names: {sorted(valid)}.")
+        raise ValueError(
+            f"unknown {kind} names {unknown}; valid names: {sorted(valid)}."
+        )
     if any(weight < 0 for weight in mix.values()) or sum(mix.values()) <= 0:
         raise ValueError(
-            f"{kind} weights must be non-negative with a positive sum, received {dict(mix)}."
+            f"{kind} weights must be non-negative with a positive sum, "
+            f"received {dict(mix)}."
         )
 
 
@@ -207,7 +213,9 @@ def draw_subject(index: int, phenotype: str, seed: int) -> Subject:
     male_share = 0.7 if phenotype in ("fibrosis", "cpfe") else 0.5
     sex = "M" if rng.uniform() < male_share else "F"
     height = float(
-        np.clip(rng.normal(176.0, 7.0) if sex == "M" else rng.normal(163.0, 6.5), 145, 205)
+        np.clip(
+            rng.normal(176.0, 7.0) if sex == "M" else rng.normal(163.0, 6.5), 145, 205
+        )
     )
     bmi = float(np.clip(rng.normal(26.5, 4.0), 17.0, 42.0))
     smoking = ("never", "former", "current")[
@@ -216,11 +224,15 @@ def draw_subject(index: int, phenotype: str, seed: int) -> Subject:
     pack_years = 0.0
     if smoking != "never":
         high_exposure = group == "emphysema"
-        pack_years = float(rng.uniform(10.0, 80.0) if high_exposure else rng.uniform(2.0, 40.0))
+        pack_years = float(
+            rng.uniform(10.0, 80.0) if high_exposure else rng.uniform(2.0, 40.0)
+        )
     hb = rng.normal(14.8, 1.2) if sex == "M" else rng.normal(13.5, 1.1)
     hb += 0.4 if smoking == "current" else 0.0
-    cohb = float(np.clip(rng.normal(5.0, 1.5), 2.0, 10.0)) if smoking == "current" else float(
-        rng.uniform(0.5, 1.5)
+    cohb = (
+        float(np.clip(rng.normal(5.0, 1.5), 2.0, 10.0))
+        if smoking == "current"
+        else float(rng.uniform(0.5, 1.5))
     )
     severity = 0.0 if phenotype == "healthy" else float(rng.uniform(0.15, 1.0))
     return Subject(
@@ -283,7 +295,9 @@ def plan_cohort(config: CohortConfig) -> list[ScanSpec]:
     phenotypes = [_choose(rng, config.phenotype_mix) for _ in range(config.subjects)]
     order = rng.permutation(config.subjects)
     fractions = np.asarray(config.split_fractions, dtype=float)
-    bounds = np.round(np.cumsum(fractions / fractions.sum()) * config.subjects).astype(int)
+    bounds = np.round(np.cumsum(fractions / fractions.sum()) * config.subjects).astype(
+        int
+    )
     split_of = np.empty(config.subjects, dtype=object)
     split_of[order[: bounds[0]]] = "train"
     split_of[order[bounds[0] : bounds[1]]] = "val"
@@ -291,7 +305,9 @@ def plan_cohort(config: CohortConfig) -> list[ScanSpec]:
 
     profile_mix = config.resolved_profile_mix()
     in_distribution = {
-        name: weight for name, weight in profile_mix.items() if name not in config.test_profiles
+        name: weight
+        for name, weight in profile_mix.items()
+        if name not in config.test_profiles
     }
     held_out = {
         name: weight
@@ -301,7 +317,9 @@ def plan_cohort(config: CohortConfig) -> list[ScanSpec]:
     specs = []
     for index in range(config.subjects):
         subject = draw_subject(index, phenotypes[index], config.seed)
-        scan_rng = np.random.default_rng(np.random.SeedSequence([config.seed, index, 1]))
+        scan_rng = np.random.default_rng(
+            np.random.SeedSequence([config.seed, index, 1])
+        )
         background = None
         if config.real_backgrounds and scan_rng.uniform() < config.real_fraction:
             background = int(scan_rng.integers(len(config.real_backgrounds)))
@@ -324,7 +342,9 @@ def plan_cohort(config: CohortConfig) -> list[ScanSpec]:
                     profile=profile,
                     background_index=background,
                     scan_seed=int(
-                        np.random.SeedSequence([config.seed, index, 2, scan_index]).generate_state(1)[0]
+                        np.random.SeedSequence(
+                            [config.seed, index, 2, scan_index]
+                        ).generate_state(1)[0]
                     ),
                 )
             )
@@ -357,7 +377,9 @@ def _render_subject(
         if spec.background_index is not None:
             if spec.background_index not in _BACKGROUNDS:
                 ct_path, mask_path = config.real_backgrounds[spec.background_index]
-                _BACKGROUNDS[spec.background_index] = load_background(ct_path, mask_path)
+                _BACKGROUNDS[spec.background_index] = load_background(
+                    ct_path, mask_path
+                )
             background = _BACKGROUNDS[spec.background_index]
             result = render_real_scan(background, subject, predicted, rng)
             shift = False
@@ -498,9 +520,15 @@ def _write_description(path: Path, config: CohortConfig, gli_path: str | None) -
         "formatVersion": FORMAT_VERSION,
         "seed": config.seed,
         "config": {
-            **{key: value for key, value in asdict(config).items() if key != "real_backgrounds"},
+            **{
+                key: value
+                for key, value in asdict(config).items()
+                if key != "real_backgrounds"
+            },
             "profile_mix": config.resolved_profile_mix(),
-            "real_backgrounds": [list(map(str, pair)) for pair in config.real_backgrounds],
+            "real_backgrounds": [
+                list(map(str, pair)) for pair in config.real_backgrounds
+            ],
         },
         "labels": {str(code): name for code, name in LABELS.items()},
         "phenotypes": PHENOTYPES,

@@ -1,4 +1,4 @@
-"""Grid helpers: smooth random fields, separable resampling, capsule and point rendering.
+"""Grid helpers: random fields, trilinear resampling, capsule and point rendering.
 
 Everything random that must look the same on every scan of one subject is drawn on a
 subject-level reference grid and resampled to each scan's grid with
@@ -115,8 +115,9 @@ def render_capsules(
 ) -> None:
     """Render capsules (cylinders with hemispherical ends) as soft occupancy.
 
-    Occupancy is 1 inside, 0 outside and ramps linearly over one voxel at the surface, an
-    approximation of the partial-volume fraction. ``out`` keeps the maximum over capsules.
+    Occupancy is 1 inside and 0 outside, and it ramps linearly over one voxel at the
+    surface to approximate the partial-volume fraction. ``out`` keeps the maximum over
+    capsules.
     A sphere is a capsule whose start equals its end.
 
     Args:
@@ -134,7 +135,9 @@ def render_capsules(
         low = np.minimum(start, end) - radius - ramp_mm
         high = np.maximum(start, end) + radius + ramp_mm
         low_index = np.maximum(np.floor((low - origin) / spacing).astype(int), 0)
-        high_index = np.minimum(np.ceil((high - origin) / spacing).astype(int) + 1, shape)
+        high_index = np.minimum(
+            np.ceil((high - origin) / spacing).astype(int) + 1, shape
+        )
         if np.any(high_index <= low_index):
             continue
         axes = [
@@ -149,7 +152,9 @@ def render_capsules(
         direction = (end - start).astype(np.float32)
         length_squared = float(direction @ direction)
         if length_squared > 0.0:
-            t = (x * direction[0] + y * direction[1] + z * direction[2]) / length_squared
+            t = (
+                x * direction[0] + y * direction[1] + z * direction[2]
+            ) / length_squared
             t = np.clip(t, 0.0, 1.0)
             dx = x - t * direction[0]
             dy = y - t * direction[1]
@@ -171,8 +176,8 @@ def splat_volumes(
 ) -> np.ndarray:
     """Deposit point volumes on a grid and return the occupied volume fraction.
 
-    Each point shares its volume among its 8 neighbouring voxels (trilinear weights),
-    and an optional Gaussian blur of ``blur_mm`` spreads it further; both keep the
+    Each point shares its volume among its 8 neighbouring voxels (trilinear weights).
+    An optional Gaussian blur of ``blur_mm`` spreads it further. Both steps keep the
     total volume. This renders structures smaller
     than a voxel (small vessels, lucencies) as the partial-volume fraction they occupy.
 

@@ -46,7 +46,7 @@ class Grid:
         ).astype(np.float32)
 
     def coordinates_mm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return broadcastable x, y, z coordinate arrays, shapes (nx,1,1), (1,ny,1), (1,1,nz)."""
+        """Return x, y, z coordinates (mm) shaped (nx,1,1), (1,ny,1), (1,1,nz)."""
         return (
             self.axis_mm(0)[:, None, None],
             self.axis_mm(1)[None, :, None],
@@ -109,11 +109,11 @@ def reorient(
     axis_order: Sequence[int],
     flips: Sequence[bool],
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Store volumes with permuted and flipped axes while keeping their physical position.
+    """Store volumes with permuted and flipped axes, keeping their physical position.
 
     Output axis ``n`` is input axis ``axis_order[n]``, reversed where ``flips[n]``. The
     returned affine maps the new indices to the same world points as ``affine`` mapped
-    the old ones, so a reader that applies the affine sees the same anatomy.
+    the old ones, so a reader that applies the affine gets the same anatomy.
 
     Args:
         volumes: 3-D arrays of equal shape.
@@ -166,7 +166,7 @@ def write_nifti(
     intent_name: str = "",
     unit_description: str = "",
 ) -> None:
-    """Write a NIfTI-1 file with the affine in both the sform and qform (code 1, scanner).
+    """Write a NIfTI-1 file with the affine as both sform and qform (code 1, scanner).
 
     Args:
         path: Output file; ``.nii.gz`` compresses.

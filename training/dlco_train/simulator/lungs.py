@@ -1,4 +1,4 @@
-"""Lung geometry maps shared by lesions and physiology: side, pleural distance, zones."""
+"""Lung maps shared by lesions and physiology: side, pleural distance and zones."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class LungContext:
         lung: uint8 label, 0 outside, 1 right lung, 2 left lung.
         pleura_mm: float32 distance to the nearest non-lung voxel in mm (0 outside).
         dependency: float32 position from the most anterior (0) to the most posterior
-            (1) lung point of the same side; in a supine subject, posterior is dependent.
+            (1) lung point of the same side. Posterior is dependent in a supine subject.
         basal: float32 position from the apex (0) to the lowest lung point (1).
     """
 
@@ -78,7 +78,7 @@ class LungContext:
 
 
 def pleural_distance_mm(grid: Grid, lung: np.ndarray) -> np.ndarray:
-    """Compute the Euclidean distance (mm) from each lung voxel to the nearest non-lung voxel."""
+    """Compute each lung voxel's distance (mm) to the nearest non-lung voxel."""
     return ndimage.distance_transform_edt(lung > 0, sampling=grid.spacing_mm).astype(
         np.float32
     )

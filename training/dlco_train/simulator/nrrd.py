@@ -17,7 +17,8 @@ __all__ = ["read_nrrd"]
 _TYPES = {
     "signed char": "i1", "int8": "i1", "int8_t": "i1",
     "uchar": "u1", "unsigned char": "u1", "uint8": "u1", "uint8_t": "u1",
-    "short": "i2", "short int": "i2", "signed short": "i2", "int16": "i2", "int16_t": "i2",
+    "short": "i2", "short int": "i2", "signed short": "i2",
+    "int16": "i2", "int16_t": "i2",
     "ushort": "u2", "unsigned short": "u2", "uint16": "u2", "uint16_t": "u2",
     "int": "i4", "signed int": "i4", "int32": "i4", "int32_t": "i4",
     "uint": "u4", "unsigned int": "u4", "uint32": "u4", "uint32_t": "u4",
@@ -65,7 +66,9 @@ def read_nrrd(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
     dimension = int(fields.get("dimension", "0"))
     if dimension != 3:
-        raise ValueError(f"{path}: only 3-D NRRD is supported, dimension is {dimension}.")
+        raise ValueError(
+            f"{path}: only 3-D NRRD is supported, dimension is {dimension}."
+        )
     type_name = fields.get("type", "").lower()
     if type_name not in _TYPES:
         raise ValueError(f"{path}: unsupported NRRD type {type_name!r}.")
@@ -82,7 +85,9 @@ def read_nrrd(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if encoding in ("gzip", "gz"):
         payload = gzip.decompress(payload)
     elif encoding != "raw":
-        raise ValueError(f"{path}: unsupported NRRD encoding {encoding!r}; use raw or gzip.")
+        raise ValueError(
+            f"{path}: unsupported NRRD encoding {encoding!r}; use raw or gzip."
+        )
     count = int(np.prod(sizes))
     data = np.frombuffer(payload, dtype=dtype, count=count).reshape(sizes, order="F")
 
@@ -90,7 +95,8 @@ def read_nrrd(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if space not in _SPACES:
         raise ValueError(f"{path}: unsupported NRRD space {space!r}; use LPS or RAS.")
     directions = [
-        _parse_vector(part) for part in re.findall(r"\([^)]*\)", fields["space directions"])
+        _parse_vector(part)
+        for part in re.findall(r"\([^)]*\)", fields["space directions"])
     ]
     origin = _parse_vector(fields.get("space origin", "(0,0,0)"))
     to_lps = _SPACES[space]

@@ -1,4 +1,4 @@
-"""Lesions: where they sit (per subject), how they look on CT and what conductance they remove.
+"""Lesions: where they sit, how they look on CT and what conductance they remove.
 
 A :class:`LesionPlan` is drawn once per subject in physical coordinates, so every scan
 of that subject shows the same lesions. :func:`render_lesions` turns a plan into HU
@@ -88,7 +88,7 @@ class LesionPlan:
 def _sample_centres(
     context: LungContext, weights: np.ndarray, count: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Draw ``count`` LPS points inside the lung with probability proportional to weights."""
+    """Draw ``count`` LPS lung points (mm) with probability proportional to weights."""
     flat = np.flatnonzero(context.mask & (weights > 0))
     if count == 0 or flat.size == 0:
         return np.zeros((0, 3))
@@ -124,7 +124,9 @@ def plan_lesions(
         )
     if not 0.0 <= severity <= 1.0:
         raise ValueError(f"severity must be in [0, 1], received {severity}.")
-    processes = {name: weight * severity for name, weight in PHENOTYPES[phenotype].items()}
+    processes = {
+        name: weight * severity for name, weight in PHENOTYPES[phenotype].items()
+    }
     plan = LesionPlan(phenotype, severity, processes)
     lung_ml = float(reference.mask.sum()) * reference.grid.voxel_volume_ml
     upper = (1.0 - reference.basal) ** 2 + 0.05
@@ -135,7 +137,9 @@ def plan_lesions(
         # Up to 35 % of the lung volume in lucencies of 1.5 to 5 mm radius.
         radii = np.exp(rng.uniform(np.log(1.5), np.log(2.0 + 3.0 * level), size=200000))
         volume_ml = 0.35 * level * lung_ml
-        count = int(np.searchsorted(np.cumsum(4.0 / 3.0 * np.pi * radii**3 / 1000.0), volume_ml))
+        count = int(
+            np.searchsorted(np.cumsum(4.0 / 3.0 * np.pi * radii**3 / 1000.0), volume_ml)
+        )
         weights = upper * (pleura > 4.0)
         plan.spheres["centrilobular"] = (
             _sample_centres(reference, weights, count, rng),
@@ -152,7 +156,9 @@ def plan_lesions(
         )
         bulla_count = int(rng.integers(1, 2 + int(3 * level)))
         radii = rng.uniform(10.0, 12.0 + 20.0 * level, size=bulla_count)
-        centres = _sample_centres(reference, (pleura > 8.0) * (pleura < 14.0) * upper**2, bulla_count, rng)
+        centres = _sample_centres(
+            reference, (pleura > 8.0) * (pleura < 14.0) * upper**2, bulla_count, rng
+        )
         plan.spheres["bulla"] = (centres, radii)
 
     level = plan.level("fibrosis")
@@ -169,9 +175,9 @@ def plan_lesions(
 def prune_arteries(arteries: Tree, plan: LesionPlan, rng: np.random.Generator) -> Tree:
     """Remove and narrow small arteries for pulmonary vascular disease.
 
-    Terminal branches (the smallest, below 1.2 mm radius) are removed with probability
-    0.6 x severity and the remaining ones narrowed by 20 % x severity; all other
-    arteries are unchanged, which keeps the change in mean lung HU to a few HU.
+    Terminal branches below 1.2 mm radius are removed with probability 0.6 x severity,
+    and the remaining ones are narrowed by 20 % x severity. All other arteries are
+    unchanged, so the mean lung HU moves by only a few HU.
 
     Args:
         arteries: Artery tree of the subject.
@@ -249,7 +255,12 @@ def render_lesions(
     level = plan.level("vascular")
     if level > 0:
         periphery = np.exp(-context.pleura_mm / 30.0)
-        loss = VASCULAR_LOSS * level * (0.2 + 0.8 * patchy_positive**2) * (0.5 + 0.5 * periphery)
+        loss = (
+            VASCULAR_LOSS
+            * level
+            * (0.2 + 0.8 * patchy_positive**2)
+            * (0.5 + 0.5 * periphery)
+        )
         loss *= mask
         factor *= 1.0 - loss
         labels[loss > 0.2] = 9
@@ -257,11 +268,18 @@ def render_lesions(
     level = plan.level("fibrosis")
     if level > 0:
         basal = context.basal**1.5
-        ground_glass = np.clip(
-            1.3 * level * np.exp(-context.pleura_mm / 25.0) * basal * (0.5 + patchy_positive),
-            0.0,
-            1.0,
-        ) * mask
+        ground_glass = (
+            np.clip(
+                1.3
+                * level
+                * np.exp(-context.pleura_mm / 25.0)
+                * basal
+                * (0.5 + patchy_positive),
+                0.0,
+                1.0,
+            )
+            * mask
+        )
         hu_delta += 250.0 * ground_glass
         factor *= 1.0 - GROUND_GLASS_LOSS * ground_glass
         labels[ground_glass > 0.25] = 8
@@ -284,7 +302,9 @@ def render_lesions(
     if level > 0:
         sheets = np.exp(-((fields["reticular"] / 0.25) ** 2))
         region = np.clip(
-            1.6 * level * np.exp(-context.pleura_mm / 12.0) * context.basal**1.5, 0.0, 1.0
+            1.6 * level * np.exp(-context.pleura_mm / 12.0) * context.basal**1.5,
+            0.0,
+            1.0,
         )
         reticulation = sheets * region * mask
         hu_delta += 600.0 * reticulation

@@ -9,7 +9,7 @@ import numpy as np
 
 from .anatomy import AnatomyParams, lung_box, lung_side, render_body, sample_anatomy
 from .fields import gaussian_random_field, resample_linear
-from .geometry import Grid, reorient
+from .geometry import LPS_TO_RAS, Grid, reorient
 from .lungs import LungBounds, LungContext, build_context, lung_bounds
 from .pathology import (
     LABELS,
@@ -29,7 +29,7 @@ __all__ = ["ScanResult", "Subject", "SubjectModel", "render_scan"]
 logger = logging.getLogger(__name__)
 
 REFERENCE_SPACING_MM = 2.5
-"""Voxel size of the subject-level grid that holds random fields and lesion placement."""
+"""Voxel size (mm) of the subject-level grid of random fields and lesion placement."""
 
 AIRWAY_WALL_SCALE = 1.35
 """Outer airway wall radius as a multiple of the lumen radius."""
@@ -118,7 +118,11 @@ def _reference_grid(params: AnatomyParams) -> Grid:
     spacing = REFERENCE_SPACING_MM
     low = np.array([-params.cavity_a_mm - 4.0, -params.cavity_b_mm - 4.0, -4.0])
     high = np.array(
-        [params.cavity_a_mm + 4.0, params.cavity_b_mm + 4.0, params.lung_height_mm + 4.0]
+        [
+            params.cavity_a_mm + 4.0,
+            params.cavity_b_mm + 4.0,
+            params.lung_height_mm + 4.0,
+        ]
     )
     shape = tuple(int(n) for n in np.ceil((high - low) / spacing) + 1)
     return Grid(shape, (spacing,) * 3, tuple(float(v) for v in low))
@@ -215,7 +219,10 @@ def _render_cavity(
     """
     params = model.params
     context = build_context(
-        grid, lung, model.bounds, pleura_source=(model.reference_grid, model.reference.pleura_mm)
+        grid,
+        lung,
+        model.bounds,
+        pleura_source=(model.reference_grid, model.reference.pleura_mm),
     )
     lung_mask = context.mask
     fields = {
@@ -224,10 +231,13 @@ def _render_cavity(
     }
     parenchyma = (
         np.float32(params.parenchyma_hu)
-        + np.float32(params.gravity_gradient_hu) * (context.dependency - np.float32(0.5))
+        + np.float32(params.gravity_gradient_hu)
+        * (context.dependency - np.float32(0.5))
         + np.float32(params.texture_sd_hu) * fields["texture"]
     )
-    lesions = render_lesions(model.plan, context, parenchyma, fields, params.atelectasis_mm)
+    lesions = render_lesions(
+        model.plan, context, parenchyma, fields, params.atelectasis_mm
+    )
     hu = np.where(lung_mask, parenchyma + lesions.hu_delta, body_hu)
     del parenchyma
     hu += lesions.lucent_fraction * (np.float32(LUCENT_HU) - hu)
@@ -247,8 +257,12 @@ def _render_cavity(
     hu += airway_wall * (np.float32(_HU_AIRWAY_WALL) - hu)
     hu += lumen * (np.float32(_HU_AIR) - hu)
 
-    alveolar = np.clip(1.0 - healthy_vessels - lumen - airway_wall, 0.0, 1.0) * lung_mask
-    maps = conductance_maps(context, alveolar, lesions.conductance_factor, predicted_dlco)
+    alveolar = (
+        np.clip(1.0 - healthy_vessels - lumen - airway_wall, 0.0, 1.0) * lung_mask
+    )
+    maps = conductance_maps(
+        context, alveolar, lesions.conductance_factor, predicted_dlco
+    )
     return hu, maps, lesions.labels
 
 
@@ -267,8 +281,6 @@ def _store(
         profile.flips,
     )
     ct, deficit, healthy, labels = arrays
-    from .geometry import LPS_TO_RAS
-
     return ScanResult(
         ct=ct,
         deficit=deficit,

@@ -1,11 +1,11 @@
-"""Conductance model: DLCO as the sum of a per-voxel conductance, plus measurement effects.
+"""Conductance model: DLCO as a sum of per-voxel conductance, plus measurement effects.
 
-Healthy conductance per voxel is ``c * w(x) * f(x)`` where ``f`` is the voxel's alveolar
-fraction (lung minus airways and resolved vessels) and ``w`` a perfusion weight that rises
-towards dependent (posterior) and basal lung. ``c`` is set so that the healthy map sums to
-the GLI 2017 predicted DLCO of the subject. Lesions multiply the healthy map by their
-conductance factor. Measured DLCO adds the Cotes haemoglobin factor, a carboxyhaemoglobin
-factor for current smokers and multiplicative measurement noise.
+Healthy conductance per voxel is ``c * w(x) * f(x)``. ``f`` is the voxel's alveolar
+fraction (lung minus airways and resolved vessels). ``w`` is a perfusion weight that
+rises towards dependent (posterior) and basal lung. ``c`` is set so that the healthy map
+sums to the GLI 2017 predicted DLCO of the subject. Lesions multiply the healthy map by
+their conductance factor. Measured DLCO adds the Cotes haemoglobin factor, a
+carboxyhaemoglobin factor for current smokers and multiplicative measurement noise.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ MEASUREMENT_CV = 0.05
 """Coefficient of variation of the multiplicative DLCO measurement noise."""
 
 COHB_LOSS_PER_PERCENT = 0.01
-"""Fractional DLCO loss per percentage point of carboxyhaemoglobin above the baseline."""
+"""Fractional DLCO loss per percentage point of COHb above the baseline."""
 
 BASELINE_COHB_PERCENT = 1.0
 """Carboxyhaemoglobin (%) of non-smokers, where the COHb factor is 1."""
@@ -60,7 +60,10 @@ class ConductanceMaps:
 
 
 def regional_weight(context: LungContext) -> np.ndarray:
-    """Return the perfusion weight ``(1 + 0.5 dependency)(1 + 0.25 basal)`` inside the lung."""
+    """Return the perfusion weight ``(1 + 0.5 d)(1 + 0.25 b)`` inside the lung.
+
+    ``d`` is the dependency and ``b`` the basal coordinate of :class:`LungContext`.
+    """
     weight = (1.0 + DEPENDENT_WEIGHT_GAIN * context.dependency) * (
         1.0 + BASAL_WEIGHT_GAIN * context.basal
     )
@@ -90,7 +93,9 @@ def conductance_maps(
     shape_weight = regional_weight(context) * np.clip(alveolar_fraction, 0.0, 1.0)
     total = float(shape_weight.sum(dtype=np.float64))
     if total <= 0:
-        raise ValueError("the lung mask has no gas-exchanging voxel; cannot scale DLCO.")
+        raise ValueError(
+            "the lung mask has no gas-exchanging voxel; cannot scale DLCO."
+        )
     healthy = (shape_weight * np.float32(predicted_dlco / total)).astype(np.float32)
     actual = (healthy * np.clip(lesion_factor, 0.0, 1.0)).astype(np.float32)
     deficit = healthy - actual

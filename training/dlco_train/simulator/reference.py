@@ -1,11 +1,11 @@
 """GLI 2017 predicted DLCO (LMS median) read from the project's reference table.
 
-The table is ``libs/reference/data/gli-2017-tlco.json``, written by
-``libs/reference/scripts/generate-gli-tlco.py`` from the tables of Stanojevic et al.,
-Eur Respir J 2017;50:1700010, with the erratum Eur Respir J 2020;56:1750010, and
-described in ``libs/reference/README.md``: ``validity`` ranges, ``splineAgesYears``, and
-per sex ``coefficients`` (``a0, a1, a2`` for the median) and ``splines`` (``mSpline``),
-with DLCO in ml/min/mmHg, age in years and height in cm.
+The table is ``libs/reference/data/gli-2017-tlco.json``. The script
+``libs/reference/scripts/generate-gli-tlco.py`` writes it from the tables of Stanojevic
+et al., Eur Respir J 2017;50:1700010, with the erratum Eur Respir J 2020;56:1750010.
+``libs/reference/README.md`` describes its layout: ``validity`` ranges,
+``splineAgesYears``, and per sex ``coefficients`` (``a0, a1, a2`` for the median) and
+``splines`` (``mSpline``). DLCO is in ml/min/mmHg, age in years and height in cm.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class GliDlcoTable:
     """GLI 2017 DLCO reference equations for Caucasian adults and children aged 5 to 85.
 
     Only the LMS median M is implemented because the simulator needs the predicted value
-    alone. ``M = exp(a0 + a1 ln(height_cm) + a2 ln(age_years) + Mspline(age))``, with the
-    spline interpolated linearly between the table's age rows.
+    alone: ``M = exp(a0 + a1 ln(height_cm) + a2 ln(age_years) + Mspline(age))``. The
+    spline is interpolated linearly between the table's age rows.
 
     Args:
         table: Parsed JSON with keys ``validity`` (``ageYears`` and ``heightCm``, each
@@ -62,7 +62,7 @@ class GliDlcoTable:
         try:
             source = table.get("source", {})
             self.source = (
-                f"{source.get('package', 'unknown')} {source.get('version', '')}".strip()
+                f"{source.get('package', 'unknown')} {source.get('version', '')}"
                 if isinstance(source, Mapping)
                 else str(source)
             )
@@ -116,7 +116,7 @@ class GliDlcoTable:
             Predicted (median) DLCO in ml/min/mmHg.
 
         Raises:
-            ValueError: For an unknown sex or an age or height outside the table's range.
+            ValueError: For an unknown sex, or an age or height outside the valid range.
         """
         if sex not in self._sexes:
             raise ValueError(f"sex must be 'M' or 'F', received {sex!r}.")

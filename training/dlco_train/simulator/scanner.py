@@ -1,9 +1,10 @@
-"""Named scanner profiles and the acquisition model that turns a phantom into a stored CT.
+"""Named scanner profiles and the acquisition model that turns a phantom into a CT.
 
-The acquisition averages thin sub-slices into each reconstructed slice (partial volume
-along z), applies the reconstruction kernel in-plane, adds noise shaped by the kernel,
-pads outside the reconstruction circle with -3024 HU and finally stores the arrays in the
-profile's axis order. The profiles are invented for the simulator and name no vendor.
+The acquisition averages thin sub-slices into each reconstructed slice, which gives
+partial volume along z. It then applies the reconstruction kernel in-plane, adds noise
+shaped by the kernel and pads outside the reconstruction circle with -3024 HU. The
+arrays are stored in the profile's axis order. The profiles are invented for the
+simulator and name no vendor.
 """
 
 from __future__ import annotations
@@ -84,18 +85,26 @@ PROFILES = {
             flips=(True, False, True),
         ),
         ScannerProfile(
-            "delta-thin-0.625", "sharp", 0.625, 1.5, 256, 45.0, flips=(True, True, False)
+            "delta-thin-0.625",
+            "sharp",
+            0.625,
+            1.5,
+            256,
+            45.0,
+            flips=(True, True, False),
         ),
     )
 }
 """Scanner profiles by name."""
 
 DEFAULT_TEST_PROFILES = ("delta-permuted-3.0", "delta-thin-0.625")
-"""Profiles held out of training and validation by default (the scanner-shift subset)."""
+"""Profiles held out of train and val by default (the scanner-shift subset)."""
 
 
 def scan_grids(
-    profile: ScannerProfile, centre_xy_mm: tuple[float, float], z_range_mm: tuple[float, float]
+    profile: ScannerProfile,
+    centre_xy_mm: tuple[float, float],
+    z_range_mm: tuple[float, float],
 ) -> tuple[Grid, Grid, int]:
     """Build the stored grid and the finer sub-slice grid of one scan.
 
@@ -149,7 +158,7 @@ def pool_mean(volume: np.ndarray, subslices: int) -> np.ndarray:
 
 
 def pool_labels(labels: np.ndarray, subslices: int, codes: int) -> np.ndarray:
-    """Take the most frequent label among each group of sub-slices (lowest code on ties)."""
+    """Return the most frequent label of each sub-slice group (lowest code on ties)."""
     if subslices == 1:
         return labels
     grouped = _group(labels, subslices)
@@ -226,9 +235,17 @@ def acquire_ct(
     np.clip(hu, -1024.0, 3071.0, out=hu)
     ct = np.rint(hu).astype(np.int16)
 
-    fov = profile.fov_mm if profile.fov_mm is not None else profile.matrix * profile.pixel_mm
-    x = stored.axis_mm(0) - (stored.origin_mm[0] + (stored.shape[0] - 1) * stored.spacing_mm[0] / 2)
-    y = stored.axis_mm(1) - (stored.origin_mm[1] + (stored.shape[1] - 1) * stored.spacing_mm[1] / 2)
+    fov = (
+        profile.fov_mm
+        if profile.fov_mm is not None
+        else profile.matrix * profile.pixel_mm
+    )
+    x = stored.axis_mm(0) - (
+        stored.origin_mm[0] + (stored.shape[0] - 1) * stored.spacing_mm[0] / 2
+    )
+    y = stored.axis_mm(1) - (
+        stored.origin_mm[1] + (stored.shape[1] - 1) * stored.spacing_mm[1] / 2
+    )
     outside = x[:, None] ** 2 + y[None, :] ** 2 > (fov / 2.0) ** 2
     ct[outside] = OUTSIDE_FOV_HU
     return ct

@@ -50,7 +50,9 @@ class Tree:
     generations: np.ndarray
     terminal: np.ndarray
 
-    def subset(self, keep: np.ndarray, radius_scale: np.ndarray | None = None) -> "Tree":
+    def subset(
+        self, keep: np.ndarray, radius_scale: np.ndarray | None = None
+    ) -> "Tree":
         """Return the segments where ``keep`` is True, radii optionally rescaled."""
         radii = self.radii_mm if radius_scale is None else self.radii_mm * radius_scale
         return Tree(
@@ -194,14 +196,30 @@ def build_subject_trees(
     for side, airway_cloud in zip((1, 2), airway_clouds):
         sign = -1.0 if side == 1 else 1.0
         hilum = np.array(
-            [sign * 0.3 * params.cavity_a_mm, params.trachea_y_mm - 12.0, params.carina_z_mm - 25.0]
+            [
+                sign * 0.3 * params.cavity_a_mm,
+                params.trachea_y_mm - 12.0,
+                params.carina_z_mm - 25.0,
+            ]
         )
-        trunk = np.array([0.05 * params.cavity_a_mm, -0.2 * params.cavity_b_mm, params.carina_z_mm - 20.0])
-        cloud = np.concatenate([airway_cloud, sample_lung_points(params, side, 1100, rng)])
+        trunk = np.array(
+            [
+                0.05 * params.cavity_a_mm,
+                -0.2 * params.cavity_b_mm,
+                params.carina_z_mm - 20.0,
+            ]
+        )
+        cloud = np.concatenate(
+            [airway_cloud, sample_lung_points(params, side, 1100, rng)]
+        )
         artery_trees.append(grow_tree(trunk, hilum, 9.0, cloud, max_generation=14))
 
         atrium = np.array(
-            [0.12 * params.cavity_a_mm, -0.05 * params.cavity_b_mm, params.heart_center_mm[2] + 20.0]
+            [
+                0.12 * params.cavity_a_mm,
+                -0.05 * params.cavity_b_mm,
+                params.heart_center_mm[2] + 20.0,
+            ]
         )
         lower_hilum = hilum + np.array([0.0, 8.0, -35.0])
         cloud = sample_lung_points(params, side, 1200, rng)
@@ -239,7 +257,9 @@ def render_tree(grid: Grid, tree: Tree, radius_scale: float = 1.0) -> np.ndarray
     threshold = SMALL_RADIUS_VOXELS * min(grid.spacing_mm[:2])
     large = radii >= threshold
     fraction = np.zeros(grid.shape, dtype=np.float32)
-    render_capsules(grid, tree.starts_mm[large], tree.ends_mm[large], radii[large], fraction)
+    render_capsules(
+        grid, tree.starts_mm[large], tree.ends_mm[large], radii[large], fraction
+    )
 
     small = ~large
     starts, ends, small_radii = tree.starts_mm[small], tree.ends_mm[small], radii[small]
@@ -249,6 +269,10 @@ def render_tree(grid: Grid, tree: Tree, radius_scale: float = 1.0) -> np.ndarray
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     t = (offsets + 0.5) / counts[owner]
     points = starts[owner] + t[:, None] * (ends[owner] - starts[owner])
-    volumes_ml = np.pi * small_radii[owner] ** 2 * (lengths[owner] / counts[owner]) / 1000.0
-    fraction = np.maximum(fraction, splat_volumes(grid, points, volumes_ml, blur_mm=0.0))
+    volumes_ml = (
+        np.pi * small_radii[owner] ** 2 * (lengths[owner] / counts[owner]) / 1000.0
+    )
+    fraction = np.maximum(
+        fraction, splat_volumes(grid, points, volumes_ml, blur_mm=0.0)
+    )
     return fraction

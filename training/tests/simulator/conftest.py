@@ -1,4 +1,4 @@
-"""Fixtures for simulator tests: a coarse scanner profile and cached subject models."""
+"""Fixtures for simulator tests: the GLI table and cached subject models and scans."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from simulator_helpers import COARSE_PROFILE
 from dlco_train.simulator.phantom import Subject, SubjectModel, render_scan
 from dlco_train.simulator.reference import load_gli_table
 from dlco_train.simulator.scanner import ScannerProfile
+
 
 @pytest.fixture(scope="session")
 def gli_table():
@@ -31,17 +32,22 @@ def subject_model():
 
 @pytest.fixture(scope="session")
 def render(subject_model, gli_table):
-    """Return a cached renderer ``render(subject, profile=COARSE_PROFILE, scan_seed=0)``."""
+    """Return a cached renderer ``render(subject, profile, scan_seed)``."""
     cache = {}
 
-    def renderer(subject: Subject, profile: ScannerProfile = COARSE_PROFILE, scan_seed: int = 0):
+    def renderer(
+        subject: Subject, profile: ScannerProfile = COARSE_PROFILE, scan_seed: int = 0
+    ):
         key = (subject, profile, scan_seed)
         if key not in cache:
             predicted = gli_table.predicted_dlco(
                 subject.age_years, subject.sex, subject.height_cm
             )
             cache[key] = render_scan(
-                subject_model(subject), profile, predicted, np.random.default_rng(scan_seed)
+                subject_model(subject),
+                profile,
+                predicted,
+                np.random.default_rng(scan_seed),
             )
         return cache[key]
 

@@ -34,7 +34,10 @@ def test_plan_splits_by_subject():
         splits_of_subject.setdefault(spec.subject.subject_id, set()).add(spec.split)
     assert len(specs) == 400
     assert all(len(splits) == 1 for splits in splits_of_subject.values())
-    counts = {name: sum(s.split == name for s in specs) // 2 for name in ("train", "val", "test")}
+    counts = {
+        name: sum(s.split == name for s in specs) // 2
+        for name in ("train", "val", "test")
+    }
     assert counts == {"train": 140, "val": 30, "test": 30}
 
 
@@ -50,8 +53,12 @@ def test_held_out_profiles_only_in_test():
 def test_chosen_test_profiles_are_held_out():
     config = CohortConfig(subjects=200, seed=4, test_profiles=("beta-thick-5.0",))
     specs = plan_cohort(config)
-    assert all(spec.split == "test" for spec in specs if spec.profile == "beta-thick-5.0")
-    assert any(spec.profile == "delta-thin-0.625" and spec.split == "train" for spec in specs)
+    assert all(
+        spec.split == "test" for spec in specs if spec.profile == "beta-thick-5.0"
+    )
+    assert any(
+        spec.profile == "delta-thin-0.625" and spec.split == "train" for spec in specs
+    )
 
 
 def test_plan_is_deterministic():
@@ -65,13 +72,20 @@ def test_plan_is_deterministic():
 @pytest.mark.parametrize(
     "config, message",
     [
-        (CohortConfig(subjects=5, seed=1, phenotype_mix={"asthma": 1.0}), "unknown phenotype"),
-        (CohortConfig(subjects=5, seed=1, profile_mix={"nope": 1.0}), "unknown scanner profile"),
-        (CohortConfig(subjects=5, seed=1, test_profiles=("nope",)), "unknown test profiles"),
         (
-            CohortConfig(
-                subjects=5, seed=1, profile_mix={"delta-thin-0.625": 1.0}
-            ),
+            CohortConfig(subjects=5, seed=1, phenotype_mix={"asthma": 1.0}),
+            "unknown phenotype",
+        ),
+        (
+            CohortConfig(subjects=5, seed=1, profile_mix={"nope": 1.0}),
+            "unknown scanner profile",
+        ),
+        (
+            CohortConfig(subjects=5, seed=1, test_profiles=("nope",)),
+            "unknown test profiles",
+        ),
+        (
+            CohortConfig(subjects=5, seed=1, profile_mix={"delta-thin-0.625": 1.0}),
             "keep at least one profile",
         ),
         (CohortConfig(subjects=0, seed=1), "at least 1"),
@@ -86,8 +100,10 @@ def test_demographics_in_gli_range():
     specs = plan_cohort(CohortConfig(subjects=300, seed=5))
     ages = np.array([spec.subject.age_years for spec in specs])
     heights = np.array([spec.subject.height_cm for spec in specs])
-    assert ages.min() >= 25 and ages.max() <= 85
-    assert heights.min() >= 145 and heights.max() <= 205
+    assert ages.min() >= 25
+    assert ages.max() <= 85
+    assert heights.min() >= 145
+    assert heights.max() <= 205
     healthy = [spec.subject for spec in specs if spec.subject.phenotype == "healthy"]
     assert all(subject.severity == 0 for subject in healthy)
     never = [spec.subject for spec in specs if spec.subject.smoking == "never"]
@@ -139,9 +155,9 @@ def test_cli_writes_cohort(cli_cohorts):
         assert np.allclose(ct.affine, deficit.affine)
         assert ct.shape == labels.shape == healthy.shape
         lost = float(row["dlco_predicted"]) - float(row["dlco_structural"])
-        assert float(np.asanyarray(deficit.dataobj).sum(dtype=np.float64)) == pytest.approx(
-            lost, abs=1e-3
-        )
+        assert float(
+            np.asanyarray(deficit.dataobj).sum(dtype=np.float64)
+        ) == pytest.approx(lost, abs=1e-3)
         assert row["split"] in ("train", "val", "test")
         assert row["sex"] in ("M", "F")
     description = json.loads((out / "cohort.json").read_text())
@@ -151,7 +167,9 @@ def test_cli_writes_cohort(cli_cohorts):
 
 def test_cli_is_deterministic_across_workers(cli_cohorts):
     first, second = cli_cohorts
-    assert (first / "manifest.csv").read_bytes() == (second / "manifest.csv").read_bytes()
+    assert (first / "manifest.csv").read_bytes() == (
+        second / "manifest.csv"
+    ).read_bytes()
     for row in _read_manifest(first):
         for relative in (row["path"], f"{row['truth_path']}/deficit.nii.gz"):
             a = np.asanyarray(nib.load(str(first / relative)).dataobj)
@@ -174,7 +192,9 @@ needs_real_data = pytest.mark.skipif(
 def test_real_background_volume_and_sides():
     background = load_background(CIP_CT, CIP_MASK)
     voxel_ml = background.grid.voxel_volume_ml
-    assert (background.lung > 0).sum() * voxel_ml == pytest.approx(CIP_LUNG_ML, rel=0.001)
+    assert (background.lung > 0).sum() * voxel_ml == pytest.approx(
+        CIP_LUNG_ML, rel=0.001
+    )
     right = np.argwhere(background.lung == 1)[:, 0].mean()
     left = np.argwhere(background.lung == 2)[:, 0].mean()
     # Canonical axis 0 points to the patient's left.
@@ -183,7 +203,9 @@ def test_real_background_volume_and_sides():
 
 
 @needs_real_data
-@pytest.mark.parametrize("phenotype", ["healthy", "centrilobular", "fibrosis", "vascular"])
+@pytest.mark.parametrize(
+    "phenotype", ["healthy", "centrilobular", "fibrosis", "vascular"]
+)
 def test_real_background_lesions(phenotype):
     background = load_background(CIP_CT, CIP_MASK)
     subject = make_subject(phenotype, 0.0 if phenotype == "healthy" else 0.8)

@@ -44,7 +44,9 @@ def test_nifti_affine_round_trips(tmp_path):
 def test_reorient_keeps_world_positions():
     grid = Grid((3, 4, 5), (1.0, 2.0, 3.0), (0.0, 0.0, 0.0))
     data = np.random.default_rng(0).normal(size=grid.shape)
-    (moved,), affine = reorient([data], grid.affine_lps(), (1, 2, 0), (False, True, True))
+    (moved,), affine = reorient(
+        [data], grid.affine_lps(), (1, 2, 0), (False, True, True)
+    )
     for index in [(0, 0, 0), (2, 3, 4), (1, 2, 3)]:
         world = grid.affine_lps() @ np.array([*index, 1.0])
         new_index = np.linalg.solve(affine, world)[:3].round().astype(int)
@@ -58,14 +60,22 @@ def test_permuted_profile_stores_same_anatomy(render):
         COARSE_PROFILE, axis_order=(2, 0, 1), flips=(True, False, True)
     )
     permuted = render(subject, permuted_profile)
-    assert permuted.ct.shape == (canonical.ct.shape[2], canonical.ct.shape[0], canonical.ct.shape[1])
+    assert permuted.ct.shape == (
+        canonical.ct.shape[2],
+        canonical.ct.shape[0],
+        canonical.ct.shape[1],
+    )
     for name in ("ct", "deficit", "labels"):
-        image = nib.as_closest_canonical(nib.Nifti1Image(getattr(permuted, name), permuted.affine_ras))
+        image = nib.as_closest_canonical(
+            nib.Nifti1Image(getattr(permuted, name), permuted.affine_ras)
+        )
         reference = nib.as_closest_canonical(
             nib.Nifti1Image(getattr(canonical, name), canonical.affine_ras)
         )
         assert np.allclose(image.affine, reference.affine)
-        assert np.array_equal(np.asanyarray(image.dataobj), np.asanyarray(reference.dataobj))
+        assert np.array_equal(
+            np.asanyarray(image.dataobj), np.asanyarray(reference.dataobj)
+        )
 
 
 def _lung_summary(scan) -> tuple[float, np.ndarray]:
@@ -83,7 +93,9 @@ def test_slice_thickness_keeps_anatomy(render):
     thick_volume, thick_centroid = _lung_summary(thick)
     assert thick_volume == pytest.approx(thin_volume, rel=0.03)
     assert np.linalg.norm(thick_centroid - thin_centroid) < 3.0
-    assert float(thick.healthy.sum()) == pytest.approx(float(thin.healthy.sum()), rel=1e-5)
+    assert float(thick.healthy.sum()) == pytest.approx(
+        float(thin.healthy.sum()), rel=1e-5
+    )
     assert thick.dlco.structural == pytest.approx(thin.dlco.structural, rel=0.03)
     assert thick.ct.shape[2] < thin.ct.shape[2] / 3
 
@@ -132,13 +144,17 @@ def test_nrrd_reader_converts_ras_to_lps(tmp_path):
     path = tmp_path / "volume.nrrd"
     path.write_bytes(_nrrd_bytes(data, "raw", "right-anterior-superior"))
     _, affine = read_nrrd(path)
-    assert np.allclose(affine, LPS_TO_RAS @ np.array(
-        [[2, 0, 0, -10], [0, 3, 0, 20], [0, 0, 4, 30], [0, 0, 0, 1.0]]
-    ))
+    assert np.allclose(
+        affine,
+        LPS_TO_RAS
+        @ np.array([[2, 0, 0, -10], [0, 3, 0, 20], [0, 0, 4, 30], [0, 0, 0, 1.0]]),
+    )
 
 
 def test_nrrd_reader_rejects_2d(tmp_path):
     path = tmp_path / "slice.nrrd"
-    path.write_bytes(b"NRRD0004\ntype: short\ndimension: 2\nsizes: 2 2\nencoding: raw\n\n" + bytes(8))
+    path.write_bytes(
+        b"NRRD0004\ntype: short\ndimension: 2\nsizes: 2 2\nencoding: raw\n\n" + bytes(8)
+    )
     with pytest.raises(ValueError, match="only 3-D"):
         read_nrrd(path)

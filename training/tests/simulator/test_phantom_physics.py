@@ -1,4 +1,4 @@
-"""Physics of rendered scans: determinism, DLCO bookkeeping and lesion signatures on CT."""
+"""Rendered scans: determinism, DLCO bookkeeping and the CT signature of lesions."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def test_same_seed_identical_arrays(render):
     subject = make_subject("cpfe", SEVERITY)
     cached = render(subject)
     # A model built afresh shares no state with the cached one.
-    fresh = render_scan(SubjectModel(subject), COARSE_PROFILE, cached.dlco.predicted, np.random.default_rng(0))
+    fresh = render_scan(
+        SubjectModel(subject),
+        COARSE_PROFILE,
+        cached.dlco.predicted,
+        np.random.default_rng(0),
+    )
     assert fresh.ct.tobytes() == cached.ct.tobytes()
     assert fresh.deficit.tobytes() == cached.deficit.tobytes()
     assert fresh.healthy.tobytes() == cached.healthy.tobytes()
@@ -56,7 +61,8 @@ def test_scan_seed_changes_noise_only(render):
 
 
 @pytest.mark.parametrize(
-    "phenotype", ["centrilobular", "panlobular", "paraseptal", "fibrosis", "vascular", "cpfe"]
+    "phenotype",
+    ["centrilobular", "panlobular", "paraseptal", "fibrosis", "vascular", "cpfe"],
 )
 def test_deficit_sums_to_lost_dlco(render, phenotype):
     scan = render(make_subject(phenotype, SEVERITY))
@@ -109,7 +115,7 @@ def test_emphysema_lowers_density_and_dlco(render):
     assert emphysema.dlco.structural < 0.9 * healthy.dlco.structural
 
 
-def test_panlobular_lowers_basal_density(render):
+def test_panlobular_raises_low_attenuation(render):
     healthy = render(make_subject("healthy"))
     panlobular = render(make_subject("panlobular", SEVERITY))
     assert laa_950(panlobular) > laa_950(healthy) + 0.02
@@ -132,7 +138,7 @@ def test_vascular_control_is_ct_subtle(render):
     assert vascular.dlco.structural < 0.9 * healthy.dlco.structural
 
 
-def test_gravity_gradient_keeps_dlco(subject_model, gli_table):
+def test_gravity_gradient_keeps_dlco(subject_model):
     model = subject_model(make_subject("healthy"))
     flat = with_params(model, gravity_gradient_hu=0.0, atelectasis_mm=0.0)
     steep = with_params(model, gravity_gradient_hu=100.0, atelectasis_mm=0.0)
@@ -143,10 +149,12 @@ def test_gravity_gradient_keeps_dlco(subject_model, gli_table):
     posterior_gain = []
     for scan in scans:
         lung = scan.labels > 0
-        # Canonical axis 1 points posterior; compare the back and front thirds of the lung.
+        # Canonical axis 1 points posterior, so compare the back and front lung thirds.
         rows = np.flatnonzero(lung.any(axis=(0, 2)))
         third = (rows[-1] - rows[0]) // 3
-        front = scan.ct[:, rows[0] : rows[0] + third][lung[:, rows[0] : rows[0] + third]]
+        front = scan.ct[:, rows[0] : rows[0] + third][
+            lung[:, rows[0] : rows[0] + third]
+        ]
         back = scan.ct[:, rows[-1] - third :][lung[:, rows[-1] - third :]]
         posterior_gain.append(back.mean() - front.mean())
     assert posterior_gain[1] > posterior_gain[0] + 30

@@ -19,7 +19,9 @@ from dlco_train.simulator.reference import (
     [(50.0, "M", 175.0, 28.43), (50.0, "F", 163.0, 20.71)],
 )
 def test_predicted_matches_check_values(gli_table, age, sex, height, expected):
-    assert gli_table.predicted_dlco(age, sex, height) == pytest.approx(expected, abs=0.005)
+    assert gli_table.predicted_dlco(age, sex, height) == pytest.approx(
+        expected, abs=0.005
+    )
 
 
 def test_spline_interpolates_between_rows(gli_table):
