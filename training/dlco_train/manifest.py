@@ -41,6 +41,14 @@ SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 _SEX_CODES = {"m": 1.0, "male": 1.0, "1": 1.0, "f": 0.0, "female": 0.0, "0": 0.0}
 _SMOKING = ("never", "former", "current")
+# Wide plausibility ranges that catch wrong units (m for cm, g/L for g/dL), not outliers.
+_NUMERIC_RANGES = (
+    ("age", 0.0, 120.0),
+    ("height_cm", 50.0, 250.0),
+    ("weight_kg", 10.0, 400.0),
+    ("pack_years", 0.0, 300.0),
+    ("hb_g_dl", 2.0, 25.0),
+)
 
 
 @dataclasses.dataclass
@@ -71,11 +79,13 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     Recognised columns are ``id``, ``subject_id``, ``dlco`` (ml/min/mmHg), ``age``
     (years), ``sex`` (M/F, male/female or 1/0), ``height_cm``, ``weight_kg``,
     ``smoking`` (never/former/current), ``pack_years``, ``hb_g_dl`` and ``split``
-    (train/val/test). Empty cells mean missing; other columns are kept as text.
+    (train/val/test). Empty cells mean missing, and other columns are kept as text.
+    Numeric values outside wide plausible ranges (for example Hb 2 to 25 g/dL) are
+    rejected because they usually mean a wrong unit.
 
     Raises:
-        ValueError: If ``id`` or ``dlco`` is missing, an id repeats, or a value cannot be
-            parsed; the message names the row.
+        ValueError: If ``id`` or ``dlco`` is missing, an id repeats, or a value is
+            invalid. The message names the line.
     """
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -135,8 +145,14 @@ def encode_metadata(columns: dict[str, str], where: str = "metadata") -> np.ndar
         float64 ``[M]`` in ``METADATA_FEATURES`` order, NaN where a value is missing.
     """
     vector = np.full(len(METADATA_FEATURES), np.nan)
-    for name in ("age", "height_cm", "weight_kg", "pack_years", "hb_g_dl"):
-        vector[METADATA_INDEX[name]] = _parse_float(columns.get(name, ""), name, where)
+    for name, low, high in _NUMERIC_RANGES:
+        value = _parse_float(columns.get(name, ""), name, where)
+        if not math.isnan(value) and not low <= value <= high:
+            raise ValueError(
+                f"{where}: {name} {value} is outside the plausible range [{low}, {high}]; "
+                "check the unit"
+            )
+        vector[METADATA_INDEX[name]] = value
 
     sex = columns.get("sex", "").lower()
     if sex:

@@ -54,6 +54,7 @@ def test_read_manifest_missing_values_are_nan(tmp_path):
         ({"sex": "x"}, "sex 'x' is not one of"),
         ({"smoking": "sometimes"}, "smoking 'sometimes' is not one of"),
         ({"split": "holdout"}, "split 'holdout' is not one of"),
+        ({"age": "-3"}, "age -3.0 is outside the plausible range"),
     ],
 )
 def test_read_manifest_invalid_values(tmp_path, cells, message):
