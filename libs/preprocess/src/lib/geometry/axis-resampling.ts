@@ -63,53 +63,42 @@ export function buildAxisKernel(inputSize: number, positions: Float64Array, rati
 }
 
 /**
- * Resamples axis 0 of an int16 HU image. Returns the filtered HU, the filtered field-of-view
- * weight (1 inside, 0 for padding) and whether any padding was read. Padding counts as
- * `PADDING_REPLACEMENT_HU`. Rows without padding take a branch-free loop: on a 512 x 512 x 400
- * scan it ran in 0.7 s instead of 1.6 s (2-core AMD EPYC, Node 20).
+ * Resamples axis 0 of an int16 HU image, reading padding as `PADDING_REPLACEMENT_HU`. A running
+ * count of padding voxels along each row lets every output whose taps hold no padding (nearly
+ * all of them, since padding sits at the row ends) take a branch-free loop.
  */
-export function resampleFirstAxisHu(
-  source: Int16Array,
-  rows: number,
-  kernel: AxisKernel,
-): { value: Float32Array; fov: Float32Array; hasPadding: boolean } {
+export function resampleFirstAxisHu(source: Int16Array, rows: number, kernel: AxisKernel): Float32Array {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
   const value = new Float32Array(outputSize * rows);
-  const fov = new Float32Array(outputSize * rows);
-  let hasPadding = false;
+  const paddingBefore = new Int32Array(inputSize + 1);
   for (let row = 0; row < rows; row++) {
     const inputBase = row * inputSize;
     const outputBase = row * outputSize;
-    let rowMin = 0;
-    for (let i = 0; i < inputSize; i++) if (source[inputBase + i] < rowMin) rowMin = source[inputBase + i];
-    const rowHasPadding = rowMin < PADDING_THRESHOLD_HU;
-    hasPadding ||= rowHasPadding;
+    for (let i = 0; i < inputSize; i++) {
+      paddingBefore[i + 1] = paddingBefore[i] + (source[inputBase + i] < PADDING_THRESHOLD_HU ? 1 : 0);
+    }
     for (let t = 0; t < outputSize; t++) {
       const w0 = t * taps;
-      const i0 = inputBase + start[t];
+      const first = start[t];
       const tapCount = count[t];
+      const i0 = inputBase + first;
+      const paddedTaps = paddingBefore[first + tapCount] - paddingBefore[first];
       let sum = 0;
-      let inside = 0;
-      if (rowHasPadding) {
+      if (paddedTaps === 0) {
+        for (let n = 0; n < tapCount; n++) sum += weights[w0 + n] * source[i0 + n];
+      } else if (paddedTaps === tapCount) {
+        // The weights sum to 1, so an all-padding window is exactly the replacement value.
+        sum = PADDING_REPLACEMENT_HU;
+      } else {
         for (let n = 0; n < tapCount; n++) {
           const hu = source[i0 + n];
-          const w = weights[w0 + n];
-          if (hu < PADDING_THRESHOLD_HU) {
-            sum += w * PADDING_REPLACEMENT_HU;
-          } else {
-            sum += w * hu;
-            inside += w;
-          }
+          sum += weights[w0 + n] * (hu < PADDING_THRESHOLD_HU ? PADDING_REPLACEMENT_HU : hu);
         }
-      } else {
-        for (let n = 0; n < tapCount; n++) sum += weights[w0 + n] * source[i0 + n];
-        inside = tapCount > 0 ? 1 : 0;
       }
       value[outputBase + t] = sum;
-      fov[outputBase + t] = inside;
     }
   }
-  return { value, fov, hasPadding };
+  return value;
 }
 
 /**
@@ -128,11 +117,38 @@ export function resampleMiddleAxis(
   for (let o = 0; o < outer; o++) {
     for (let t = 0; t < outputSize; t++) {
       const targetBase = (o * outputSize + t) * inner;
+      if (count[t] === 2) {
+        // Linear interpolation: one pass over the output instead of two.
+        const w0 = weights[t * taps];
+        const w1 = weights[t * taps + 1];
+        const base0 = (o * inputSize + start[t]) * inner;
+        const base1 = base0 + inner;
+        for (let i = 0; i < inner; i++) target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
+        continue;
+      }
       for (let n = 0; n < count[t]; n++) {
         const w = weights[t * taps + n];
         const sourceBase = (o * inputSize + start[t] + n) * inner;
         for (let i = 0; i < inner; i++) target[targetBase + i] += w * source[sourceBase + i];
       }
+    }
+  }
+  return target;
+}
+
+/** Resamples axis 0 (the fastest) of a float array made of `rows` rows. */
+export function resampleFirstAxis(source: Float32Array, rows: number, kernel: AxisKernel): Float32Array {
+  const { inputSize, outputSize, taps, start, count, weights } = kernel;
+  const target = new Float32Array(outputSize * rows);
+  for (let row = 0; row < rows; row++) {
+    const inputBase = row * inputSize;
+    const outputBase = row * outputSize;
+    for (let t = 0; t < outputSize; t++) {
+      const w0 = t * taps;
+      const i0 = inputBase + start[t];
+      let sum = 0;
+      for (let n = 0; n < count[t]; n++) sum += weights[w0 + n] * source[i0 + n];
+      target[outputBase + t] = sum;
     }
   }
   return target;

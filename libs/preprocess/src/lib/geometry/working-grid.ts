@@ -1,5 +1,5 @@
-import { PADDING_HU, type Volume } from '../volume.ts';
-import { AXIS_ALIGNED_TOLERANCE, toCanonicalLps, type CanonicalTransform } from './canonical.ts';
+import { PADDING_HU, PADDING_THRESHOLD_HU, type Volume } from '../volume.ts';
+import { isIdentityDirection, toCanonicalLps, type CanonicalTransform } from './canonical.ts';
 import {
   geometryOf,
   IDENTITY_DIRECTION,
@@ -19,7 +19,7 @@ import { sampleTrilinear } from './trilinear.ts';
 export interface WorkingGrid {
   /** HU rounded to int16, with `PADDING_HU` where `fovMask` is 0. */
   volume: Volume;
-  /** 1 where at least half of a voxel's filter weight came from inside the field of view. */
+  /** 1 where the input voxel nearest to the voxel centre exists and is not padding. */
   fovMask: Uint8Array;
   /** Geometry of the scan as given, to map working-grid results back to it. */
   source: GridGeometry;
@@ -35,9 +35,9 @@ export interface WorkingGrid {
  * pass then samples the output positions with a Gaussian anti-aliasing kernel where the axis is
  * downsampled and with linear interpolation elsewhere (see `buildAxisKernel`). An axis-aligned
  * scan is sampled at the output voxels directly, so the passes are the whole trilinear
- * interpolation. An oblique scan is filtered onto an intermediate grid at the working spacing
+ * interpolation. An oblique scan is filtered onto an intermediate grid at about the working spacing
  * along its own axes and then sampled trilinearly at the output voxels. Padding is replaced by
- * -1000 HU before filtering, and a field-of-view weight is filtered alongside to build `fovMask`.
+ * -1000 HU before filtering, and `fovMask` comes from the nearest input voxel.
  *
  * @param spacingMm Isotropic output spacing in mm, usually `DEFAULT_PREPROCESS_PARAMS.workingSpacingMm`.
  * @example
@@ -50,30 +50,21 @@ export function resampleToWorkingGrid(volume: Volume, spacingMm: number): Workin
   const source = geometryOf(volume);
   const { volume: canonical, transform } = toCanonicalLps(volume);
   const output = workingGeometry(canonical, spacingMm);
-  const axisAligned = Array.from(canonical.direction).every(
-    (value, n) => Math.abs(value - IDENTITY_DIRECTION[n]) < AXIS_ALIGNED_TOLERANCE,
-  );
+  const axisAligned = isIdentityDirection(canonical.direction);
 
-  const kernels = axisAligned
-    ? kernelsToGrid(canonical, output)
-    : kernelsToIntermediate(canonical, spacingMm);
-  const filtered = filterSeparable(canonical, kernels);
-
-  let value = filtered.value;
-  let fov = filtered.fov;
-  if (!axisAligned) {
-    const intermediate: GridGeometry = {
+  const intermediate = axisAligned ? undefined : kernelsToIntermediate(canonical, spacingMm);
+  const kernels = intermediate ? intermediate.kernels : kernelsToGrid(canonical, output);
+  let value = filterSeparable(canonical, kernels);
+  if (intermediate) {
+    const grid: GridGeometry = {
       ...geometryOf(canonical),
       size: kernels.map((k) => k.outputSize) as [number, number, number],
-      spacingMm: kernels.map((k, a) =>
-        k.outputSize === k.inputSize ? canonical.spacingMm[a] : spacingMm,
-      ) as [number, number, number],
+      spacingMm: intermediate.spacing as [number, number, number],
     };
-    const toIntermediate = indexToIndex(output, intermediate);
-    value = sampleTrilinear(filtered.value, intermediate.size, output.size, toIntermediate, 0);
-    fov = sampleTrilinear(filtered.fov, intermediate.size, output.size, toIntermediate, 0);
+    value = sampleTrilinear(value, grid.size, output.size, indexToIndex(output, grid), 0);
   }
-  return { ...toWorkingVolume(output, value, fov), source, canonicalTransform: transform };
+  const fovMask = nearestFieldOfView(canonical, output, axisAligned);
+  return { ...toWorkingVolume(output, value, fovMask), source, canonicalTransform: transform };
 }
 
 /** Returns the identity-direction grid at `spacingMm` centred on the voxel centres of `grid`. */
@@ -100,55 +91,87 @@ function kernelsToGrid(canonical: Volume, output: GridGeometry): AxisKernel[] {
   });
 }
 
-function kernelsToIntermediate(canonical: Volume, spacingMm: number): AxisKernel[] {
-  return [0, 1, 2].map((a) => {
+/**
+ * Returns kernels onto an intermediate grid along the canonical axes, with the working spacing
+ * (shrunk so that the first and last samples fall on the first and last input voxels) where an
+ * axis is downsampled, and the input spacing elsewhere. Returns the intermediate spacing too.
+ */
+function kernelsToIntermediate(canonical: Volume, spacingMm: number): { kernels: AxisKernel[]; spacing: number[] } {
+  const spacing: number[] = [];
+  const kernels = [0, 1, 2].map((a) => {
     const n = canonical.size[a];
     const ratio = spacingMm / canonical.spacingMm[a];
-    const step = ratio > 1 ? ratio : 1;
-    const positions = new Float64Array(Math.floor((n - 1) / step + 1e-6) + 1);
-    for (let t = 0; t < positions.length; t++) positions[t] = t * step;
+    const samples = ratio > 1 ? Math.ceil((n - 1) / ratio - 1e-6) + 1 : n;
+    const step = samples > 1 ? (n - 1) / (samples - 1) : 1;
+    spacing.push(step * canonical.spacingMm[a]);
+    const positions = new Float64Array(samples);
+    for (let t = 0; t < samples; t++) positions[t] = t * step;
     return buildAxisKernel(n, positions, ratio);
   });
+  return { kernels, spacing };
 }
 
-function filterSeparable(volume: Volume, kernels: AxisKernel[]): { value: Float32Array; fov: Float32Array } {
+function filterSeparable(volume: Volume, kernels: AxisKernel[]): Float32Array {
   const [n0, n1] = kernels.map((k) => k.outputSize);
-  const first = resampleFirstAxisHu(volume.data, volume.size[1] * volume.size[2], kernels[0]);
-  const value1 = resampleMiddleAxis(first.value, n0, volume.size[2], kernels[1]);
-  const value = resampleMiddleAxis(value1, n0 * n1, 1, kernels[2]);
-  if (!first.hasPadding) return { value, fov: separableFieldOfView(kernels) };
-  const fov1 = resampleMiddleAxis(first.fov, n0, volume.size[2], kernels[1]);
-  return { value, fov: resampleMiddleAxis(fov1, n0 * n1, 1, kernels[2]) };
+  const alongX = resampleFirstAxisHu(volume.data, volume.size[1] * volume.size[2], kernels[0]);
+  const alongY = resampleMiddleAxis(alongX, n0, volume.size[2], kernels[1]);
+  return resampleMiddleAxis(alongY, n0 * n1, 1, kernels[2]);
 }
 
-/** Field-of-view weight of a scan without padding: 1 wherever every axis had taps. */
-function separableFieldOfView(kernels: AxisKernel[]): Float32Array {
-  const [c0, c1, c2] = kernels.map((k) => k.count);
-  const fov = new Float32Array(c0.length * c1.length * c2.length);
+/**
+ * Marks the output voxels whose nearest input voxel exists and is not padding. Nearest neighbour
+ * keeps the mask sharp and costs a lookup per voxel instead of two more filter passes.
+ */
+function nearestFieldOfView(canonical: Volume, output: GridGeometry, axisAligned: boolean): Uint8Array {
+  const [n0, n1, n2] = canonical.size;
+  const mask = new Uint8Array(output.size[0] * output.size[1] * output.size[2]);
+  const map = indexToIndex(output, canonical);
+  const m = map.matrix;
+  const data = canonical.data;
   let n = 0;
-  for (let k = 0; k < c2.length; k++) {
-    for (let j = 0; j < c1.length; j++) {
-      const rowInside = c2[k] > 0 && c1[j] > 0;
-      for (let i = 0; i < c0.length; i++, n++) fov[n] = rowInside && c0[i] > 0 ? 1 : 0;
+  if (axisAligned) {
+    const strides = [1, n0, n0 * n1];
+    const [x, y, z] = [0, 1, 2].map((a) => {
+      const offsets = new Int32Array(output.size[a]);
+      for (let t = 0; t < offsets.length; t++) {
+        const position = m[4 * a] * t + map.offset[a] + 0.5;
+        offsets[t] = position >= 0 && position < canonical.size[a] ? Math.floor(position) * strides[a] : -1;
+      }
+      return offsets;
+    });
+    for (let k = 0; k < z.length; k++) {
+      for (let j = 0; j < y.length; j++, n += x.length) {
+        if (z[k] < 0 || y[j] < 0) continue;
+        const rowOffset = z[k] + y[j];
+        for (let i = 0; i < x.length; i++) {
+          if (x[i] >= 0 && data[rowOffset + x[i]] >= PADDING_THRESHOLD_HU) mask[n + i] = 1;
+        }
+      }
+    }
+    return mask;
+  }
+  for (let k = 0; k < output.size[2]; k++) {
+    for (let j = 0; j < output.size[1]; j++) {
+      let x = m[1] * j + m[2] * k + map.offset[0] + 0.5;
+      let y = m[4] * j + m[5] * k + map.offset[1] + 0.5;
+      let z = m[7] * j + m[8] * k + map.offset[2] + 0.5;
+      for (let i = 0; i < output.size[0]; i++, n++, x += m[0], y += m[3], z += m[6]) {
+        if (x < 0 || y < 0 || z < 0 || x >= n0 || y >= n1 || z >= n2) continue;
+        if (data[(x | 0) + n0 * (y | 0) + n0 * n1 * (z | 0)] >= PADDING_THRESHOLD_HU) mask[n] = 1;
+      }
     }
   }
-  return fov;
+  return mask;
 }
 
 function toWorkingVolume(
   geometry: GridGeometry,
   value: Float32Array,
-  fov: Float32Array,
+  fovMask: Uint8Array,
 ): { volume: Volume; fovMask: Uint8Array } {
   const data = new Int16Array(value.length);
-  const fovMask = new Uint8Array(value.length);
   for (let n = 0; n < value.length; n++) {
-    if (fov[n] >= 0.5) {
-      fovMask[n] = 1;
-      data[n] = Math.max(-32767, Math.min(32767, Math.round(value[n])));
-    } else {
-      data[n] = PADDING_HU;
-    }
+    data[n] = fovMask[n] ? Math.max(-32767, Math.min(32767, Math.round(value[n]))) : PADDING_HU;
   }
   return { volume: { ...geometry, data }, fovMask };
 }
