@@ -43,33 +43,39 @@ export interface AirwayTrace {
 export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | undefined {
   const seed = findTracheaSeed(volume, air);
   if (!seed) return undefined;
-  let best: { mask: Uint8Array; lumen: Uint8Array; count: number; thresholdHu: number } | undefined;
+  let best: { voxels: number[]; thresholdHu: number } | undefined;
   for (const thresholdHu of LUMEN_THRESHOLDS_HU) {
-    const lumen = new Uint8Array(air.length);
-    for (let n = 0; n < air.length; n++) lumen[n] = air[n] && volume.data[n] < thresholdHu ? 1 : 0;
-    for (const n of seed.voxels) lumen[n] = 1;
-    const mask = traceSlices(volume, lumen, seed);
-    let count = 0;
-    for (let n = 0; n < mask.length; n++) count += mask[n];
-    if (!best || count > best.count) best = { mask, lumen, count, thresholdHu };
+    const voxels = traceSlices(volume, lumenTest(volume, air, thresholdHu), seed);
+    if (!best || voxels.length > best.voxels.length) best = { voxels, thresholdHu };
   }
   const trace = best!;
-  const count = trace.count + growIntoBronchi(volume, trace.lumen, trace.mask);
+  const mask = new Uint8Array(air.length);
+  for (const n of trace.voxels) mask[n] = 1;
+  const count = trace.voxels.length + growIntoBronchi(volume, lumenTest(volume, air, trace.thresholdHu), mask, trace.voxels);
   const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
-  return { mask: trace.mask, volumeMl: count * voxelMl, lumenThresholdHu: trace.thresholdHu, seedSlice: seed.slice };
+  return { mask, volumeMl: count * voxelMl, lumenThresholdHu: trace.thresholdHu, seedSlice: seed.slice };
+}
+
+/** Returns whether voxel `n` is lumen: air below `thresholdHu`. */
+function lumenTest(volume: Volume, air: Uint8Array, thresholdHu: number): (n: number) => boolean {
+  const data = volume.data;
+  return (n) => air[n] === 1 && data[n] < thresholdHu;
 }
 
 /**
- * Grows the airway slice by slice through `lumen`. A lumen region of the next slice joins when it
+ * Grows the airway slice by slice through lumen voxels and returns its voxels. A lumen region of the next slice joins when it
  * touches the current cross-section (with one voxel of in-plane tolerance for oblique bronchi)
  * and passes the leak guard of `airwayPart`, so tracing stops where a bronchus opens into the lung.
  */
-function traceSlices(volume: Volume, lumen: Uint8Array, seed: { voxels: number[]; slice: number }): Uint8Array {
+function traceSlices(
+  volume: Volume,
+  isLumen: (n: number) => boolean,
+  seed: { voxels: number[]; slice: number },
+): number[] {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
   const pixelMm2 = volume.spacingMm[0] * volume.spacingMm[1];
-  const mask = new Uint8Array(lumen.length);
-  for (const n of seed.voxels) mask[n] = 1;
+  const voxels = [...seed.voxels];
   const sliceLabels = new Int32Array(plane);
   const queue = new Int32Array(plane);
   for (const direction of [-1, 1]) {
@@ -81,30 +87,35 @@ function traceSlices(volume: Volume, lumen: Uint8Array, seed: { voxels: number[]
       let label = 0;
       for (const p of current) {
         for (const q of neighbourhood(p, n0, n1)) {
-          if (!lumen[base + q] || sliceLabels[q]) continue;
+          if (!isLumen(base + q) || sliceLabels[q]) continue;
           label++;
-          const region = floodSlice(lumen, base, n0, plane, q, label, sliceLabels, queue);
+          const region = floodSlice(isLumen, base, n0, plane, q, label, sliceLabels, queue);
           for (const r of airwayPart(region, current, n0, n1, pixelMm2)) next.push(r);
         }
       }
-      for (const p of next) mask[base + p] = 1;
+      for (const p of next) voxels.push(base + p);
       current = next;
     }
   }
-  return mask;
+  return voxels;
 }
 
 /**
- * Extends `mask` in place by a 6-connected breadth-first search through `lumen`, one layer per
+ * Extends `mask` (whose voxels are `start`) in place by a 6-connected breadth-first search
+ * through lumen voxels, one layer per
  * step, for at most `BRONCHUS_GROWTH_MM`. A layer more than twice the size of the previous one
  * (plus 20 voxels) means the front has reached the parenchyma: it is dropped and growth stops.
  * Returns the number of voxels added.
  */
-function growIntoBronchi(volume: Volume, lumen: Uint8Array, mask: Uint8Array): number {
+function growIntoBronchi(
+  volume: Volume,
+  isLumen: (n: number) => boolean,
+  mask: Uint8Array,
+  start: number[],
+): number {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
-  let front: number[] = [];
-  for (let n = 0; n < mask.length; n++) if (mask[n]) front.push(n);
+  let front = start;
   let previousLayer = front.length;
   let added = 0;
   const steps = Math.round(BRONCHUS_GROWTH_MM / Math.min(...volume.spacingMm));
@@ -123,7 +134,7 @@ function growIntoBronchi(volume: Volume, lumen: Uint8Array, mask: Uint8Array): n
         k < n2 - 1 ? n + plane : -1,
       ];
       for (const m of candidates) {
-        if (m >= 0 && lumen[m] && mask[m] !== 1 && mask[m] !== 2) {
+        if (m >= 0 && mask[m] === 0 && isLumen(m)) {
           mask[m] = 2;
           layer.push(m);
         }
@@ -260,7 +271,7 @@ function findTracheaSeed(volume: Volume, air: Uint8Array): { voxels: number[]; s
     for (let start = 0; start < plane; start++) {
       if (!air[base + start] || labels[start]) continue;
       label++;
-      const region = floodSlice(air, base, n0, plane, start, label, labels, queue);
+      const region = floodSlice((n) => air[n] === 1, base, n0, plane, start, label, labels, queue);
       const areaMm2 = region.length * pixelMm2;
       if (areaMm2 < TRACHEA_AREA_MM2.min || areaMm2 > TRACHEA_AREA_MM2.max) continue;
       const meanI = region.reduce((sum, p) => sum + (p % n0), 0) / region.length;
@@ -276,7 +287,7 @@ function findTracheaSeed(volume: Volume, air: Uint8Array): { voxels: number[]; s
 }
 
 function floodSlice(
-  air: Uint8Array,
+  isAir: (n: number) => boolean,
   base: number,
   n0: number,
   plane: number,
@@ -289,7 +300,7 @@ function floodSlice(
   labels[start] = label;
   queue[tail++] = start;
   const visit = (p: number) => {
-    if (air[base + p] && !labels[p]) {
+    if (!labels[p] && isAir(base + p)) {
       labels[p] = label;
       queue[tail++] = p;
     }

@@ -166,3 +166,23 @@ export function forEachInBox(size: Size3, box: Box, visit: (boxIndex: number, fu
     }
   }
 }
+
+/** Returns `mask` dilated by its 6 face neighbours, the ball of radius one voxel. */
+export function dilateByOneVoxel(mask: Uint8Array, size: Size3): Uint8Array {
+  const [n0, n1, n2] = size;
+  const plane = n0 * n1;
+  const out = Uint8Array.from(mask);
+  for (let n = 0; n < mask.length; n++) {
+    if (!mask[n]) continue;
+    const i = n % n0;
+    const j = ((n / n0) | 0) % n1;
+    const k = (n / plane) | 0;
+    if (i > 0) out[n - 1] = 1;
+    if (i < n0 - 1) out[n + 1] = 1;
+    if (j > 0) out[n - n0] = 1;
+    if (j < n1 - 1) out[n + n0] = 1;
+    if (k > 0) out[n - plane] = 1;
+    if (k < n2 - 1) out[n + plane] = 1;
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import { bodyInterior } from './body-interior.ts';
 import { assessCoverage, type LungCoverage } from './coverage.ts';
 import { separateLungs, type SeparationMethod } from './lung-separation.ts';
 import { smoothLungs } from './smoothing.ts';
-import { componentsBySize, connectedComponents, dilate, type Size3 } from './morphology.ts';
+import { componentsBySize, connectedComponents, dilateByOneVoxel, type Size3 } from './morphology.ts';
 
 /** Options of `segmentLungs`. */
 export interface SegmentLungsOptions {
@@ -78,7 +78,7 @@ export function segmentLungs(input: Volume | WorkingGrid, options: SegmentLungsO
   const trace = traceAirway(working, air);
   let airway: Uint8Array = new Uint8Array(air.length);
   if (trace) {
-    airway = dilate(trace.mask, size, spacing, Math.min(...spacing));
+    airway = dilateByOneVoxel(trace.mask, size);
     for (let n = 0; n < air.length; n++) if (airway[n]) air[n] = 0;
     logStep('airway', { volumeMl: trace.volumeMl, seedSlice: trace.seedSlice, lumenThresholdHu: trace.lumenThresholdHu });
   } else {
