@@ -33,8 +33,8 @@ class TrainConfig:
     Attributes:
         pooling: ``"additive"`` (patch contributions in ml/min/mmHg that sum to the
             estimate) or ``"attention"`` (gated attention MIL).
-        use_metadata: Feed age, sex, height, weight, BMI, smoking, pack-years and Hb to
-            the aggregator.
+        use_metadata: Feed age, sex, height, weight, BMI, smoking, pack-years, Hb and
+            COHb to the aggregator.
         use_zone_side: Feed each patch's zone and side (one-hot) to the aggregator.
         global_factor: One of ``GLOBAL_FACTORS``; forced to ``"none"`` without metadata.
         aux_loss_weights: Auxiliary target name (see ``AUX_TARGETS``) to loss weight; an
@@ -64,7 +64,7 @@ class TrainConfig:
     pooling: str = "additive"
     use_metadata: bool = True
     use_zone_side: bool = True
-    global_factor: str = "hb"
+    global_factor: str = "hb+learned"
     aux_loss_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     encoder_channels: list[int] = dataclasses.field(
         default_factory=lambda: [16, 32, 64]

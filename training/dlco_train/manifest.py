@@ -34,6 +34,7 @@ METADATA_FEATURES: tuple[tuple[str, str], ...] = (
     ("smoking_current", "1 if current smoker, else 0"),
     ("pack_years", "pack-years"),
     ("hb_g_dl", "g/dL"),
+    ("cohb_percent", "% of haemoglobin"),
 )
 METADATA_INDEX = {name: index for index, (name, _) in enumerate(METADATA_FEATURES)}
 
@@ -48,6 +49,7 @@ _NUMERIC_RANGES = (
     ("weight_kg", 10.0, 400.0),
     ("pack_years", 0.0, 300.0),
     ("hb_g_dl", 2.0, 25.0),
+    ("cohb_percent", 0.0, 50.0),
 )
 
 
@@ -78,8 +80,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
 
     Recognised columns are ``id``, ``subject_id``, ``dlco`` (ml/min/mmHg), ``age``
     (years), ``sex`` (M/F, male/female or 1/0), ``height_cm``, ``weight_kg``,
-    ``smoking`` (never/former/current), ``pack_years``, ``hb_g_dl`` and ``split``
-    (train/val/test). Empty cells mean missing, and other columns are kept as text.
+    ``smoking`` (never/former/current), ``pack_years``, ``hb_g_dl``, ``cohb_percent``
+    and ``split`` (train/val/test). Empty cells mean missing, and other columns are kept as text.
     Numeric values outside wide plausible ranges (for example Hb 2 to 25 g/dL) are
     rejected because they usually mean a wrong unit.
 

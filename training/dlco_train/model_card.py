@@ -44,8 +44,8 @@ LIMITATIONS = [
     "Contributions are model attributions: for additive pooling they are each patch's "
     "share of the estimate, which is not a measured regional DLCO.",
     "Occlusion with the reference patch measures model sensitivity, not causation.",
-    "Carboxyhaemoglobin (COHb) is not an input, so its effect on measured DLCO is not "
-    "modelled.",
+    "Carboxyhaemoglobin (COHb) enters only as a learned metadata input when the manifest "
+    "has cohb_percent; no fixed physiological COHb correction is applied.",
 ]
 
 

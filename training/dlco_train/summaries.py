@@ -126,8 +126,9 @@ def reference_patch(
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Build the healthy-lung reference patch that occlusion puts in place of a patch.
 
-    Healthy subjects are the rows whose ``healthy`` column is true when the manifest has
-    one, otherwise never-smokers, otherwise every training subject. From up to
+    Healthy subjects are the first non-empty group of: rows whose ``healthy`` column is
+    true, rows whose ``phenotype`` column is ``healthy`` (as the cohort simulator writes),
+    never-smokers, every training subject. From up to
     ``max_subjects`` of them, up to ``patches_per_subject`` patches that lie entirely in
     the lung are drawn, and the reference is their voxel-wise median HU.
 
@@ -171,6 +172,12 @@ def _healthy_subjects(rows: Sequence[ManifestRow]) -> tuple[str, np.ndarray]:
         )
         if flags.any():
             return "manifest column healthy is true", np.flatnonzero(flags)
+    if rows and "phenotype" in rows[0].columns:
+        flags = np.array(
+            [row.columns.get("phenotype", "").lower() == "healthy" for row in rows]
+        )
+        if flags.any():
+            return "manifest column phenotype is healthy", np.flatnonzero(flags)
     never = np.array(
         [row.metadata[METADATA_INDEX["smoking_never"]] == 1 for row in rows]
     )

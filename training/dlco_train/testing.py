@@ -38,6 +38,7 @@ MANIFEST_COLUMNS = (
     "smoking",
     "pack_years",
     "hb_g_dl",
+    "cohb_percent",
     "split",
 )
 
@@ -218,8 +219,9 @@ def write_synthetic_cohort(
 ) -> tuple[str, str]:
     """Write toy bags plus a manifest CSV whose DLCO follows from the bags.
 
-    DLCO is the sum of patch conductances, scaled by the Cotes haemoglobin factor and by
-    age, plus 3% noise, so images, Hb and age all carry signal.
+    DLCO is the sum of patch conductances, scaled by the Cotes haemoglobin factor, a 1%
+    loss per COHb percentage point above 1%, and age, plus 3% noise. So images, Hb,
+    COHb and age all carry signal.
 
     Args:
         root: Folder that receives ``bags/<id>/`` and ``manifest.csv``.
@@ -254,7 +256,13 @@ def write_synthetic_cohort(
         hb = float(rng.normal(14.6 if sex == "M" else 13.4, 1.2))
         cotes_k = 10.22 if sex == "M" else 9.38
         hb_factor = 1.7 * hb / (cotes_k + hb)
-        dlco = conductance.sum() * hb_factor * (1.0 - 0.004 * (age - 50.0))
+        cohb = float(
+            rng.uniform(0.5, 3.0) if smoking != "current" else rng.uniform(3, 8)
+        )
+        cohb_factor = 1.0 - 0.01 * max(cohb - 1.0, 0.0)
+        dlco = (
+            conductance.sum() * hb_factor * cohb_factor * (1.0 - 0.004 * (age - 50.0))
+        )
         dlco *= 1.0 + rng.normal(0.0, 0.03)
         height = float(rng.normal(176 if sex == "M" else 163, 7))
         rows.append(
@@ -268,6 +276,7 @@ def write_synthetic_cohort(
                 "smoking": smoking,
                 "pack_years": round(pack_years, 1),
                 "hb_g_dl": round(hb, 2),
+                "cohb_percent": round(cohb, 2),
                 "split": str(
                     split_names[int(np.searchsorted(boundaries, index, side="right"))]
                 ),

@@ -12,7 +12,7 @@ def test_missing_bag_rejected(tiny_cohort, tmp_path):
     with open(manifest) as f:
         text = f.read()
     extended = tmp_path / "m.csv"
-    extended.write_text(text + "ghost,20,50,M,170,70,never,0,14,train\n")
+    extended.write_text(text + "ghost,20,50,M,170,70,never,0,14,1.5,train\n")
     with pytest.raises(ValueError, match="1 manifest id\\(s\\) have no bag folder"):
         load_split_datasets(
             bags_dir, extended, seed=0, val_fraction=0.2, test_fraction=0.2

@@ -27,8 +27,8 @@ def checkpoint_for(config, patch_size, seed=0, zones=None):
     """Build an untrained checkpoint with random weights for export tests."""
     stats = {
         "num_zone_codes": 7,
-        "metadata_mean": [55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0],
-        "metadata_std": [12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4],
+        "metadata_mean": [55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0],
+        "metadata_std": [12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4, 1.0],
         "conductance_scale": 0.004,
         "log_variance_init": math.log(20.0),
     }
@@ -116,7 +116,9 @@ def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
     lung_ml = rng.uniform(1, 33, patch_count).astype(np.float32)
     zone = rng.integers(0, 7, patch_count).astype(np.uint8)
     side = rng.integers(1, 3, patch_count).astype(np.uint8)
-    metadata = np.array([63, 1, 172, 81, 27.4, 0, 1, 0, 35, np.nan], dtype=np.float32)
+    metadata = np.array(
+        [63, 1, 172, 81, 27.4, 0, 1, 0, 35, np.nan, 3.0], dtype=np.float32
+    )
     differences, outputs = compare_bag(
         checkpoint, tmp_path, hu, mask, lung_ml, zone, side, metadata
     )
@@ -202,7 +204,7 @@ def test_exported_model_scores_cohort_bag(exported, tiny_cohort):
     from dlco_train.train import load_checkpoint
 
     checkpoint = load_checkpoint(root / "run" / "checkpoint-best.pt")
-    metadata = np.array([50, 1, 170, 70, 24.2, 1, 0, 0, 0, 14.6], dtype=np.float32)
+    metadata = np.array([50, 1, 170, 70, 24.2, 1, 0, 0, 0, 14.6, 1.0], dtype=np.float32)
     differences, _ = compare_bag(
         checkpoint,
         root / "model",
@@ -230,7 +232,9 @@ def test_onnx_matches_pytorch_on_real_bag(tmp_path):
     checkpoint = checkpoint_for(config, patch_size=bag.patch_size, zones=zones)
     checkpoint["preprocessing"]["parameters"] = bag.preprocessing
     export_onnx(checkpoint, str(tmp_path))
-    metadata = np.array([58, 0, 165, 70, 25.7, 0, 1, 0, 20, 13.1], dtype=np.float32)
+    metadata = np.array(
+        [58, 0, 165, 70, 25.7, 0, 1, 0, 20, 13.1, np.nan], dtype=np.float32
+    )
     differences, outputs = compare_bag(
         checkpoint,
         tmp_path,

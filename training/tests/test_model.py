@@ -12,8 +12,8 @@ from dlco_train.model import PatchEncoder, build_model
 M = len(METADATA_FEATURES)
 STATS = {
     "num_zone_codes": 4,
-    "metadata_mean": [50.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0],
-    "metadata_std": [10.0, 0.5, 10.0, 12.0, 4.0, 0.5, 0.5, 0.5, 15.0, 1.5],
+    "metadata_mean": [50.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0],
+    "metadata_std": [10.0, 0.5, 10.0, 12.0, 4.0, 0.5, 0.5, 0.5, 15.0, 1.5, 1.0],
     "conductance_scale": 0.005,
     "log_variance_init": math.log(25.0),
 }
@@ -33,7 +33,7 @@ def random_bag(count, dim=8, seed=0):
         torch.rand(count, generator=generator) * 30 + 1,
         torch.randint(0, 4, (count,), generator=generator).to(torch.uint8),
         torch.randint(1, 3, (count,), generator=generator).to(torch.uint8),
-        torch.tensor([60.0, 1, 175, 80, 26.1, 0, 1, 0, 30, 13.5]),
+        torch.tensor([60.0, 1, 175, 80, 26.1, 0, 1, 0, 30, 13.5, 2.5]),
     )
 
 
