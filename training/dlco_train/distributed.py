@@ -22,7 +22,7 @@ __all__ = ["DistributedContext", "setup_distributed", "teardown_distributed"]
 
 @dataclasses.dataclass
 class DistributedContext:
-    """Where this process runs and how many processes train together."""
+    """Rank, world size and device of this process."""
 
     world_size: int = 1
     rank: int = 0
@@ -48,7 +48,7 @@ class DistributedContext:
 
 
 def setup_distributed(device: str | None = None) -> DistributedContext:
-    """Join the torchrun process group when the environment asks for one.
+    """Join the torchrun process group when the environment requests one.
 
     Args:
         device: ``"cpu"``, ``"cuda"`` or None to pick CUDA when available.
