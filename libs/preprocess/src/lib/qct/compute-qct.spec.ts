@@ -4,7 +4,8 @@ import { LUNG_LABELS, PADDING_HU, type LabelVolume, type Volume } from '../volum
 import { resampleToWorkingGrid } from '../geometry/index.ts';
 import { segmentLungs } from '../segmentation/segment-lungs.ts';
 import { computeZones } from '../zones/compute-zones.ts';
-import { readVolumeForTests, REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
+import { readScan } from '../io/read-scan.ts';
+import { REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
 import { computeQct, type QctTable } from './compute-qct.ts';
 
 const IDENTITY = Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
@@ -93,7 +94,7 @@ describe('computeQct on known histograms', () => {
 
 describe('computeQct on cip-ct64', () => {
   it('measures the whole-lung volume within 5 % of the reference', async () => {
-    const scan = await readVolumeForTests(path.join(REAL_DATA_DIR, 'cip-ct64', 'ct-64.nrrd'));
+    const scan = (await readScan(path.join(REAL_DATA_DIR, 'cip-ct64', 'ct-64.nrrd'))).volume;
     const segmentation = segmentLungs(resampleToWorkingGrid(scan, 2));
     const zones = computeZones(segmentation.labels, 2, { rindDepthMm: 10 });
     const table = computeQct(scan, segmentation.labels, zones);

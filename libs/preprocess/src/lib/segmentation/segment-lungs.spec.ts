@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isInputError } from '../errors.ts';
 import { LUNG_LABELS, type Volume } from '../volume.ts';
 import { resampleLabelsToReference, resampleToWorkingGrid } from '../geometry/index.ts';
-import { readLabelMapForTests, readVolumeForTests, REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
+import { readScan } from '../io/read-scan.ts';
+import { readLabelMapForTests, REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
 import { segmentLungs, type LungSegmentation } from './segment-lungs.ts';
 import { makeSyntheticChest } from './synthetic-chest.ts';
 
@@ -19,7 +20,7 @@ describe('segmentLungs on cip-ct64', () => {
   let labelMap: Uint16Array;
 
   beforeAll(async () => {
-    scan = await readVolumeForTests(path.join(CIP, 'ct-64.nrrd'));
+    scan = (await readScan(path.join(CIP, 'ct-64.nrrd'))).volume;
     reference = (await readLabelMapForTests(path.join(CIP, 'wholeLung-64.nrrd'))).data;
     labelMap = (await readLabelMapForTests(path.join(CIP, 'lm-64.nrrd'))).data;
     const grid = resampleToWorkingGrid(scan, 2);
@@ -94,7 +95,7 @@ describe('segmentLungs on cip-ct64', () => {
 
 describe('segmentLungs on ts-thorax-crop', () => {
   it('warns about lungs cut at the sides', async () => {
-    const scan = await readVolumeForTests(path.join(REAL_DATA_DIR, 'ts-thorax-crop', 'ct.nii.gz'));
+    const scan = (await readScan(path.join(REAL_DATA_DIR, 'ts-thorax-crop', 'ct.nii.gz'))).volume;
     const { coverage, warnings } = segmentLungs(resampleToWorkingGrid(scan, 2));
     console.log('ts-thorax-crop coverage', coverage);
 

@@ -1,6 +1,6 @@
 /**
- * Test-only readers that turn an itk-wasm image into the project's volume types, used until the
- * project's own scan reader covers every test file.
+ * Test-only reader for reference label maps, which `readScan` rejects because they are not CT in
+ * HU. CT scans in tests go through `readScan`.
  *
  * itk-wasm stores `direction` row-major (`direction[3 * r + c]` is ITK's `Direction(r, c)`),
  * which is the `Volume` layout, so it is copied as is. Reading an NRRD whose axis 0 points along
@@ -10,7 +10,6 @@
 import { readImageNode } from '@itk-wasm/image-io';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { PADDING_HU, PADDING_THRESHOLD_HU, type Volume } from '../volume.ts';
 import type { GridGeometry } from '../geometry/grid-geometry.ts';
 
 /** Folder of the real test scans: `<repository>/../shared/data/real`. */
@@ -29,17 +28,6 @@ async function readGeometry(file: string): Promise<{ geometry: GridGeometry; dat
     direction: Float64Array.from(image.direction as Float64Array),
   };
   return { geometry, data: image.data as ArrayLike<number> };
-}
-
-/** Reads a CT file as HU, mapping stored values below `PADDING_THRESHOLD_HU` to `PADDING_HU`. */
-export async function readVolumeForTests(file: string): Promise<Volume> {
-  const { geometry, data } = await readGeometry(file);
-  const hu = new Int16Array(data.length);
-  for (let n = 0; n < data.length; n++) {
-    const value = Math.round(data[n]);
-    hu[n] = value < PADDING_THRESHOLD_HU ? PADDING_HU : Math.min(32767, value);
-  }
-  return { ...geometry, data: hu };
 }
 
 /** Reads an integer label map (such as a Chest Imaging Platform label map) without conversion. */

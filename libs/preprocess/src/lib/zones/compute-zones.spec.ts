@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LUNG_LABELS, type LabelVolume } from '../volume.ts';
 import { resampleLabelsToReference, resampleToWorkingGrid } from '../geometry/index.ts';
 import { segmentLungs } from '../segmentation/segment-lungs.ts';
-import { readLabelMapForTests, readVolumeForTests, REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
+import { readScan } from '../io/read-scan.ts';
+import { readLabelMapForTests, REAL_DATA_DIR } from '../testing/read-nrrd-for-tests.ts';
 import { computeZones } from './compute-zones.ts';
 import { decodeZone, ZONE_NAMES, zoneCode } from './zone-codes.ts';
 
@@ -126,7 +127,7 @@ describe('computeZones on cip-ct64', () => {
   });
 
   it('agrees with the reference thirds on segmented lungs', async () => {
-    const scan = await readVolumeForTests(path.join(CIP, 'ct-64.nrrd'));
+    const scan = (await readScan(path.join(CIP, 'ct-64.nrrd'))).volume;
     const grid = resampleToWorkingGrid(scan, 2);
     const zones = computeZones(segmentLungs(grid).labels, 2, { rindDepthMm: 10 });
     const native = resampleLabelsToReference(zones.labels, grid.source);
