@@ -2,10 +2,14 @@
  * One measurement of the preprocessing benchmark, run in its own process so that its peak RSS
  * is not mixed with phantom generation or with the other measurement.
  *
- * Usage: node --import tsx bench-child.ts read|pipeline FILE
- * Prints one JSON line on stdout: wall time of the call in ms and peak RSS in bytes.
+ * Usage: node --import tsx bench-child.ts itk-read|read|pipeline FILE
+ * `itk-read` only decodes the file with ITK-wasm, `read` runs `readScan` (decoding plus header
+ * and HU validation) and `pipeline` runs `preprocessScan`. Prints one JSON line on stdout: wall
+ * time of the call in ms and peak RSS in bytes.
  */
 import { readFileSync } from 'node:fs';
+
+import { readImageNode } from '@itk-wasm/image-io';
 
 import { preprocessScan, readScan } from '../src/index.ts';
 
@@ -22,6 +26,10 @@ function vmHwmBytes(): number | undefined {
 
 async function measure(mode: string, file: string): Promise<Record<string, unknown>> {
   const started = performance.now();
+  if (mode === 'itk-read') {
+    const image = await readImageNode(file);
+    return { mode, ms: performance.now() - started, size: image.size };
+  }
   if (mode === 'read') {
     const { volume } = await readScan(file);
     return { mode, ms: performance.now() - started, size: volume.size };
@@ -39,12 +47,12 @@ async function measure(mode: string, file: string): Promise<Record<string, unkno
       coverageComplete: result.coverage.complete,
     };
   }
-  throw new Error(`unknown mode '${mode}': expected read or pipeline`);
+  throw new Error(`unknown mode '${mode}': expected itk-read, read or pipeline`);
 }
 
 const [mode, file] = process.argv.slice(2);
 if (mode === undefined || file === undefined) {
-  throw new Error('usage: bench-child.ts read|pipeline FILE');
+  throw new Error('usage: bench-child.ts itk-read|read|pipeline FILE');
 }
 const report = await measure(mode, file);
 // resourceUsage().maxRSS is in KiB.
