@@ -26,7 +26,11 @@ export interface AxisKernel {
  * image are dropped and the rest renormalized. Positions more than half a voxel outside the image
  * get no taps, so they read as outside the field of view.
  */
-export function buildAxisKernel(inputSize: number, positions: Float64Array, ratio: number): AxisKernel {
+export function buildAxisKernel(
+  inputSize: number,
+  positions: Float64Array,
+  ratio: number,
+): AxisKernel {
   const outputSize = positions.length;
   const sigma = ratio > 1 ? Math.max(0.5, (ratio - 1) / 2) : 0;
   const radius = sigma > 0 ? Math.ceil(3 * sigma) : 1;
@@ -67,7 +71,11 @@ export function buildAxisKernel(inputSize: number, positions: Float64Array, rati
  * count of padding voxels along each row lets every output whose taps hold no padding (nearly
  * all of them, since padding sits at the row ends) take a branch-free loop.
  */
-export function resampleFirstAxisHu(source: Int16Array, rows: number, kernel: AxisKernel): Float32Array {
+export function resampleFirstAxisHu(
+  source: Int16Array,
+  rows: number,
+  kernel: AxisKernel,
+): Float32Array {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
   const value = new Float32Array(outputSize * rows);
   const paddingBefore = new Int32Array(inputSize + 1);
@@ -75,7 +83,8 @@ export function resampleFirstAxisHu(source: Int16Array, rows: number, kernel: Ax
     const inputBase = row * inputSize;
     const outputBase = row * outputSize;
     for (let i = 0; i < inputSize; i++) {
-      paddingBefore[i + 1] = paddingBefore[i] + (source[inputBase + i] < PADDING_THRESHOLD_HU ? 1 : 0);
+      paddingBefore[i + 1] =
+        paddingBefore[i] + (source[inputBase + i] < PADDING_THRESHOLD_HU ? 1 : 0);
     }
     for (let t = 0; t < outputSize; t++) {
       const w0 = t * taps;
@@ -123,7 +132,8 @@ export function resampleMiddleAxis(
         const w1 = weights[t * taps + 1];
         const base0 = (o * inputSize + start[t]) * inner;
         const base1 = base0 + inner;
-        for (let i = 0; i < inner; i++) target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
+        for (let i = 0; i < inner; i++)
+          target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
         continue;
       }
       for (let n = 0; n < count[t]; n++) {
@@ -137,7 +147,11 @@ export function resampleMiddleAxis(
 }
 
 /** Resamples axis 0 (the fastest) of a float array made of `rows` rows. */
-export function resampleFirstAxis(source: Float32Array, rows: number, kernel: AxisKernel): Float32Array {
+export function resampleFirstAxis(
+  source: Float32Array,
+  rows: number,
+  kernel: AxisKernel,
+): Float32Array {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
   const target = new Float32Array(outputSize * rows);
   for (let row = 0; row < rows; row++) {

@@ -7,7 +7,9 @@ export interface CanonicalTransform {
   axisPermutation: [number, number, number];
   /** Whether output axis `a` runs opposite to its input axis. */
   flipped: [boolean, boolean, boolean];
-  /** Rotation left between the output direction and LPS, in degrees (0 for an axis-aligned scan). */
+  /**
+   * Rotation left between the output direction and LPS, in degrees (0 for an axis-aligned scan).
+   */
   residualRotationDeg: number;
 }
 
@@ -27,7 +29,7 @@ const PERMUTATIONS: [number, number, number][] = [
  * Permutes and flips voxel axes, without interpolation, so that the direction matrix is as close
  * to the identity (LPS) as possible.
  *
- * Output axis `a` is the input axis whose direction vector points most along LPS axis `a`; the
+ * Output axis `a` is the input axis whose direction vector points most along LPS axis `a`. The
  * permutation maximizes the summed alignment, so ties at 45 degrees still give a valid
  * permutation. An oblique scan keeps its residual rotation, which `resampleToWorkingGrid`
  * handles. Every voxel keeps its physical position. Returns the input object unchanged when no
@@ -44,8 +46,13 @@ export function toCanonicalLps(volume: Volume): { volume: Volume; transform: Can
   return { volume: { ...geometry, data }, transform };
 }
 
-/** Returns the geometry `toCanonicalLps` would give `grid`, and the reordering, without moving data. */
-export function canonicalGeometry(grid: GridGeometry): { geometry: GridGeometry; transform: CanonicalTransform } {
+/**
+ * Returns the geometry `toCanonicalLps` would give `grid`, and the reordering, without moving data.
+ */
+export function canonicalGeometry(grid: GridGeometry): {
+  geometry: GridGeometry;
+  transform: CanonicalTransform;
+} {
   const d = grid.direction;
   let best = PERMUTATIONS[0];
   let bestScore = -Infinity;
@@ -81,14 +88,16 @@ export function canonicalGeometry(grid: GridGeometry): { geometry: GridGeometry;
   return { geometry: { size, spacingMm, originMm, direction }, transform };
 }
 
-/** Whether a reordering leaves every axis in place. */
+/** Returns whether a reordering leaves every axis in place. */
 export function isIdentityReordering(transform: CanonicalTransform): boolean {
   const [a, b, c] = transform.axisPermutation;
   return a === 0 && b === 1 && c === 2 && !transform.flipped.some(Boolean);
 }
 
 /** Returns the reordering that undoes `transform`. */
-export function inverseReordering(transform: CanonicalTransform): Pick<CanonicalTransform, 'axisPermutation' | 'flipped'> {
+export function inverseReordering(
+  transform: CanonicalTransform,
+): Pick<CanonicalTransform, 'axisPermutation' | 'flipped'> {
   const axisPermutation: [number, number, number] = [0, 0, 0];
   const flipped: [boolean, boolean, boolean] = [false, false, false];
   transform.axisPermutation.forEach((input, a) => {
@@ -98,7 +107,9 @@ export function inverseReordering(transform: CanonicalTransform): Pick<Canonical
   return { axisPermutation, flipped };
 }
 
-/** Whether every entry of `direction` is within `AXIS_ALIGNED_TOLERANCE` of the identity. */
+/**
+ * Returns whether every entry of `direction` is within `AXIS_ALIGNED_TOLERANCE` of the identity.
+ */
 export function isIdentityDirection(direction: ArrayLike<number>): boolean {
   for (let n = 0; n < 9; n++) {
     if (Math.abs(direction[n] - (n % 4 === 0 ? 1 : 0)) >= AXIS_ALIGNED_TOLERANCE) return false;

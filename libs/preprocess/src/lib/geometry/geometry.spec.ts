@@ -43,7 +43,10 @@ const BALL_CENTRE = [20, 14, -5];
 const BALL_RADIUS_MM = 12;
 
 function insideBall(point: number[]): boolean {
-  return Math.hypot(point[0] - BALL_CENTRE[0], point[1] - BALL_CENTRE[1], point[2] - BALL_CENTRE[2]) <= BALL_RADIUS_MM;
+  return (
+    Math.hypot(point[0] - BALL_CENTRE[0], point[1] - BALL_CENTRE[1], point[2] - BALL_CENTRE[2]) <=
+    BALL_RADIUS_MM
+  );
 }
 
 describe('toCanonicalLps', () => {
@@ -90,10 +93,11 @@ describe('resampleToWorkingGrid', () => {
       for (let a = 0; a < 3; a++) centroid[a] += p[a];
       count++;
     }
-    const ballVoxels = (4 / 3) * Math.PI * BALL_RADIUS_MM ** 3 / 8;
+    const ballVoxels = ((4 / 3) * Math.PI * BALL_RADIUS_MM ** 3) / 8;
     expect(count / ballVoxels).toBeGreaterThan(0.85);
     expect(count / ballVoxels).toBeLessThan(1.15);
-    for (let a = 0; a < 3; a++) expect(Math.abs(centroid[a] / count - BALL_CENTRE[a])).toBeLessThan(1);
+    for (let a = 0; a < 3; a++)
+      expect(Math.abs(centroid[a] / count - BALL_CENTRE[a])).toBeLessThan(1);
   });
 
   it('marks padding as outside the field of view without bleeding', () => {
@@ -122,7 +126,8 @@ describe('inverse mapping', () => {
 
   it('maps working-grid labels back within half a working voxel', () => {
     const labels: LabelVolume = { ...grid.volume, data: new Uint8Array(grid.volume.data.length) };
-    for (let n = 0; n < labels.data.length; n++) labels.data[n] = insideBall(positionOf(grid.volume, n)) ? 1 : 0;
+    for (let n = 0; n < labels.data.length; n++)
+      labels.data[n] = insideBall(positionOf(grid.volume, n)) ? 1 : 0;
     const native = resampleLabelsToReference(labels, grid.source);
 
     expect(native.size).toEqual(volume.size);
@@ -133,7 +138,11 @@ describe('inverse mapping', () => {
     let inside = 0;
     for (let n = 0; n < native.data.length; n++) {
       const p = positionOf(native, n);
-      const distance = Math.hypot(p[0] - BALL_CENTRE[0], p[1] - BALL_CENTRE[1], p[2] - BALL_CENTRE[2]);
+      const distance = Math.hypot(
+        p[0] - BALL_CENTRE[0],
+        p[1] - BALL_CENTRE[1],
+        p[2] - BALL_CENTRE[2],
+      );
       if (native.data[n] === 1) {
         inside++;
         expect(distance).toBeLessThanOrEqual(BALL_RADIUS_MM + Math.sqrt(3) + 1e-6);
@@ -189,8 +198,12 @@ describe('inverse mapping', () => {
     const flippedVolume = makeVolume([0, 1, 0, 0, 0, -1, -1, 0, 0], () => -500);
     const flippedGrid = resampleToWorkingGrid(flippedVolume, 2);
     const cutX = 20.3;
-    const labels: LabelVolume = { ...flippedGrid.volume, data: new Uint8Array(flippedGrid.volume.data.length) };
-    for (let n = 0; n < labels.data.length; n++) labels.data[n] = positionOf(labels, n)[0] < cutX ? 1 : 2;
+    const labels: LabelVolume = {
+      ...flippedGrid.volume,
+      data: new Uint8Array(flippedGrid.volume.data.length),
+    };
+    for (let n = 0; n < labels.data.length; n++)
+      labels.data[n] = positionOf(labels, n)[0] < cutX ? 1 : 2;
     const native = resampleLabelsToReference(labels, flippedGrid.source);
 
     expect(native.size).toEqual(flippedVolume.size);
@@ -200,7 +213,8 @@ describe('inverse mapping', () => {
       // The nearest working voxel lies within 1 mm along x, so only points nearer the cut may differ.
       if (Math.abs(x - cutX) <= 1 + 1e-6) continue;
       checked++;
-      if (native.data[n] !== (x < cutX ? 1 : 2)) throw new Error(`voxel ${n} at x = ${x} has label ${native.data[n]}`);
+      if (native.data[n] !== (x < cutX ? 1 : 2))
+        throw new Error(`voxel ${n} at x = ${x} has label ${native.data[n]}`);
     }
     expect(checked).toBeGreaterThan(native.data.length / 2);
   });

@@ -16,7 +16,17 @@ export interface Affine3 {
   offset: [number, number, number];
 }
 
-export const IDENTITY_DIRECTION: Readonly<Float64Array> = Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
+export const IDENTITY_DIRECTION: Readonly<Float64Array> = Float64Array.of(
+  1,
+  0,
+  0,
+  0,
+  1,
+  0,
+  0,
+  0,
+  1,
+);
 
 /** Copies only the geometry fields, so the result holds no reference to voxel data. */
 export function geometryOf(grid: GridGeometry): GridGeometry {
@@ -73,7 +83,10 @@ export function indexToIndex(from: GridGeometry, to: GridGeometry): Affine3 {
   const matrix = multiply3x3(targetInverse, source.matrix);
   const shift = [0, 1, 2].map((r) => source.offset[r] - to.originMm[r]);
   const offset = [0, 1, 2].map(
-    (r) => targetInverse[3 * r] * shift[0] + targetInverse[3 * r + 1] * shift[1] + targetInverse[3 * r + 2] * shift[2],
+    (r) =>
+      targetInverse[3 * r] * shift[0] +
+      targetInverse[3 * r + 1] * shift[1] +
+      targetInverse[3 * r + 2] * shift[2],
   ) as [number, number, number];
   return { matrix, offset };
 }
@@ -82,7 +95,8 @@ export function applyAffine(affine: Affine3, point: ArrayLike<number>): [number,
   const m = affine.matrix;
   const out: [number, number, number] = [0, 0, 0];
   for (let r = 0; r < 3; r++) {
-    out[r] = m[3 * r] * point[0] + m[3 * r + 1] * point[1] + m[3 * r + 2] * point[2] + affine.offset[r];
+    out[r] =
+      m[3 * r] * point[0] + m[3 * r + 1] * point[1] + m[3 * r + 2] * point[2] + affine.offset[r];
   }
   return out;
 }

@@ -18,7 +18,10 @@ import {
  * @example
  * const native = resampleLabelsToReference(segmentation.labels, grid.source);
  */
-export function resampleLabelsToReference(labels: LabelVolume, reference: GridGeometry): LabelVolume {
+export function resampleLabelsToReference(
+  labels: LabelVolume,
+  reference: GridGeometry,
+): LabelVolume {
   const { geometry: canonical, transform } = canonicalGeometry(reference);
   if (isIdentityDirection(labels.direction) && isIdentityDirection(canonical.direction)) {
     const values = sampleSeparableNearest(labels, canonical);
@@ -51,16 +54,19 @@ export function resampleLabelsToReference(labels: LabelVolume, reference: GridGe
 }
 
 /**
- * Samples `labels` by nearest neighbour at the voxels of `target`; both grids have identity
- * direction, so each axis maps on its own and the source offset is a sum of three lookups.
+ * Samples `labels` by nearest neighbour at the voxels of `target`. Both grids have identity
+ * direction, so each axis maps on its own and a source index is the sum of three lookups.
  */
 function sampleSeparableNearest(labels: LabelVolume, target: GridGeometry): Uint8Array {
   const strides = [1, labels.size[0], labels.size[0] * labels.size[1]];
   const offsets = [0, 1, 2].map((a) => {
     const offset = new Int32Array(target.size[a]);
     for (let t = 0; t < offset.length; t++) {
-      const position = (target.originMm[a] + t * target.spacingMm[a] - labels.originMm[a]) / labels.spacingMm[a] + 0.5;
-      offset[t] = position >= 0 && position < labels.size[a] ? Math.floor(position) * strides[a] : -1;
+      const position =
+        (target.originMm[a] + t * target.spacingMm[a] - labels.originMm[a]) / labels.spacingMm[a] +
+        0.5;
+      offset[t] =
+        position >= 0 && position < labels.size[a] ? Math.floor(position) * strides[a] : -1;
     }
     return offset;
   });
@@ -94,12 +100,22 @@ export function resampleFloatToReference(
   const expected = workingGeometry.size[0] * workingGeometry.size[1] * workingGeometry.size[2];
   if (map.length !== expected) {
     throw new RangeError(
-      `map has ${map.length} values but the working grid ${workingGeometry.size.join('x')} has ${expected}.`,
+      `map has ${map.length} values but the working grid ` +
+        `${workingGeometry.size.join('x')} has ${expected}. Pass a map computed on that grid.`,
     );
   }
   const { geometry: canonical, transform } = canonicalGeometry(reference);
-  if (!isIdentityDirection(workingGeometry.direction) || !isIdentityDirection(canonical.direction)) {
-    return sampleTrilinear(map, workingGeometry.size, reference.size, indexToIndex(reference, workingGeometry), fill);
+  if (
+    !isIdentityDirection(workingGeometry.direction) ||
+    !isIdentityDirection(canonical.direction)
+  ) {
+    return sampleTrilinear(
+      map,
+      workingGeometry.size,
+      reference.size,
+      indexToIndex(reference, workingGeometry),
+      fill,
+    );
   }
   // Axis-aligned: trilinear interpolation is three separable linear passes, about five times
   // faster than per-voxel trilinear sampling on a 512 x 512 x 400 reference.
@@ -111,7 +127,10 @@ export function resampleFloatToReference(
   return out;
 }
 
-/** Samples `map` linearly along each axis at the voxels of `target`; both grids have identity direction. */
+/**
+ * Samples `map` linearly along each axis at the voxels of `target`; both grids have identity
+ * direction.
+ */
 function sampleSeparableLinear(
   map: Float32Array,
   source: GridGeometry,
@@ -121,7 +140,8 @@ function sampleSeparableLinear(
   const kernels = [0, 1, 2].map((a) => {
     const positions = new Float64Array(target.size[a]);
     for (let t = 0; t < positions.length; t++) {
-      positions[t] = (target.originMm[a] + t * target.spacingMm[a] - source.originMm[a]) / source.spacingMm[a];
+      positions[t] =
+        (target.originMm[a] + t * target.spacingMm[a] - source.originMm[a]) / source.spacingMm[a];
     }
     return buildAxisKernel(source.size[a], positions, 1);
   });

@@ -28,18 +28,19 @@ export interface WorkingGrid {
 }
 
 /**
- * Resamples a CT volume to an isotropic grid with identity direction covering the volume's
- * voxel centres.
+ * Resamples a CT volume to an isotropic grid with identity direction covering the volume's voxel
+ * centres.
  *
- * The volume is first reordered with `toCanonicalLps`. Along each canonical axis a separable
- * pass then samples the output positions with a Gaussian anti-aliasing kernel where the axis is
- * downsampled and with linear interpolation elsewhere (see `buildAxisKernel`). An axis-aligned
- * scan is sampled at the output voxels directly, so the passes are the whole trilinear
- * interpolation. An oblique scan is filtered onto an intermediate grid at about the working spacing
- * along its own axes and then sampled trilinearly at the output voxels. Padding is replaced by
- * -1000 HU before filtering, and `fovMask` comes from the nearest input voxel.
+ * The volume is first reordered with `toCanonicalLps`. Along each canonical axis a separable pass
+ * then samples the output positions with a Gaussian anti-aliasing kernel where the axis is
+ * downsampled and with linear interpolation elsewhere (see `buildAxisKernel`). An axis-aligned scan
+ * is sampled at the output voxels directly, so the passes are the whole trilinear interpolation. An
+ * oblique scan is filtered onto an intermediate grid at about the working spacing along its own
+ * axes and then sampled trilinearly at the output voxels. Padding is replaced by -1000 HU before
+ * filtering, and `fovMask` comes from the nearest input voxel.
  *
- * @param spacingMm Isotropic output spacing in mm, usually `DEFAULT_PREPROCESS_PARAMS.workingSpacingMm`.
+ * @param spacingMm Isotropic output spacing in mm, usually
+ * `DEFAULT_PREPROCESS_PARAMS.workingSpacingMm`.
  * @example
  * const grid = resampleToWorkingGrid(scan, DEFAULT_PREPROCESS_PARAMS.workingSpacingMm);
  */
@@ -96,7 +97,10 @@ function kernelsToGrid(canonical: Volume, output: GridGeometry): AxisKernel[] {
  * (shrunk so that the first and last samples fall on the first and last input voxels) where an
  * axis is downsampled, and the input spacing elsewhere. Returns the intermediate spacing too.
  */
-function kernelsToIntermediate(canonical: Volume, spacingMm: number): { kernels: AxisKernel[]; spacing: number[] } {
+function kernelsToIntermediate(
+  canonical: Volume,
+  spacingMm: number,
+): { kernels: AxisKernel[]; spacing: number[] } {
   const spacing: number[] = [];
   const kernels = [0, 1, 2].map((a) => {
     const n = canonical.size[a];
@@ -122,7 +126,11 @@ function filterSeparable(volume: Volume, kernels: AxisKernel[]): Float32Array {
  * Marks the output voxels whose nearest input voxel exists and is not padding. Nearest neighbour
  * keeps the mask sharp and costs a lookup per voxel instead of two more filter passes.
  */
-function nearestFieldOfView(canonical: Volume, output: GridGeometry, axisAligned: boolean): Uint8Array {
+function nearestFieldOfView(
+  canonical: Volume,
+  output: GridGeometry,
+  axisAligned: boolean,
+): Uint8Array {
   const [n0, n1, n2] = canonical.size;
   const mask = new Uint8Array(output.size[0] * output.size[1] * output.size[2]);
   const map = indexToIndex(output, canonical);
@@ -135,7 +143,8 @@ function nearestFieldOfView(canonical: Volume, output: GridGeometry, axisAligned
       const offsets = new Int32Array(output.size[a]);
       for (let t = 0; t < offsets.length; t++) {
         const position = m[4 * a] * t + map.offset[a] + 0.5;
-        offsets[t] = position >= 0 && position < canonical.size[a] ? Math.floor(position) * strides[a] : -1;
+        offsets[t] =
+          position >= 0 && position < canonical.size[a] ? Math.floor(position) * strides[a] : -1;
       }
       return offsets;
     });

@@ -17,7 +17,13 @@ const LEFT_HU = -700;
 function halfLabels(): LabelVolume {
   const data = new Uint8Array(1000);
   for (let n = 0; n < 1000; n++) data[n] = n % 10 < 5 ? LUNG_LABELS.right : LUNG_LABELS.left;
-  return { size: [10, 10, 10], spacingMm: [2, 2, 2], originMm: [0, 0, 0], direction: IDENTITY, data };
+  return {
+    size: [10, 10, 10],
+    spacingMm: [2, 2, 2],
+    originMm: [0, 0, 0],
+    direction: IDENTITY,
+    data,
+  };
 }
 
 function row(table: QctTable, region: string) {
@@ -31,7 +37,8 @@ describe('computeQct on known histograms', () => {
   const zones = computeZones(labels, 2, { rindDepthMm: 4 });
   const data = new Int16Array(1000);
   let rightIndex = 0;
-  for (let n = 0; n < 1000; n++) data[n] = labels.data[n] === LUNG_LABELS.right ? RIGHT_HU[rightIndex++ % 10] : LEFT_HU;
+  for (let n = 0; n < 1000; n++)
+    data[n] = labels.data[n] === LUNG_LABELS.right ? RIGHT_HU[rightIndex++ % 10] : LEFT_HU;
   const table = computeQct({ ...labels, data }, labels, zones);
 
   it('measures the right lung exactly', () => {
@@ -59,7 +66,9 @@ describe('computeQct on known histograms', () => {
 
   it('adds zones up to their lung', () => {
     const left = row(table, 'left');
-    const thirds = ['upper', 'middle', 'lower'].map((third) => row(table, `left-${third}`).voxelCount);
+    const thirds = ['upper', 'middle', 'lower'].map(
+      (third) => row(table, `left-${third}`).voxelCount,
+    );
     const depths = ['rind', 'core'].map((depth) => row(table, `left-${depth}`).voxelCount);
     expect(thirds.reduce((a, b) => a + b)).toBe(left.voxelCount);
     expect(depths.reduce((a, b) => a + b)).toBe(left.voxelCount);
@@ -99,7 +108,10 @@ describe('computeQct on cip-ct64', () => {
     const zones = computeZones(segmentation.labels, 2, { rindDepthMm: 10 });
     const table = computeQct(scan, segmentation.labels, zones);
     const whole = row(table, 'whole');
-    console.log('cip-ct64 QCT on the input grid', ['whole', 'right', 'left'].map((r) => row(table, r)));
+    console.log(
+      'cip-ct64 QCT on the input grid',
+      ['whole', 'right', 'left'].map((r) => row(table, r)),
+    );
     // 4554 mL is the volume of the reference whole-lung mask.
     expect(Math.abs(whole.volumeMl - 4554) / 4554).toBeLessThanOrEqual(0.05);
   });

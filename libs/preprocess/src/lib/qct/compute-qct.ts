@@ -16,7 +16,10 @@ export interface QctRow extends QctMetrics {
   region: string;
 }
 
-/** QCT metrics per lung region, measured on the HU grid given to `computeQct`. Empty regions hold NaN. */
+/**
+ * QCT metrics per lung region, measured on the HU grid given to `computeQct`. Empty regions hold
+ * NaN.
+ */
 export type QctTable = {
   rows: QctRow[];
   /** Size and spacing (mm) of the HU grid the metrics were measured on. */
@@ -45,10 +48,15 @@ const SLOTS = SLOT_ZONE_FIRST + 12;
  * @example
  * const table = computeQct(scan, segmentation.labels, computeZones(segmentation.labels));
  */
-export function computeQct(volume: Volume, labels: LabelVolume, zones: Pick<Zones, 'zoneCodes'>): QctTable {
+export function computeQct(
+  volume: Volume,
+  labels: LabelVolume,
+  zones: Pick<Zones, 'zoneCodes'>,
+): QctTable {
   if (zones.zoneCodes.length !== labels.data.length) {
     throw new RangeError(
-      `zones have ${zones.zoneCodes.length} voxels but labels (${labels.size.join('x')}) have ${labels.data.length}; compute them on the same grid.`,
+      `zones have ${zones.zoneCodes.length} voxels but labels (${labels.size.join('x')}) ` +
+        `have ${labels.data.length}. Compute the zones from these labels.`,
     );
   }
   const counts = accumulateHistograms(volume, labels, zones.zoneCodes);
@@ -62,18 +70,28 @@ export function computeQct(volume: Volume, labels: LabelVolume, zones: Pick<Zone
   };
 
   const rows: QctRow[] = [{ region: 'whole', ...metrics([SLOT_WHOLE]) }];
-  for (const lung of [LUNG_LABELS.right, LUNG_LABELS.left]) rows.push({ region: sideName(lung), ...metrics([lung]) });
+  for (const lung of [LUNG_LABELS.right, LUNG_LABELS.left])
+    rows.push({ region: sideName(lung), ...metrics([lung]) });
   const zoneSlots = (predicate: (code: number) => boolean) =>
-    Array.from({ length: 12 }, (_, n) => n + 1).filter(predicate).map((code) => SLOT_ZONE_FIRST + code - 1);
+    Array.from({ length: 12 }, (_, n) => n + 1)
+      .filter(predicate)
+      .map((code) => SLOT_ZONE_FIRST + code - 1);
   for (const side of ['right', 'left'] as const) {
     for (const third of LUNG_THIRDS) {
-      rows.push({ region: `${side}-${third}`, ...metrics(zoneSlots((c) => matches(c, side, third))) });
+      rows.push({
+        region: `${side}-${third}`,
+        ...metrics(zoneSlots((c) => matches(c, side, third))),
+      });
     }
     for (const depth of ['rind', 'core'] as const) {
-      rows.push({ region: `${side}-${depth}`, ...metrics(zoneSlots((c) => matches(c, side, undefined, depth))) });
+      rows.push({
+        region: `${side}-${depth}`,
+        ...metrics(zoneSlots((c) => matches(c, side, undefined, depth))),
+      });
     }
   }
-  for (let code = 1; code <= 12; code++) rows.push({ region: ZONE_NAMES[code], ...metrics([SLOT_ZONE_FIRST + code - 1]) });
+  for (let code = 1; code <= 12; code++)
+    rows.push({ region: ZONE_NAMES[code], ...metrics([SLOT_ZONE_FIRST + code - 1]) });
   return { rows, measuredOn: { size: [...volume.size], spacingMm: [...volume.spacingMm] } };
 }
 
@@ -83,11 +101,20 @@ function sideName(lung: number): string {
 
 function matches(code: number, side: string, third?: string, depth?: string): boolean {
   const zone = decodeZone(code);
-  return !!zone && zone.side === side && (!third || zone.third === third) && (!depth || zone.depth === depth);
+  return (
+    !!zone &&
+    zone.side === side &&
+    (!third || zone.third === third) &&
+    (!depth || zone.depth === depth)
+  );
 }
 
 /** Counts HU per slot, mapping every voxel of `volume` to the nearest voxel of `labels`. */
-function accumulateHistograms(volume: Volume, labels: LabelVolume, zoneData: Uint8Array): Float64Array {
+function accumulateHistograms(
+  volume: Volume,
+  labels: LabelVolume,
+  zoneData: Uint8Array,
+): Float64Array {
   const counts = new Float64Array(SLOTS * HISTOGRAM_BINS);
   const map = indexToIndex(volume, labels);
   const m = map.matrix;

@@ -24,11 +24,16 @@ export interface QctMetrics {
  * Computes the metrics from a histogram of whole-HU counts (`counts[hu - HISTOGRAM_MIN_HU]`).
  * An empty region gets a volume of 0 and NaN for the other metrics.
  */
-export function metricsFromHistogram(counts: Float64Array, offset: number, voxelMl: number): QctMetrics {
+export function metricsFromHistogram(
+  counts: Float64Array,
+  offset: number,
+  voxelMl: number,
+): QctMetrics {
   let total = 0;
   let sum = 0;
   let low = 0;
   let high = 0;
+
   for (let b = 0; b < HISTOGRAM_BINS; b++) {
     const count = counts[offset + b];
     if (!count) continue;
@@ -38,8 +43,16 @@ export function metricsFromHistogram(counts: Float64Array, offset: number, voxel
     if (hu < -950) low += count;
     if (hu >= -600 && hu <= -250) high += count;
   }
+
   if (total === 0) {
-    return { voxelCount: 0, volumeMl: 0, meanHu: Number.NaN, laa950Percent: Number.NaN, perc15Hu: Number.NaN, haaPercent: Number.NaN };
+    return {
+      voxelCount: 0,
+      volumeMl: 0,
+      meanHu: Number.NaN,
+      laa950Percent: Number.NaN,
+      perc15Hu: Number.NaN,
+      haaPercent: Number.NaN,
+    };
   }
   // Nearest rank: the smallest HU with at least 15 % of the voxels at or below it.
   const rank = Math.ceil(0.15 * total);

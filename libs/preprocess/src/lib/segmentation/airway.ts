@@ -6,11 +6,16 @@ const TRACHEA_AREA_MM2 = { min: 40, max: 700 };
 const TRACHEA_MAX_OFFSET_MM = 40;
 /** How far below the top of the air the search for the trachea goes, in mm. */
 const TRACHEA_SEARCH_DEPTH_MM = 40;
-/** A branch whose cross-section grows beyond this many times its previous area has entered the lung. */
+/**
+ * A branch whose cross-section grows beyond this many times its previous area has entered the lung.
+ */
 const MAX_AREA_GROWTH = 3;
 /** Cross-sections are allowed to reach this area before the growth check applies, in mm². */
 const AREA_GROWTH_ALLOWANCE_MM2 = 120;
-/** A single airway cross-section larger than this is lung, in mm² (both main bronchi together stay below). */
+/**
+ * A single airway cross-section larger than this is lung, in mm² (both main bronchi together stay
+ * below).
+ */
 const MAX_CROSS_SECTION_MM2 = 1200;
 
 /** Lumen thresholds tried for slice tracing, in HU; the one that traces the most airway wins. */
@@ -51,9 +56,16 @@ export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | unde
   const trace = best!;
   const mask = new Uint8Array(air.length);
   for (const n of trace.voxels) mask[n] = 1;
-  const count = trace.voxels.length + growIntoBronchi(volume, lumenTest(volume, air, trace.thresholdHu), mask, trace.voxels);
+  const count =
+    trace.voxels.length +
+    growIntoBronchi(volume, lumenTest(volume, air, trace.thresholdHu), mask, trace.voxels);
   const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
-  return { mask, volumeMl: count * voxelMl, lumenThresholdHu: trace.thresholdHu, seedSlice: seed.slice };
+  return {
+    mask,
+    volumeMl: count * voxelMl,
+    lumenThresholdHu: trace.thresholdHu,
+    seedSlice: seed.slice,
+  };
 }
 
 /** Returns whether voxel `n` is lumen: air below `thresholdHu`. */
@@ -63,9 +75,10 @@ function lumenTest(volume: Volume, air: Uint8Array, thresholdHu: number): (n: nu
 }
 
 /**
- * Grows the airway slice by slice through lumen voxels and returns its voxels. A lumen region of the next slice joins when it
- * touches the current cross-section (with one voxel of in-plane tolerance for oblique bronchi)
- * and passes the leak guard of `airwayPart`, so tracing stops where a bronchus opens into the lung.
+ * Grows the airway slice by slice through lumen voxels and returns its voxels. A lumen region of
+ * the next slice joins when it touches the current cross-section (with one voxel of in-plane
+ * tolerance for oblique bronchi) and passes the leak guard of `airwayPart`, so tracing stops where
+ * a bronchus opens into the lung.
  */
 function traceSlices(
   volume: Volume,
@@ -159,11 +172,21 @@ function growIntoBronchi(
  * cross-section and pass the guard are dilated back inside the region. Returns an empty list when
  * no piece passes, which ends the branch.
  */
-function airwayPart(region: number[], current: number[], n0: number, n1: number, pixelMm2: number): number[] {
+function airwayPart(
+  region: number[],
+  current: number[],
+  n0: number,
+  n1: number,
+  pixelMm2: number,
+): number[] {
   const passes = (piece: number[]) => {
     const areaMm2 = piece.length * pixelMm2;
     const parentMm2 = overlapArea(piece, current, n0, n1) * pixelMm2;
-    return parentMm2 > 0 && areaMm2 <= MAX_CROSS_SECTION_MM2 && areaMm2 <= MAX_AREA_GROWTH * parentMm2 + AREA_GROWTH_ALLOWANCE_MM2;
+    return (
+      parentMm2 > 0 &&
+      areaMm2 <= MAX_CROSS_SECTION_MM2 &&
+      areaMm2 <= MAX_AREA_GROWTH * parentMm2 + AREA_GROWTH_ALLOWANCE_MM2
+    );
   };
   if (passes(region)) return region;
   const inRegion = new Set(region);
@@ -204,7 +227,13 @@ function splitIntoPieces(pixels: number[], n0: number, n1: number): number[][] {
 }
 
 /** Grows `pixels` by `steps` 4-connected layers without leaving `allowed`. */
-function dilateWithin(pixels: number[], allowed: Set<number>, steps: number, n0: number, n1: number): number[] {
+function dilateWithin(
+  pixels: number[],
+  allowed: Set<number>,
+  steps: number,
+  n0: number,
+  n1: number,
+): number[] {
   const taken = new Set(pixels);
   let front = pixels;
   for (let step = 0; step < steps; step++) {
@@ -237,7 +266,10 @@ function neighbourhood(p: number, n0: number, n1: number): number[] {
   return out;
 }
 
-/** Counts the pixels of `current` (previous cross-section) that touch `region`, with the same tolerance. */
+/**
+ * Counts the pixels of `current` (previous cross-section) that touch `region`, with the same
+ * tolerance.
+ */
 function overlapArea(region: number[], current: number[], n0: number, n1: number): number {
   const inRegion = new Set(region);
   let touching = 0;
@@ -246,13 +278,16 @@ function overlapArea(region: number[], current: number[], n0: number, n1: number
 }
 
 /** Returns the voxels of the trachea cross-section used as seed, or undefined. */
-function findTracheaSeed(volume: Volume, air: Uint8Array): { voxels: number[]; slice: number } | undefined {
+function findTracheaSeed(
+  volume: Volume,
+  air: Uint8Array,
+): { voxels: number[]; slice: number } | undefined {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
   const pixelMm2 = volume.spacingMm[0] * volume.spacingMm[1];
   let top = -1;
   for (let k = n2 - 1; k >= 0 && top < 0; k--) {
-    for (let p = 0; p < plane; p++) if (air[k * plane + p]) (top = k), (p = plane);
+    for (let p = 0; p < plane; p++) if (air[k * plane + p]) ((top = k), (p = plane));
   }
   if (top < 0) return undefined;
   const depth = Math.round(TRACHEA_SEARCH_DEPTH_MM / volume.spacingMm[2]);
@@ -263,7 +298,7 @@ function findTracheaSeed(volume: Volume, air: Uint8Array): { voxels: number[]; s
     labels.fill(0);
     let centreSum = 0;
     let airCount = 0;
-    for (let p = 0; p < plane; p++) if (air[base + p]) (centreSum += p % n0), airCount++;
+    for (let p = 0; p < plane; p++) if (air[base + p]) ((centreSum += p % n0), airCount++);
     const centreI = centreSum / airCount;
     let best: number[] | undefined;
     let bestOffset = Infinity;
@@ -315,4 +350,3 @@ function floodSlice(
   }
   return Array.from(queue.subarray(0, tail));
 }
-

@@ -13,7 +13,11 @@ import type { Volume } from '../volume.ts';
  * NOTE: a lung cut by two image edges at once (at a corner), or clipped by a round field of view,
  * is flooded in those slices and lost.
  */
-export function bodyInterior(volume: Volume, fovMask: Uint8Array, tissueThresholdHu: number): Uint8Array {
+export function bodyInterior(
+  volume: Volume,
+  fovMask: Uint8Array,
+  tissueThresholdHu: number,
+): Uint8Array {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
   const interior = new Uint8Array(volume.data.length);
@@ -24,7 +28,8 @@ export function bodyInterior(volume: Volume, fovMask: Uint8Array, tissueThreshol
 
   for (let k = 0; k < n2; k++) {
     const base = k * plane;
-    const isTissue = (p: number) => fovMask[base + p] === 1 && volume.data[base + p] > tissueThresholdHu;
+    const isTissue = (p: number) =>
+      fovMask[base + p] === 1 && volume.data[base + p] > tissueThresholdHu;
     blocked.fill(0);
     markEdgeCuts(perimeter, n0, n1, isTissue, blocked);
 
@@ -61,7 +66,9 @@ function slicePerimeter(n0: number, n1: number): Int32Array {
   return Int32Array.from(order);
 }
 
-/** Sets `blocked` on edge runs of non-tissue that lie between tissue on one edge, corners excluded. */
+/**
+ * Sets `blocked` on edge runs of non-tissue that lie between tissue on one edge, corners excluded.
+ */
 function markEdgeCuts(
   perimeter: Int32Array,
   n0: number,
@@ -72,7 +79,8 @@ function markEdgeCuts(
   const length = perimeter.length;
   const firstTissue = perimeter.findIndex((p) => isTissue(p));
   if (firstTissue < 0) return;
-  const isCorner = (p: number) => (p % n0 === 0 || p % n0 === n0 - 1) && (p < n0 || p >= (n1 - 1) * n0);
+  const isCorner = (p: number) =>
+    (p % n0 === 0 || p % n0 === n0 - 1) && (p < n0 || p >= (n1 - 1) * n0);
   // Walk once around the perimeter starting at a tissue voxel, so every run is bounded.
   let runStart = -1;
   let runHasCorner = false;

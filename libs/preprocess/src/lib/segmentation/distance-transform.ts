@@ -32,7 +32,8 @@ export function squaredDistanceToBackground(
         const base = a * strides[u] + b * strides[v];
         for (let i = 0; i < n; i++) line[i] = distance[base + i * stride];
         lowerEnvelope(line, n, spacingMm[axis], result, vertices, bounds);
-        for (let i = 0; i < n; i++) distance[base + i * stride] = Math.min(result[i], NO_BACKGROUND_DISTANCE);
+        for (let i = 0; i < n; i++)
+          distance[base + i * stride] = Math.min(result[i], NO_BACKGROUND_DISTANCE);
       }
     }
   }

@@ -15,7 +15,10 @@ import {
 const MIN_SECOND_LUNG_SHARE = 0.15;
 /** Largest erosion tried to split lungs that touch at the anterior or posterior junction, in mm. */
 const MAX_SPLIT_EROSION_MM = 30;
-/** Two eroded cores count as left and right lung when their centroids are this far apart in x, in mm. */
+/**
+ * Two eroded cores count as left and right lung when their centroids are this far apart in x, in
+ * mm.
+ */
 const MIN_CORE_SEPARATION_MM = 40;
 
 /** How the two lungs were told apart, for logs and tests. */
@@ -43,7 +46,10 @@ export function separateLungs(
   if (order.length === 0) return { labels, method: 'single-lung' };
   const largest = order[0];
   const second = order[1];
-  if (second && components.sizes[second - 1] >= MIN_SECOND_LUNG_SHARE * components.sizes[largest - 1]) {
+  if (
+    second &&
+    components.sizes[second - 1] >= MIN_SECOND_LUNG_SHARE * components.sizes[largest - 1]
+  ) {
     const parts = new Int32Array(mask.length);
     for (let n = 0; n < mask.length; n++) {
       const c = components.labels[n];
@@ -62,7 +68,11 @@ export function separateLungs(
 }
 
 /** Splits one component into two parts (1 and 2), or returns undefined if no erosion splits it. */
-function splitByErosion(mask: Uint8Array, size: Size3, spacingMm: Spacing3): Int32Array | undefined {
+function splitByErosion(
+  mask: Uint8Array,
+  size: Size3,
+  spacingMm: Spacing3,
+): Int32Array | undefined {
   const box = boundingBox(mask, size, (v) => v === 1, 1);
   if (!box) return undefined;
   const local = cropToBox(mask, size, box);

@@ -29,12 +29,18 @@ export function connectedComponents(mask: Uint8Array, size: Size3): Components {
       const i = n % n0;
       const j = ((n / n0) | 0) % n1;
       const k = (n / plane) | 0;
-      if (i > 0 && mask[n - 1] && !labels[n - 1]) (labels[n - 1] = label), (queue[tail++] = n - 1);
-      if (i < n0 - 1 && mask[n + 1] && !labels[n + 1]) (labels[n + 1] = label), (queue[tail++] = n + 1);
-      if (j > 0 && mask[n - n0] && !labels[n - n0]) (labels[n - n0] = label), (queue[tail++] = n - n0);
-      if (j < n1 - 1 && mask[n + n0] && !labels[n + n0]) (labels[n + n0] = label), (queue[tail++] = n + n0);
-      if (k > 0 && mask[n - plane] && !labels[n - plane]) (labels[n - plane] = label), (queue[tail++] = n - plane);
-      if (k < n2 - 1 && mask[n + plane] && !labels[n + plane]) (labels[n + plane] = label), (queue[tail++] = n + plane);
+      if (i > 0 && mask[n - 1] && !labels[n - 1])
+        ((labels[n - 1] = label), (queue[tail++] = n - 1));
+      if (i < n0 - 1 && mask[n + 1] && !labels[n + 1])
+        ((labels[n + 1] = label), (queue[tail++] = n + 1));
+      if (j > 0 && mask[n - n0] && !labels[n - n0])
+        ((labels[n - n0] = label), (queue[tail++] = n - n0));
+      if (j < n1 - 1 && mask[n + n0] && !labels[n + n0])
+        ((labels[n + n0] = label), (queue[tail++] = n + n0));
+      if (k > 0 && mask[n - plane] && !labels[n - plane])
+        ((labels[n - plane] = label), (queue[tail++] = n - plane));
+      if (k < n2 - 1 && mask[n + plane] && !labels[n + plane])
+        ((labels[n + plane] = label), (queue[tail++] = n + plane));
     }
     sizes.push(tail);
   }
@@ -43,7 +49,9 @@ export function connectedComponents(mask: Uint8Array, size: Size3): Components {
 
 /** Returns the 1-based component labels sorted by decreasing size. */
 export function componentsBySize(components: Components): number[] {
-  return components.sizes.map((_, c) => c + 1).sort((a, b) => components.sizes[b - 1] - components.sizes[a - 1]);
+  return components.sizes
+    .map((_, c) => c + 1)
+    .sort((a, b) => components.sizes[b - 1] - components.sizes[a - 1]);
 }
 
 /**
@@ -65,8 +73,8 @@ export function fillHolesPerSlice(mask: Uint8Array, size: Size3): Uint8Array {
         queue[tail++] = p;
       }
     };
-    for (let i = 0; i < n0; i++) push(i), push(i + (n1 - 1) * n0);
-    for (let j = 0; j < n1; j++) push(j * n0), push(j * n0 + n0 - 1);
+    for (let i = 0; i < n0; i++) (push(i), push(i + (n1 - 1) * n0));
+    for (let j = 0; j < n1; j++) (push(j * n0), push(j * n0 + n0 - 1));
     for (let head = 0; head < tail; head++) {
       const p = queue[head];
       const i = p % n0;
@@ -81,7 +89,12 @@ export function fillHolesPerSlice(mask: Uint8Array, size: Size3): Uint8Array {
 }
 
 /** Dilates `mask` by a ball of `radiusMm` (exact Euclidean, via the distance transform). */
-export function dilate(mask: Uint8Array, size: Size3, spacingMm: Spacing3, radiusMm: number): Uint8Array {
+export function dilate(
+  mask: Uint8Array,
+  size: Size3,
+  spacingMm: Spacing3,
+  radiusMm: number,
+): Uint8Array {
   const inverse = new Uint8Array(mask.length);
   for (let n = 0; n < mask.length; n++) inverse[n] = mask[n] ? 0 : 1;
   const distance = squaredDistanceToBackground(inverse, size, spacingMm);
@@ -92,7 +105,12 @@ export function dilate(mask: Uint8Array, size: Size3, spacingMm: Spacing3, radiu
 }
 
 /** Erodes `mask` by a ball of `radiusMm`. The image edge does not erode. */
-export function erode(mask: Uint8Array, size: Size3, spacingMm: Spacing3, radiusMm: number): Uint8Array {
+export function erode(
+  mask: Uint8Array,
+  size: Size3,
+  spacingMm: Spacing3,
+  radiusMm: number,
+): Uint8Array {
   const distance = squaredDistanceToBackground(mask, size, spacingMm);
   const limit = radiusMm * radiusMm + 1e-6;
   const out = new Uint8Array(mask.length);
@@ -101,7 +119,12 @@ export function erode(mask: Uint8Array, size: Size3, spacingMm: Spacing3, radius
 }
 
 /** Closes `mask` (dilation, then erosion) with a ball of `radiusMm`. */
-export function close(mask: Uint8Array, size: Size3, spacingMm: Spacing3, radiusMm: number): Uint8Array {
+export function close(
+  mask: Uint8Array,
+  size: Size3,
+  spacingMm: Spacing3,
+  radiusMm: number,
+): Uint8Array {
   return erode(dilate(mask, size, spacingMm, radiusMm), size, spacingMm, radiusMm);
 }
 
@@ -111,7 +134,9 @@ export interface Box {
   max: Size3;
 }
 
-/** Returns the bounding box of the voxels where `predicate(value)` holds, grown by `margin` voxels. */
+/**
+ * Returns the bounding box of the voxels where `predicate(value)` holds, grown by `margin` voxels.
+ */
 export function boundingBox(
   data: ArrayLike<number>,
   size: Size3,
@@ -156,7 +181,11 @@ export function boxSize(box: Box): Size3 {
 }
 
 /** Calls `visit(boxIndex, fullIndex)` for every voxel of `box`. */
-export function forEachInBox(size: Size3, box: Box, visit: (boxIndex: number, fullIndex: number) => void): void {
+export function forEachInBox(
+  size: Size3,
+  box: Box,
+  visit: (boxIndex: number, fullIndex: number) => void,
+): void {
   const [b0, b1, b2] = boxSize(box);
   let m = 0;
   for (let k = 0; k < b2; k++) {

@@ -40,7 +40,9 @@ describe('segmentLungs on cip-ct64', () => {
       if (isLung && isReference) both++;
     }
     const dice = (2 * both) / (found + expected);
-    console.log(`cip-ct64 Dice on the input grid: ${dice.toFixed(4)} (${found} vs ${expected} voxels)`);
+    console.log(
+      `cip-ct64 Dice on the input grid: ${dice.toFixed(4)} (${found} vs ${expected} voxels)`,
+    );
     expect(dice).toBeGreaterThanOrEqual(0.95);
   });
 
@@ -71,7 +73,9 @@ describe('segmentLungs on cip-ct64', () => {
       if (native[n] !== 0) labelledLung++;
     }
     const excluded = 1 - labelledLung / trachea;
-    console.log(`cip-ct64 trachea voxels not labelled lung: ${(100 * excluded).toFixed(1)} % of ${trachea}`);
+    console.log(
+      `cip-ct64 trachea voxels not labelled lung: ${(100 * excluded).toFixed(1)} % of ${trachea}`,
+    );
     expect(excluded).toBeGreaterThanOrEqual(0.9);
   });
 
@@ -84,7 +88,11 @@ describe('segmentLungs on cip-ct64', () => {
     const [n0, n1, n2] = scan.size;
     const kept = n2 - 20;
     // LPS z grows with k here (identity direction), so the top slices are the last ones.
-    const cropped: Volume = { ...scan, size: [n0, n1, kept], data: scan.data.slice(0, n0 * n1 * kept) };
+    const cropped: Volume = {
+      ...scan,
+      size: [n0, n1, kept],
+      data: scan.data.slice(0, n0 * n1 * kept),
+    };
     const result = segmentLungs(resampleToWorkingGrid(cropped, 2));
 
     expect(result.coverage.complete).toBe(false);
@@ -106,7 +114,11 @@ describe('segmentLungs on ts-thorax-crop', () => {
 
 describe('segmentLungs on a synthetic chest', () => {
   // The image is narrower than the body, so both lungs are cut by the left and right edges.
-  const phantom = makeSyntheticChest({ size: [120, 120, 150], spacingMm: [2, 2, 2], circularFov: false });
+  const phantom = makeSyntheticChest({
+    size: [120, 120, 150],
+    spacingMm: [2, 2, 2],
+    circularFov: false,
+  });
   const result = segmentLungs(phantom.volume);
   const count = (truth: number, label: number) => {
     let total = 0;
@@ -142,7 +154,10 @@ describe('segmentLungs on a synthetic chest', () => {
   });
 
   it('BAD CALL - rejects a scan without air in the body', () => {
-    const solid: Volume = { ...phantom.volume, data: new Int16Array(phantom.volume.data.length).fill(40) };
+    const solid: Volume = {
+      ...phantom.volume,
+      data: new Int16Array(phantom.volume.data.length).fill(40),
+    };
     let error: unknown;
     try {
       segmentLungs(solid);

@@ -8,7 +8,12 @@ import { bodyInterior } from './body-interior.ts';
 import { assessCoverage, type LungCoverage } from './coverage.ts';
 import { separateLungs, type SeparationMethod } from './lung-separation.ts';
 import { smoothLungs } from './smoothing.ts';
-import { componentsBySize, connectedComponents, dilateByOneVoxel, type Size3 } from './morphology.ts';
+import {
+  componentsBySize,
+  connectedComponents,
+  dilateByOneVoxel,
+  type Size3,
+} from './morphology.ts';
 
 /** Options of `segmentLungs`. */
 export interface SegmentLungsOptions {
@@ -18,7 +23,10 @@ export interface SegmentLungsOptions {
   airThresholdHu?: number;
   /** Voxels above this are body tissue when outside air is flooded, in HU (default -500). */
   tissueThresholdHu?: number;
-  /** Radius of the closing that pulls vessels and juxtapleural nodules into the lung, in mm (default 10). */
+  /**
+   * Radius of the closing that pulls vessels and juxtapleural nodules into the lung, in mm (default
+   * 10).
+   */
   closingRadiusMm?: number;
   logger?: Logger;
 }
@@ -57,14 +65,20 @@ const MIN_AIR_VOLUME_ML = 100;
  * const grid = resampleToWorkingGrid(scan, 2);
  * const { labels, coverage } = segmentLungs(grid);
  */
-export function segmentLungs(input: Volume | WorkingGrid, options: SegmentLungsOptions = {}): LungSegmentation {
+export function segmentLungs(
+  input: Volume | WorkingGrid,
+  options: SegmentLungsOptions = {},
+): LungSegmentation {
   const working = 'fovMask' in input ? input.volume : input;
   const gridFovMask = 'fovMask' in input ? input.fovMask : undefined;
   const logger = options.logger ?? silentLogger;
   let stepStart = performance.now();
   const logStep = (step: string, fields: Record<string, unknown> = {}) => {
     const now = performance.now();
-    logger.debug({ step, elapsedMs: Math.round(now - stepStart), ...fields }, `Lung segmentation step ${step} done`);
+    logger.debug(
+      { step, elapsedMs: Math.round(now - stepStart), ...fields },
+      `Lung segmentation step ${step} done`,
+    );
     stepStart = now;
   };
   const size = working.size;
@@ -80,9 +94,15 @@ export function segmentLungs(input: Volume | WorkingGrid, options: SegmentLungsO
   if (trace) {
     airway = dilateByOneVoxel(trace.mask, size);
     for (let n = 0; n < air.length; n++) if (airway[n]) air[n] = 0;
-    logStep('airway', { volumeMl: trace.volumeMl, seedSlice: trace.seedSlice, lumenThresholdHu: trace.lumenThresholdHu });
+    logStep('airway', {
+      volumeMl: trace.volumeMl,
+      seedSlice: trace.seedSlice,
+      lumenThresholdHu: trace.lumenThresholdHu,
+    });
   } else {
-    warnings.push('No trachea found at the top of the scan, so the airway was not removed from the lungs.');
+    warnings.push(
+      'No trachea found at the top of the scan, so the airway was not removed from the lungs.',
+    );
   }
 
   const separated = separateLungs(air, size, spacing, midlineIndex(interior, size));
@@ -96,7 +116,10 @@ export function segmentLungs(input: Volume | WorkingGrid, options: SegmentLungsO
   const coverage = assessCoverage(labels, fovMask);
   const volumesMl = lungVolumes(labels);
   warnings.push(...coverage.warnings);
-  logger.info({ ...volumesMl, separation: separated.method, complete: coverage.complete }, 'Segmented the lungs');
+  logger.info(
+    { ...volumesMl, separation: separated.method, complete: coverage.complete },
+    'Segmented the lungs',
+  );
   return { labels, airway, coverage, warnings, volumesMl, separation: separated.method };
 }
 
@@ -107,7 +130,12 @@ function deriveFovMask(volume: Volume): Uint8Array {
 }
 
 /** Returns the air inside the body that belongs to the largest air components. */
-function selectLungAir(volume: Volume, fovMask: Uint8Array, interior: Uint8Array, thresholdHu: number): Uint8Array {
+function selectLungAir(
+  volume: Volume,
+  fovMask: Uint8Array,
+  interior: Uint8Array,
+  thresholdHu: number,
+): Uint8Array {
   const air = new Uint8Array(volume.data.length);
   for (let n = 0; n < air.length; n++) {
     air[n] = interior[n] && fovMask[n] && volume.data[n] < thresholdHu ? 1 : 0;
@@ -119,13 +147,14 @@ function selectLungAir(volume: Volume, fovMask: Uint8Array, interior: Uint8Array
   if (largest * voxelMl < MIN_AIR_VOLUME_ML) {
     throw new InputError(
       'LUNGS_NOT_FOUND',
-      `No lungs found: the largest air region inside the body holds ${(largest * voxelMl).toFixed(0)} mL, ` +
+      `No lungs found: the largest air region inside the body contains ${(largest * voxelMl).toFixed(0)} mL, ` +
         `below ${MIN_AIR_VOLUME_ML} mL. Check that the scan is a chest CT in HU.`,
       { largestAirMl: largest * voxelMl },
     );
   }
   const keep = new Uint8Array(order.length + 1);
-  for (const c of order) if (components.sizes[c - 1] >= MIN_LUNG_COMPONENT_SHARE * largest) keep[c] = 1;
+  for (const c of order)
+    if (components.sizes[c - 1] >= MIN_LUNG_COMPONENT_SHARE * largest) keep[c] = 1;
   for (let n = 0; n < air.length; n++) air[n] = keep[components.labels[n]];
   return air;
 }
@@ -153,4 +182,3 @@ function lungVolumes(labels: LabelVolume): { right: number; left: number; total:
   const voxelMl = (labels.spacingMm[0] * labels.spacingMm[1] * labels.spacingMm[2]) / 1000;
   return { right: right * voxelMl, left: left * voxelMl, total: (right + left) * voxelMl };
 }
-

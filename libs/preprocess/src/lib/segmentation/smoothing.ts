@@ -39,7 +39,10 @@ export function smoothLungs(
     const local = cropToBox(labels, size, box);
     for (let m = 0; m < local.length; m++) local[m] = local[m] === lung ? 1 : 0;
     fillHolesPerSlice(local, localSize);
-    const closed = fillHolesPerSlice(close(local, localSize, spacingMm, options.radiusMm), localSize);
+    const closed = fillHolesPerSlice(
+      close(local, localSize, spacingMm, options.radiusMm),
+      localSize,
+    );
     forEachInBox(size, box, (m, n) => {
       if (closed[m] && out[n] === 0 && options.allowed(n)) out[n] = lung;
     });

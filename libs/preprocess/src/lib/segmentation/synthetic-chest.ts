@@ -28,7 +28,11 @@ export function makeSyntheticChest(options: SyntheticChestOptions): SyntheticChe
   const { size, spacingMm } = options;
   const [n0, n1, n2] = size;
   const halfWidth = options.bodyHalfWidthMm ?? 160;
-  const origin = [0, 1, 2].map((a) => (-(size[a] - 1) * spacingMm[a]) / 2) as [number, number, number];
+  const origin = [0, 1, 2].map((a) => (-(size[a] - 1) * spacingMm[a]) / 2) as [
+    number,
+    number,
+    number,
+  ];
   const fovRadius = (Math.min(n0 * spacingMm[0], n1 * spacingMm[1]) / 2) * 0.98;
   const data = new Int16Array(n0 * n1 * n2);
   const truth = new Uint8Array(n0 * n1 * n2);
@@ -72,7 +76,8 @@ function chestValue(
     const t = Math.min(1, Math.max(0, (carinaZ - z) / 30));
     const bx = side * 50 * t;
     const by = -30 + 20 * t;
-    if (z <= carinaZ && z >= carinaZ - 30 && Math.hypot(x - bx, y - by) < 6) return { hu: -1000, region: 3 };
+    if (z <= carinaZ && z >= carinaZ - 30 && Math.hypot(x - bx, y - by) < 6)
+      return { hu: -1000, region: 3 };
   }
   for (const side of [-1, 1]) {
     const dx = (x - side * 80) / 58;

@@ -18,7 +18,9 @@ export const REAL_DATA_DIR = path.resolve(
   '../../../../../../shared/data/real',
 );
 
-async function readGeometry(file: string): Promise<{ geometry: GridGeometry; data: ArrayLike<number> }> {
+async function readGeometry(
+  file: string,
+): Promise<{ geometry: GridGeometry; data: ArrayLike<number> }> {
   const image = await readImageNode(file);
   if (image.size.length !== 3) throw new Error(`${file} is not a 3-D image (size ${image.size}).`);
   const geometry: GridGeometry = {
@@ -31,7 +33,9 @@ async function readGeometry(file: string): Promise<{ geometry: GridGeometry; dat
 }
 
 /** Reads an integer label map (such as a Chest Imaging Platform label map) without conversion. */
-export async function readLabelMapForTests(file: string): Promise<GridGeometry & { data: Uint16Array }> {
+export async function readLabelMapForTests(
+  file: string,
+): Promise<GridGeometry & { data: Uint16Array }> {
   const { geometry, data } = await readGeometry(file);
   return { ...geometry, data: Uint16Array.from(data) };
 }

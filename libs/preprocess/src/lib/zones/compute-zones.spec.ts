@@ -16,7 +16,8 @@ function boxLabels(size: number, margin: number): LabelVolume {
   const data = new Uint8Array(size ** 3);
   for (let k = margin; k < size - margin; k++) {
     for (let j = margin; j < size - margin; j++) {
-      for (let i = margin; i < size - margin; i++) data[i + size * (j + size * k)] = LUNG_LABELS.right;
+      for (let i = margin; i < size - margin; i++)
+        data[i + size * (j + size * k)] = LUNG_LABELS.right;
     }
   }
   const direction = Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
@@ -24,7 +25,10 @@ function boxLabels(size: number, margin: number): LabelVolume {
 }
 
 /** Per-third Dice and voxel agreement between zone codes and the reference thirds. */
-function compareThirds(zoneCodes: Uint8Array, regions: Uint16Array): { dice: number[]; agreement: number } {
+function compareThirds(
+  zoneCodes: Uint8Array,
+  regions: Uint16Array,
+): { dice: number[]; agreement: number } {
   const dice: number[] = [];
   let agree = 0;
   let compared = 0;
@@ -36,7 +40,10 @@ function compareThirds(zoneCodes: Uint8Array, regions: Uint16Array): { dice: num
       let theirs = 0;
       for (let n = 0; n < zoneCodes.length; n++) {
         const zone = decodeZone(zoneCodes[n]);
-        const isOurs = !!zone && zone.side === (lung === LUNG_LABELS.right ? 'right' : 'left') && zone.third === ['upper', 'middle', 'lower'][third];
+        const isOurs =
+          !!zone &&
+          zone.side === (lung === LUNG_LABELS.right ? 'right' : 'left') &&
+          zone.third === ['upper', 'middle', 'lower'][third];
         const isTheirs = (regions[n] & 0xff) === region;
         if (isOurs) ours++;
         if (isTheirs) theirs++;
@@ -61,7 +68,9 @@ describe('zone codes', () => {
     for (let code = 1; code <= 12; code++) {
       const zone = decodeZone(code)!;
       const lung = zone.side === 'right' ? LUNG_LABELS.right : LUNG_LABELS.left;
-      expect(zoneCode(lung, ['upper', 'middle', 'lower'].indexOf(zone.third), zone.depth === 'core')).toBe(code);
+      expect(
+        zoneCode(lung, ['upper', 'middle', 'lower'].indexOf(zone.third), zone.depth === 'core'),
+      ).toBe(code);
       expect(ZONE_NAMES[code]).toBe(`${zone.side}-${zone.third}-${zone.depth}`);
     }
   });
@@ -89,7 +98,8 @@ describe('computeZones', () => {
   it('splits a lung into thirds by volume', () => {
     const zones = computeZones(boxLabels(50, 5), 2, { rindDepthMm: 10 });
     const perThird = [0, 0, 0];
-    for (const code of zones.zoneCodes) if (code) perThird[['upper', 'middle', 'lower'].indexOf(decodeZone(code)!.third)]++;
+    for (const code of zones.zoneCodes)
+      if (code) perThird[['upper', 'middle', 'lower'].indexOf(decodeZone(code)!.third)]++;
     const slice = 40 * 40;
     for (const count of perThird) expect(Math.abs(count - 40 ** 3 / 3)).toBeLessThanOrEqual(slice);
     // Upper means superior: the top slices (largest LPS z) are upper.
@@ -121,7 +131,12 @@ describe('computeZones on cip-ct64', () => {
   it('agrees with the reference thirds on the reference lungs', () => {
     const zones = computeZones(referenceLabels, undefined, { rindDepthMm: 10 });
     const { dice, agreement } = compareThirds(zones.zoneCodes, regions);
-    console.log('cip-ct64 thirds from reference lungs: Dice', dice.map((d) => d.toFixed(3)), 'agreement', agreement.toFixed(3));
+    console.log(
+      'cip-ct64 thirds from reference lungs: Dice',
+      dice.map((d) => d.toFixed(3)),
+      'agreement',
+      agreement.toFixed(3),
+    );
     expect(agreement).toBeGreaterThanOrEqual(0.8);
     expect(Math.min(...dice)).toBeGreaterThanOrEqual(0.7);
   });
@@ -132,7 +147,12 @@ describe('computeZones on cip-ct64', () => {
     const zones = computeZones(segmentLungs(grid).labels, 2, { rindDepthMm: 10 });
     const native = resampleLabelsToReference(zones.labels, grid.source);
     const { dice, agreement } = compareThirds(native.data, regions);
-    console.log('cip-ct64 thirds from segmented lungs: Dice', dice.map((d) => d.toFixed(3)), 'agreement', agreement.toFixed(3));
+    console.log(
+      'cip-ct64 thirds from segmented lungs: Dice',
+      dice.map((d) => d.toFixed(3)),
+      'agreement',
+      agreement.toFixed(3),
+    );
     expect(agreement).toBeGreaterThanOrEqual(0.8);
     expect(dice.reduce((a, b) => a + b) / dice.length).toBeGreaterThanOrEqual(0.8);
   });

@@ -1,7 +1,14 @@
 import { LUNG_LABELS, type LabelVolume } from '../volume.ts';
 import { geometryOf, indexToPhysical } from '../geometry/grid-geometry.ts';
 import { squaredDistanceToBackground } from '../segmentation/distance-transform.ts';
-import { boundingBox, boxSize, cropToBox, forEachInBox, type Size3, type Spacing3 } from '../segmentation/morphology.ts';
+import {
+  boundingBox,
+  boxSize,
+  cropToBox,
+  forEachInBox,
+  type Size3,
+  type Spacing3,
+} from '../segmentation/morphology.ts';
 import { ZONE_NAMES, zoneCode } from './zone-codes.ts';
 
 /** Options of `computeZones`. */
@@ -30,14 +37,14 @@ export interface Zones {
  * axis, and into a peripheral rind and a core.
  *
  * Thirds: voxels are ordered by the z of their centre and cut where a third of the lung's voxels
- * lie above, so each third holds a third of the volume up to one slice. Rind: voxels whose centre
- * lies within `rindDepthMm` of the centre of the nearest voxel outside that lung (exact Euclidean
- * distance transform), so a 10 mm rind on a 2 mm grid is five voxels deep. The image edge is not
- * a surface.
+ * lie above, so each third contains a third of the volume, give or take one slice. Rind: voxels
+ * whose centre lies within `rindDepthMm` of the centre of the nearest voxel outside that lung
+ * (exact Euclidean distance transform), so a 10 mm rind on a 2 mm grid is five voxels deep. The
+ * image edge is not a surface.
  *
  * @param labels Lung labels (`LUNG_LABELS`), any direction.
  * @param spacingMm Voxel spacing used for the distances, in mm: one number for an isotropic grid
- *   (default: the labels' spacing).
+ * (default: the labels' spacing).
  * @example
  * const zones = computeZones(segmentation.labels, undefined, { rindDepthMm: 10 });
  */
@@ -46,12 +53,17 @@ export function computeZones(
   spacingMm: number | Spacing3 = labels.spacingMm,
   options: ComputeZonesOptions = {},
 ): Zones {
-  const spacing: Spacing3 = typeof spacingMm === 'number' ? [spacingMm, spacingMm, spacingMm] : spacingMm;
+  const spacing: Spacing3 =
+    typeof spacingMm === 'number' ? [spacingMm, spacingMm, spacingMm] : spacingMm;
   const rindDepthMm = options.rindDepthMm ?? 10;
-  if (!(rindDepthMm >= 0)) throw new RangeError(`rindDepthMm must be 0 or more mm, received ${rindDepthMm}.`);
+  if (!(rindDepthMm >= 0))
+    throw new RangeError(`rindDepthMm must be 0 or more mm, received ${rindDepthMm}.`);
   const z = voxelZ(labels);
   const data = new Uint8Array(labels.data.length);
-  const boundaries = { right: [Number.NaN, Number.NaN], left: [Number.NaN, Number.NaN] } as Zones['thirdBoundariesMm'];
+  const boundaries = {
+    right: [Number.NaN, Number.NaN],
+    left: [Number.NaN, Number.NaN],
+  } as Zones['thirdBoundariesMm'];
   for (const lung of [LUNG_LABELS.right, LUNG_LABELS.left]) {
     const cuts = thirdCuts(labels.data, z, lung);
     if (!cuts) continue;
@@ -80,25 +92,39 @@ function voxelZ(grid: LabelVolume): (n: number) => number {
   const { matrix, offset } = indexToPhysical(grid);
   const [n0, n1] = grid.size;
   const plane = n0 * n1;
-  return (n) => matrix[6] * (n % n0) + matrix[7] * (((n / n0) | 0) % n1) + matrix[8] * ((n / plane) | 0) + offset[2];
+  return (n) =>
+    matrix[6] * (n % n0) +
+    matrix[7] * (((n / n0) | 0) % n1) +
+    matrix[8] * ((n / plane) | 0) +
+    offset[2];
 }
 
 /**
  * Returns the z values that cut a lung into thirds by voxel count: voxels with z at or above
  * `cuts[0]` are upper, at or above `cuts[1]` middle, the rest lower.
  */
-function thirdCuts(data: Uint8Array, z: (n: number) => number, lung: number): [number, number] | undefined {
+function thirdCuts(
+  data: Uint8Array,
+  z: (n: number) => number,
+  lung: number,
+): [number, number] | undefined {
   const values: number[] = [];
   for (let n = 0; n < data.length; n++) if (data[n] === lung) values.push(z(n));
   if (values.length === 0) return undefined;
   const sorted = Float64Array.from(values).sort().reverse();
   // Voxels sharing a slice share a z, so a cut lands on a slice boundary.
-  const cut = (share: number) => sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))];
+  const cut = (share: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))];
   return [cut(1 / 3), cut(2 / 3)];
 }
 
 /** Marks the voxels of `lung` deeper than `rindDepthMm` below its surface. */
-function coreMask(labels: LabelVolume, lung: number, spacingMm: Spacing3, rindDepthMm: number): Uint8Array {
+function coreMask(
+  labels: LabelVolume,
+  lung: number,
+  spacingMm: Spacing3,
+  rindDepthMm: number,
+): Uint8Array {
   const core = new Uint8Array(labels.data.length);
   const box = boundingBox(labels.data, labels.size, (v) => v === lung, 1);
   if (!box) return core;

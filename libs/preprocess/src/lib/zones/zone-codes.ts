@@ -18,7 +18,9 @@ export function zoneCode(lung: number, third: number, core: boolean): number {
 }
 
 /** Splits a zone code into its lung side, third and rind/core, or returns undefined for 0. */
-export function decodeZone(code: number): { side: LungSide; third: LungThird; depth: RindOrCore } | undefined {
+export function decodeZone(
+  code: number,
+): { side: LungSide; third: LungThird; depth: RindOrCore } | undefined {
   if (!Number.isInteger(code) || code < 1 || code > 12) return undefined;
   const offset = code - 1;
   const lung = Math.floor(offset / 6) + 1;
