@@ -9,6 +9,7 @@ import torch
 from dlco_train.bags import NO_DATA_HU, preprocess_params_hash, read_bag
 from dlco_train.config import TrainConfig
 from dlco_train.export import AGGREGATOR_OUTPUTS, export_model, export_onnx
+from dlco_train.export import main as export_main
 from dlco_train.manifest import METADATA_FEATURES
 from dlco_train.model import build_model
 from dlco_train.train import run_training
@@ -248,3 +249,33 @@ def test_onnx_matches_pytorch_on_real_bag(tmp_path):
     for name, difference in differences.items():
         assert difference <= TOLERANCE, f"{name} differs by {difference} on {REAL_BAG}"
     assert outputs["contributions"].shape == (bag.patch_count,)
+
+
+def reject_constant(name):
+    raise ValueError(f"model-card.json contains {name}, which JSON.parse rejects")
+
+
+def test_model_card_is_strict_json(exported):
+    root, _ = exported
+    text = (root / "model" / "model-card.json").read_text()
+    json.loads(text, parse_constant=reject_constant)
+
+
+def test_export_cli(exported, tmp_path):
+    root, _ = exported
+    argv = [
+        "--checkpoint",
+        str(root / "run" / "checkpoint-best.pt"),
+        "--out",
+        str(tmp_path),
+    ]
+    assert export_main(argv) == 0
+    card = json.loads((tmp_path / "model-card.json").read_text())
+    assert card["modelVersion"].startswith("0.1.0+")
+    assert (tmp_path / "encoder.onnx").exists()
+
+
+def test_export_rejects_unsupported_opset(exported, tmp_path):
+    root, _ = exported
+    with pytest.raises(ValueError, match="opset 18 is not supported; use 14 to 17"):
+        export_model(root / "run" / "checkpoint-best.pt", tmp_path, opset=18)
