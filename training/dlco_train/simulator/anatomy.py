@@ -146,7 +146,7 @@ def sample_anatomy(
         aorta_radius_mm=12.5 * scale * jitter(0.9, 1.15),
         rib_pitch_mm=26.0 * scale * jitter(0.95, 1.05),
         breasts=sex == "F",
-        parenchyma_hu=float(rng.normal(-875.0, 12.0)),
+        parenchyma_hu=float(rng.normal(-885.0, 12.0)),
         gravity_gradient_hu=float(rng.uniform(50.0, 100.0)),
         texture_sd_hu=float(rng.uniform(14.0, 22.0)),
         atelectasis_mm=float(rng.choice([0.0, rng.uniform(3.0, 12.0)], p=[0.4, 0.6])),

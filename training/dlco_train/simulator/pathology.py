@@ -175,8 +175,8 @@ def plan_lesions(
 def prune_arteries(arteries: Tree, plan: LesionPlan, rng: np.random.Generator) -> Tree:
     """Remove and narrow small arteries for pulmonary vascular disease.
 
-    Terminal branches below 1.2 mm radius are removed with probability 0.6 x severity,
-    and the remaining ones are narrowed by 20 % x severity. All other arteries are
+    Terminal branches below 1.2 mm radius are removed with probability 0.5 x severity,
+    and the remaining ones are narrowed by 10 % x severity. All other arteries are
     unchanged, so the mean lung HU moves by only a few HU.
 
     Args:
@@ -191,8 +191,8 @@ def prune_arteries(arteries: Tree, plan: LesionPlan, rng: np.random.Generator) -
     if level <= 0:
         return arteries
     small = arteries.terminal & (arteries.radii_mm < 1.2)
-    removed = small & (rng.uniform(size=small.size) < 0.6 * level)
-    scale = np.where(small, 1.0 - 0.2 * level, 1.0)
+    removed = small & (rng.uniform(size=small.size) < 0.5 * level)
+    scale = np.where(small, 1.0 - 0.1 * level, 1.0)
     return arteries.subset(~removed, radius_scale=scale)
 
 

@@ -172,7 +172,7 @@ def build_subject_trees(
     The airway cloud is 2 x 160 points, so airways end at about generation 8 with a
     radius near 1.5 mm. Arteries share the airway cloud plus extra points, so they run
     alongside the bronchi, and veins grow from the left atrium into separate points.
-    Both vessel trees end at about 0.8 mm radius.
+    Both vessel trees end at about 0.9 mm radius.
 
     Args:
         params: Subject anatomy.
@@ -212,7 +212,7 @@ def build_subject_trees(
         cloud = np.concatenate(
             [airway_cloud, sample_lung_points(params, side, 1100, rng)]
         )
-        artery_trees.append(grow_tree(trunk, hilum, 9.0, cloud, max_generation=14))
+        artery_trees.append(grow_tree(trunk, hilum, 8.0, cloud, max_generation=14))
 
         atrium = np.array(
             [
@@ -223,7 +223,7 @@ def build_subject_trees(
         )
         lower_hilum = hilum + np.array([0.0, 8.0, -35.0])
         cloud = sample_lung_points(params, side, 1200, rng)
-        vein_trees.append(grow_tree(atrium, lower_hilum, 8.5, cloud, max_generation=14))
+        vein_trees.append(grow_tree(atrium, lower_hilum, 7.5, cloud, max_generation=14))
     return SubjectTrees(airways, _concatenate(artery_trees), _concatenate(vein_trees))
 
 
