@@ -111,7 +111,8 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
   const timeRatio = pipelineMs / readMs;
   const rssRatio = pipelineRss / MAX_PEAK_RSS_BYTES;
 
-  console.log(`ITK decode   ${seconds(itkReadMs)} (median of ${itkReads.length})`);
+  const itkReadRss = Math.max(...itkReads.map((run) => run.maxRssBytes));
+  console.log(`ITK decode   ${seconds(itkReadMs)} (median of ${itkReads.length}), peak RSS ${megabytes(itkReadRss)}`);
   console.log(`readScan     ${seconds(readMs)} (median of ${reads.length}), peak RSS ${megabytes(readRss)}`);
   console.log(`pipeline     ${seconds(pipelineMs)} (median of ${pipelines.length}), peak RSS ${megabytes(pipelineRss)}`);
   const steps = pipelines[Math.floor(pipelines.length / 2)].timingsMs ?? {};
