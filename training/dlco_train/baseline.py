@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "BASELINE_FEATURES",
-    "QCT_FIELD_CANDIDATES",
     "LinearBaseline",
     "baseline_features",
     "fit_ols",
@@ -40,42 +39,42 @@ __all__ = [
 
 BASELINE_FORMAT_VERSION = 1
 
-#: (feature name, unit, source) in design-matrix order.
+#: (feature name, unit, source) in design-matrix order. A ``bag.json`` source is the
+#: path of the value inside bag.json, as written by ``qctByRegion`` in
+#: libs/preprocess/src/lib/pipeline/create-patch-bag.ts (QCT of the whole lung, measured
+#: on the scan's own grid). A ``manifest`` source is a manifest column.
 BASELINE_FEATURES: tuple[tuple[str, str, str], ...] = (
-    ("laa950_percent", "% of lung voxels below -950 HU", "bag.json qct"),
-    ("haa_percent", "% of lung voxels from -600 to -250 HU", "bag.json qct"),
-    ("lung_volume_ml", "mL", "bag.json qct"),
-    ("mean_lung_density_hu", "HU", "bag.json qct"),
-    ("age", "years", "manifest"),
-    ("sex_male", "1 male, 0 female", "manifest"),
-    ("height_cm", "cm", "manifest"),
+    (
+        "laa950_percent",
+        "% of lung voxels below -950 HU",
+        "bag.json qct.whole.laa950Percent",
+    ),
+    (
+        "haa_percent",
+        "% of lung voxels from -600 to -250 HU",
+        "bag.json qct.whole.haaPercent",
+    ),
+    ("lung_volume_ml", "mL", "bag.json qct.whole.volumeMl"),
+    ("mean_lung_density_hu", "HU", "bag.json qct.whole.meanHu"),
+    ("age", "years", "manifest age"),
+    ("sex_male", "1 male, 0 female", "manifest sex"),
+    ("height_cm", "cm", "manifest height_cm"),
 )
 
-# NOTE: the whole-lung QCT field names are not fixed by docs/patch-bag-format.md yet, so
-# these are accepted spellings, tried in order under qct.wholeLung (or qct itself).
-# The first spelling of each is what the synthetic bags in dlco_train.testing write.
-# Lung volume falls back to the top-level bag.json field lungVolumeMl.
-QCT_FIELD_CANDIDATES: dict[str, tuple[str, ...]] = {
-    "laa950_percent": ("laa950Percent", "percentLaa950", "laa950Pct", "laa950"),
-    "haa_percent": ("haaPercent", "percentHaa", "haaPct", "haa"),
-    "lung_volume_ml": ("volumeMl", "lungVolumeMl", "totalVolumeMl"),
-    "mean_lung_density_hu": ("meanLungDensityHu", "meanDensityHu", "mldHu", "meanHu"),
-}
+
+def _bag_json_value(meta: Mapping[str, Any], path: str) -> float:
+    value: Any = meta
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return math.nan
+        value = value[key]
+    # JSON.stringify writes NaN as null, so None is a missing value too.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
 
 
-def _whole_lung_qct(meta: Mapping[str, Any]) -> Mapping[str, Any]:
-    qct = meta.get("qct")
-    if not isinstance(qct, Mapping):
-        return {}
-    for key in ("wholeLung", "whole_lung", "whole"):
-        if isinstance(qct.get(key), Mapping):
-            return qct[key]
-    return qct
-
-
-def baseline_features(
-    bag_meta: Mapping[str, Any], row: ManifestRow
-) -> tuple[np.ndarray, str | None]:
+def baseline_features(bag_meta: Mapping[str, Any], row: ManifestRow) -> np.ndarray:
     """Build one subject's baseline feature vector.
 
     Args:
@@ -83,24 +82,16 @@ def baseline_features(
         row: The subject's manifest row.
 
     Returns:
-        float64 ``[F]`` in ``BASELINE_FEATURES`` order (NaN where missing) and the qct
-        field name used for each QCT feature, joined, or None when none was found.
+        float64 ``[F]`` in ``BASELINE_FEATURES`` order, NaN where a value is missing.
     """
-    qct = _whole_lung_qct(bag_meta)
     values = []
-    used = []
     for name, _, source in BASELINE_FEATURES:
-        if source == "manifest":
+        kind, path = source.split(" ", 1)
+        if kind == "manifest":
             values.append(float(row.metadata[METADATA_INDEX[name]]))
-            continue
-        found = next((key for key in QCT_FIELD_CANDIDATES[name] if key in qct), None)
-        value = qct.get(found) if found else None
-        if found is None and name == "lung_volume_ml" and "lungVolumeMl" in bag_meta:
-            found, value = "lungVolumeMl", bag_meta["lungVolumeMl"]
-        values.append(float(value) if isinstance(value, (int, float)) else math.nan)
-        if found:
-            used.append(found)
-    return np.array(values), (",".join(used) if used else None)
+        else:
+            values.append(_bag_json_value(bag_meta, path))
+    return np.array(values)
 
 
 def fit_ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -146,7 +137,6 @@ class LinearBaseline:
     training_n: int
     residual_sd: float
     preprocessing_hash: str | None = None
-    qct_fields: str | None = None
 
     @classmethod
     def fit(cls, bags: Sequence[Bag], rows: Sequence[ManifestRow]) -> "LinearBaseline":
@@ -156,9 +146,7 @@ class LinearBaseline:
             ValueError: If too few complete rows remain, naming the missing features.
         """
         features = [baseline_features(bag.meta, row) for bag, row in zip(bags, rows)]
-        x = np.array([vector for vector, _ in features]).reshape(
-            len(features), len(BASELINE_FEATURES)
-        )
+        x = np.array(features).reshape(len(features), len(BASELINE_FEATURES))
         y = np.array([row.dlco for row in rows], dtype=np.float64)
         complete = np.isfinite(x).all(axis=1)
         if complete.sum() < len(BASELINE_FEATURES) + 1:
@@ -179,14 +167,11 @@ class LinearBaseline:
             training_n=int(complete.sum()),
             residual_sd=residual_sd,
             preprocessing_hash=bags[0].preprocessing_hash if bags else None,
-            qct_fields=next((used for _, used in features if used), None),
         )
 
     def predict(self, bags: Sequence[Bag], rows: Sequence[ManifestRow]) -> np.ndarray:
         """Return ``[n]`` DLCO estimates in ml/min/mmHg, NaN where a feature is missing."""
-        x = np.array(
-            [baseline_features(bag.meta, row)[0] for bag, row in zip(bags, rows)]
-        )
+        x = np.array([baseline_features(bag.meta, row) for bag, row in zip(bags, rows)])
         return self.intercept + x.reshape(len(rows), -1) @ self.coefficients
 
     def to_json(self) -> dict[str, Any]:
@@ -212,7 +197,6 @@ class LinearBaseline:
             "trainingN": self.training_n,
             "residualSd": self.residual_sd,
             "residualSdUnit": "ml/min/mmHg",
-            "qctFields": self.qct_fields,
             "preprocessingHash": self.preprocessing_hash,
         }
 
@@ -227,7 +211,6 @@ class LinearBaseline:
             training_n=int(values["trainingN"]),
             residual_sd=float(values["residualSd"]),
             preprocessing_hash=values.get("preprocessingHash"),
-            qct_fields=values.get("qctFields"),
         )
 
 

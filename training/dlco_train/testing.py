@@ -112,9 +112,7 @@ def write_bag(
         "zones": SYNTHETIC_ZONES,
         "coverage": {"complete": True, "reasons": []},
         "warnings": [],
-        "qct": (
-            qct if qct is not None else {"wholeLung": _whole_lung_qct(arrays, params)}
-        ),
+        "qct": (qct if qct is not None else {"whole": _whole_lung_qct(arrays, params)}),
         "patchCount": count,
         "droppedLungFraction": 0.0,
         "lungVolumeMl": float(np.sum(arrays["lung_ml"], dtype=np.float64)),
@@ -142,8 +140,9 @@ def _whole_lung_qct(
     voxel_ml = float(params["workingSpacingMm"]) ** 3 / 1000.0
     return {
         "volumeMl": float(lung.sum() * voxel_ml),
-        "meanLungDensityHu": float(hu.mean()),
+        "meanHu": float(hu.mean()),
         "laa950Percent": float(100.0 * np.mean(hu < -950)),
+        "perc15Hu": float(np.percentile(hu, 15)),
         "haaPercent": float(100.0 * np.mean((hu >= -600) & (hu <= -250))),
     }
 

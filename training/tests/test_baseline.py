@@ -44,20 +44,22 @@ def test_baseline_features_from_bag(tiny_cohort):
         bags_dir, manifest, seed=0, val_fraction=0.2, test_fraction=0.2
     )
     bags, rows = groups["train"]
-    vector, used = baseline_features(bags[0].meta, rows[0])
+    vector = baseline_features(bags[0].meta, rows[0])
     assert vector.shape == (len(BASELINE_FEATURES),)
     assert np.isfinite(vector).all()
-    assert used == "laa950Percent,haaPercent,volumeMl,meanLungDensityHu"
+    whole = bags[0].meta["qct"]["whole"]
+    assert vector[0] == whole["laa950Percent"]
+    assert vector[3] == whole["meanHu"]
     assert vector[2] == pytest.approx(float(np.sum(bags[0].lung_ml)), rel=1e-4)
 
 
 def test_baseline_features_missing_qct(tiny_cohort):
     _, manifest = tiny_cohort
     row = read_manifest(manifest)[0]
-    vector, used = baseline_features({"qct": None}, row)
-    assert np.isnan(vector[:4]).all()
-    assert np.isfinite(vector[4:]).all()
-    assert used is None
+    for meta in ({"qct": None}, {}, {"qct": {"whole": {"laa950Percent": None}}}):
+        vector = baseline_features(meta, row)
+        assert np.isnan(vector[:4]).all(), meta
+        assert np.isfinite(vector[4:]).all(), meta
 
 
 def test_baseline_json_round_trip(tiny_cohort):
