@@ -44,7 +44,15 @@ const manifestPath = join(workDir, 'manifest.csv');
 
 /** CLI runs started at once, so their start-up and I/O overlap. */
 let runs: Record<
-  'json' | 'text' | 'dicom' | 'missingScan' | 'invalidMask' | 'missingOut' | 'manifest' | 'cropped',
+  | 'json'
+  | 'text'
+  | 'dicom'
+  | 'missingScan'
+  | 'invalidMask'
+  | 'missingOut'
+  | 'invalidId'
+  | 'manifest'
+  | 'cropped',
   Promise<CliRun>
 >;
 
@@ -61,6 +69,7 @@ beforeAll(() => {
     missingScan: runDlco(['inspect', join(workDir, 'missing.nrrd')]),
     invalidMask: runDlco(['inspect', CT64_NRRD, '--mask-out', join(workDir, 'mask.png')]),
     missingOut: runDlco(['preprocess', manifestPath]),
+    invalidId: runDlco(['preprocess', CT64_NRRD, '--out', outDir, '--id', '../outside']),
     manifest: runDlco(['preprocess', manifestPath, '--out', outDir]),
     cropped: runDlco(['preprocess', THORAX_CROP, '--out', join(workDir, 'cropped-bags')]),
   };
@@ -204,6 +213,13 @@ describe('dlco preprocess with a manifest', () => {
     expect(cropped.code).toBe(2);
     expect(cropped.stderr).toMatch(/^error \[LUNG_COVERAGE_INCOMPLETE\]: /m);
     expect(readdirSync(workDir)).not.toContain('cropped-bags');
+  });
+
+  it('BAD CALL - names the flag of an invalid id', async () => {
+    const invalidId = await runs.invalidId;
+
+    expect(invalidId.code).toBe(1);
+    expect(invalidId.stderr).toMatch(/^error: invalid --id '\.\.\/outside'/);
   });
 
   it('BAD CALL - names the missing --out flag', async () => {

@@ -56,16 +56,19 @@ export async function readManifest(manifestPath: string): Promise<ScanJob[]> {
 }
 
 /**
- * Throws InputError MANIFEST_INVALID unless `id` is 1 to 128 letters, digits, dots, dashes or
+ * Returns whether `id` can name a bag folder: 1 to 128 letters, digits, dots, dashes or
  * underscores, starting with a letter or digit.
  */
-export function checkScanId(id: string, where: string): void {
-  if (!SCAN_ID_PATTERN.test(id)) {
-    throw new InputError(
-      'MANIFEST_INVALID',
-      `${where}: invalid scan id '${id}': use 1 to 128 letters, digits, '.', '-' or '_', ` +
-        'starting with a letter or digit',
-    );
+export function isValidScanId(id: string): boolean {
+  return SCAN_ID_PATTERN.test(id);
+}
+
+/** Rule for scan ids, for error messages. */
+export const SCAN_ID_RULE = "use 1 to 128 letters, digits, '.', '-' or '_', starting with a letter or digit";
+
+function checkScanId(id: string, where: string): void {
+  if (!isValidScanId(id)) {
+    throw new InputError('MANIFEST_INVALID', `${where}: invalid scan id '${id}': ${SCAN_ID_RULE}`);
   }
 }
 

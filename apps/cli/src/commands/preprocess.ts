@@ -8,7 +8,7 @@ import {
 
 import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
-import { checkScanId, readManifest, scanIdFromPath, type ScanJob } from '../manifest.ts';
+import { isValidScanId, readManifest, SCAN_ID_RULE, scanIdFromPath, type ScanJob } from '../manifest.ts';
 import { createScanProgress } from '../progress.ts';
 import { preprocessJobs, type PreprocessRunSummary } from './preprocess-jobs.ts';
 
@@ -49,7 +49,9 @@ async function runPreprocess(
   const jobs: ScanJob[] = isManifest
     ? await readManifest(input)
     : [{ id: options.id ?? scanIdFromPath(input), path: resolve(input) }];
-  if (!isManifest) checkScanId(jobs[0].id, '--id');
+  if (!isManifest && !isValidScanId(jobs[0].id)) {
+    throw new Error(`invalid --id '${jobs[0].id}': ${SCAN_ID_RULE}`);
+  }
 
   const progress = createScanProgress(jobs.length);
   // Log lines go through the progress reporter so that they do not break the bar.
