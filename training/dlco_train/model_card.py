@@ -162,6 +162,14 @@ def build_model_card(
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
+    metrics = read_json("metrics.json")
+    if metrics is not None and metrics.get("bestEpoch") != checkpoint["epoch"]:
+        logger.warning(
+            "metrics.json describes epoch %s but the exported checkpoint is epoch %s; "
+            "export checkpoint-best.pt for matching held-out metrics",
+            metrics.get("bestEpoch"),
+            checkpoint["epoch"],
+        )
     encoder_inputs, encoder_outputs = graphs["encoder"]
     aggregator_inputs, aggregator_outputs = graphs["aggregator"]
     return {
@@ -228,11 +236,12 @@ def build_model_card(
             "training": config.loss,
         },
         "trainingCohort": read_json("cohort.json"),
-        "metrics": read_json("metrics.json"),
+        "metrics": metrics,
         "training": {
             "config": config.to_dict(),
             "seed": config.seed,
-            "bestEpoch": checkpoint["epoch"],
+            "exportedEpoch": checkpoint["epoch"],
+            "metricsEpoch": None if metrics is None else metrics.get("bestEpoch"),
         },
         "intendedUse": INTENDED_USE,
         "limitations": LIMITATIONS,

@@ -279,3 +279,9 @@ def test_export_rejects_unsupported_opset(exported, tmp_path):
     root, _ = exported
     with pytest.raises(ValueError, match="opset 18 is not supported; use 14 to 17"):
         export_model(root / "run" / "checkpoint-best.pt", tmp_path, opset=18)
+
+
+def test_card_records_exported_epoch(exported):
+    _, card = exported
+    assert card["training"]["exportedEpoch"] == 0
+    assert card["training"]["metricsEpoch"] == 0
