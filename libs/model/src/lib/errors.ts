@@ -1,5 +1,5 @@
 /**
- * Errors of model loading and inference, with stable codes. The CLI prints `error [CODE]` and the
+ * Errors of model loading, inference and result writing, with stable codes. The CLI prints `error [CODE]` and the
  * server returns `{ code, message }`; tests match on `code`, never on the message text.
  */
 export const MODEL_ERROR_CODES = [
@@ -13,8 +13,10 @@ export const MODEL_ERROR_CODES = [
   'METADATA_INVALID',
   /** An inference input has the wrong length, dtype or patch size. */
   'MODEL_INPUT_INVALID',
-  /** ONNX Runtime failed to create a session or to run a graph. */
+  /** ONNX Runtime failed to create a session or to run a graph, or a result broke its schema. */
   'MODEL_RUNTIME_FAILED',
+  /** The output folder exists and contains files that are not an earlier result. */
+  'OUTPUT_EXISTS',
 ] as const;
 
 export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number];

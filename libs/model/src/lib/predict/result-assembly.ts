@@ -1,0 +1,232 @@
+import { basename } from 'node:path';
+
+import type { PreprocessScanResult } from '@dlco/preprocess';
+
+import { scoreBaseline, wholeLungQct } from '../baseline.ts';
+import { runningPreprocessing } from '../compatibility.ts';
+import type { SubjectMetadata } from '../metadata.ts';
+import type { AggregateResult, DlcoModel } from '../model.ts';
+import type { InputGridMaps } from './maps.ts';
+import type { ExplanationOutputs } from './predict-scan.ts';
+import type {
+  ExplanationName,
+  MapQuantity,
+  PredictionResult,
+  PredictTimingsMs,
+} from './prediction-types.ts';
+import type { referenceValues } from './reference-values.ts';
+import {
+  buildPatchResults,
+  buildRegions,
+  DEFICIT_DEFINITION,
+  type PatchValues,
+} from './regions.ts';
+
+/** Layout version of `result.json`; bump it whenever a reader would need to change. */
+export const RESULT_FORMAT_VERSION = 1;
+
+/** Intended-use sentence that starts every result, before the model card's own text. */
+export const RESEARCH_USE_NOTICE = 'Research use, not diagnosis.';
+
+/** Share of lung volume outside every patch above which the result warns. */
+const DROPPED_LUNG_WARNING_FRACTION = 0.05;
+
+/** Relative gap between the map's integral and the patch values above which the result warns. */
+const MAP_SUM_WARNING_FRACTION = 0.05;
+
+export interface ResultParts {
+  /** Only its base name goes into the result, as in `bag.json`. */
+  scanPath: string;
+  model: DlcoModel;
+  subject: SubjectMetadata;
+  preprocessed: PreprocessScanResult;
+  aggregate: AggregateResult;
+  reference: ReturnType<typeof referenceValues>;
+  expected: Float64Array | null;
+  deficits: Float64Array | null;
+  explanations: ExplanationOutputs;
+  map: InputGridMaps;
+  mapQuantity: MapQuantity;
+  explain: ExplanationName[];
+  timings: PredictTimingsMs;
+}
+
+/** Assembles `result.json` from the parts of a prediction. */
+export function assembleResult(parts: ResultParts): PredictionResult {
+  const { model, preprocessed, aggregate, explanations } = parts;
+  const { card } = model;
+  const { patches } = preprocessed;
+  const showAttention = parts.explain.includes('attention');
+  const values: PatchValues = {
+    contributions: aggregate.contributions,
+    expected: parts.expected,
+    deficits: parts.deficits,
+    weights: aggregate.patchWeights,
+    attentionWeights: showAttention ? aggregate.attentionWeights : null,
+    occlusion: explanations.occlusion,
+  };
+  const wholeLung = wholeLungQct(preprocessed.qct) ?? null;
+  const baseline = model.baseline
+    ? {
+        method:
+          'ordinary least squares on whole-lung QCT and demographics (model folder baseline.json)',
+        ...scoreBaseline(model.baseline, wholeLung ?? undefined, parts.subject),
+      }
+    : null;
+  const predicted = parts.reference.values.predicted;
+  const source = preprocessed.working.source;
+
+  return {
+    resultFormatVersion: RESULT_FORMAT_VERSION,
+    intendedUse: card.intendedUse.startsWith(RESEARCH_USE_NOTICE)
+      ? card.intendedUse
+      : `${RESEARCH_USE_NOTICE} ${card.intendedUse}`,
+    dlco: {
+      unit: 'ml/min/mmHg',
+      estimate: aggregate.estimate,
+      lower: aggregate.lower,
+      upper: aggregate.upper,
+      intervalCoverage: card.uncertainty.nominalCoverage,
+      sigma: aggregate.sigma,
+      ...parts.reference.values,
+    },
+    deficit: {
+      definition: DEFICIT_DEFINITION,
+      totalMlMinMmHg: predicted === null ? null : predicted - aggregate.estimate,
+    },
+    regions: buildRegions(patches, card.zones, values, explanations.shapley),
+    patches: buildPatchResults(patches, card.zones, values),
+    baseline,
+    qct: { wholeLung, table: preprocessed.qct },
+    explanations: explanations.summaries,
+    model: {
+      id: card.modelId,
+      version: card.modelVersion,
+      trainedOn: describeTrainingCohort(card.trainingCohort),
+      trainingCohort: card.trainingCohort ?? null,
+      pooling: card.aggregator.pooling,
+      executionProvider: model.executionProvider,
+      limitations: card.limitations ?? [],
+    },
+    subject: parts.subject,
+    input: {
+      fileName: basename(parts.scanPath),
+      format: preprocessed.read.format,
+      size: [...source.size],
+      spacingMm: [...source.spacingMm],
+    },
+    preprocessing: {
+      hash: runningPreprocessing().hash,
+      params: { ...preprocessed.params },
+      patchCount: patches.count,
+      lungVolumeMl: patches.lungVolumeMl,
+      droppedLungFraction: patches.droppedLungFraction,
+    },
+    maps: mapEntries(parts.mapQuantity, explanations.slidingWindowMap !== undefined),
+    warnings: collectWarnings(parts, baseline?.missing ?? []),
+    timingsMs: parts.timings,
+  };
+}
+
+function mapEntries(quantity: MapQuantity, slidingWindow: boolean): PredictionResult['maps'] {
+  const unit = 'ml/min/mmHg per mL of lung';
+  const maps: PredictionResult['maps'] = {
+    map: {
+      file: 'map.nii.gz',
+      quantity: quantity === 'deficit' ? 'deficit (expected - contribution)' : 'contribution',
+      unit,
+    },
+    lungMask: {
+      file: 'lung-mask.nii.gz',
+      quantity: 'lung labels: 0 outside, 1 right, 2 left',
+      unit: 'label',
+    },
+  };
+  if (slidingWindow) {
+    maps.slidingWindow = {
+      file: 'sliding-window.nii.gz',
+      quantity: 'sliding-window occlusion attribution (estimate - occluded estimate)',
+      unit,
+    };
+  }
+  return maps;
+}
+
+function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[] {
+  const { preprocessed, aggregate, model } = parts;
+  const warnings = [...preprocessed.warnings, ...parts.reference.warnings];
+  const dropped = preprocessed.patches.droppedLungFraction;
+  if (dropped > DROPPED_LUNG_WARNING_FRACTION) {
+    warnings.push(
+      `${(100 * dropped).toFixed(1)} % of the lung volume lies in no patch, so the estimate ` +
+        'leaves it out.',
+    );
+  }
+  if (aggregate.estimate - model.intervalZ * aggregate.sigma < 0) {
+    warnings.push('The lower end of the interval was below 0 and is reported as 0.');
+  }
+  if (parts.explain.includes('attention') && aggregate.attentionWeights === null) {
+    warnings.push(
+      'The model pools additively, so it has no attention weights; contributions are shown instead.',
+    );
+  }
+  if (baselineMissing.length > 0) {
+    warnings.push(`No baseline estimate: missing ${baselineMissing.join(', ')}.`);
+  }
+  if (parts.map.unplacedPatches.length > 0) {
+    warnings.push(
+      `${parts.map.unplacedPatches.length} patches have no lung voxel and are not in map.nii.gz.`,
+    );
+  }
+  const { placedSum, inputGridSum } = parts.map;
+  if (
+    Math.abs(inputGridSum - placedSum) >
+    MAP_SUM_WARNING_FRACTION * Math.max(Math.abs(placedSum), 1e-9)
+  ) {
+    warnings.push(
+      `map.nii.gz integrates to ${inputGridSum.toFixed(3)} ml/min/mmHg on the input grid, ` +
+        `${placedSum.toFixed(3)} on the working grid; resampling to the input grid shifted it.`,
+    );
+  }
+  warnings.push(...cohortWarnings(model.card.trainingCohort, parts.subject));
+  return [...new Set(warnings)];
+}
+
+/** Warns when the model was trained on no scan, or the subject's age lies outside its cohort. */
+function cohortWarnings(cohort: unknown, subject: SubjectMetadata): string[] {
+  const train = (
+    cohort as { train?: { scans?: unknown; ageYears?: { min?: unknown; max?: unknown } } } | null
+  )?.train;
+  if (train === undefined) return ['The model card does not describe the training cohort.'];
+  const warnings: string[] = [];
+  if (train.scans === 0) {
+    warnings.push(
+      'The model was trained on no scan (a test fixture), so its estimate means nothing.',
+    );
+  }
+  const { min, max } = train.ageYears ?? {};
+  if (
+    typeof min === 'number' &&
+    typeof max === 'number' &&
+    (subject.ageYears < min || subject.ageYears > max)
+  ) {
+    warnings.push(
+      `Age ${subject.ageYears} years lies outside the training cohort's ${min} to ${max} years.`,
+    );
+  }
+  return warnings;
+}
+
+/** Summarises the card's training cohort in one line, for the result and the CLI. */
+export function describeTrainingCohort(cohort: unknown): string {
+  const splits = cohort as Record<string, { scans?: unknown; subjects?: unknown }> | null;
+  const train = splits?.train;
+  if (train === undefined || typeof train.scans !== 'number') {
+    return 'not described in the model card';
+  }
+  const note =
+    typeof (splits as { note?: unknown }).note === 'string'
+      ? ` (${(splits as { note: string }).note})`
+      : '';
+  return `${train.scans} training scans of ${String(train.subjects ?? 'unknown')} subjects${note}`;
+}
