@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +25,6 @@ from .trees import SubjectTrees, build_subject_trees, render_tree
 
 __all__ = ["ScanResult", "Subject", "SubjectModel", "render_scan"]
 
-logger = logging.getLogger(__name__)
 
 REFERENCE_SPACING_MM = 2.5
 """Voxel size (mm) of the subject-level grid of random fields and lesion placement."""

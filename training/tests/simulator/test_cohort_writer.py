@@ -228,3 +228,35 @@ def test_real_background_lesions(phenotype):
     else:
         assert change > 10
         assert lost > 0.05 * scan.dlco.predicted
+
+
+@needs_real_data
+def test_cli_real_backgrounds(tmp_path):
+    out = tmp_path / "real"
+    argv = [
+        "--out", str(out), "--n", "2", "--seed", "8",
+        "--real-backgrounds", f"{CIP_CT}={CIP_MASK}", "--real-fraction", "1",
+        "--workers", "1", "--log-level", "WARNING",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    rows = _read_manifest(out)
+    assert [row["scanner_profile"] for row in rows] == ["real:cip-ct64"] * 2
+    assert all(row["kernel"] == "as-acquired" for row in rows)
+    assert all(row["scanner_shift"] == "0" for row in rows)
+    ct = nib.load(str(out / rows[0]["path"]))
+    assert ct.shape == (64, 64, 79)
+    # The NRRD is LPS with positive spacing, so the RAS affine negates x and y.
+    assert np.allclose(np.diag(ct.affine)[:3], [-4.171872, -4.171872, 3.9873418])
+
+
+def test_cli_rejects_folder_without_pairs(tmp_path, caplog):
+    argv = [
+        "--out",
+        str(tmp_path / "out"),
+        "--n",
+        "1",
+        "--real-backgrounds",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    assert "no CT and lung-mask pair" in caplog.text

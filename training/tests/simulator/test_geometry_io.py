@@ -12,6 +12,13 @@ from simulator_helpers import COARSE_PROFILE, make_subject
 
 from dlco_train.simulator.geometry import LPS_TO_RAS, Grid, reorient, write_nifti
 from dlco_train.simulator.nrrd import read_nrrd
+from dlco_train.simulator.scanner import (
+    MAX_SUBSLICE_MM,
+    PROFILES,
+    pool_labels,
+    pool_sum,
+    scan_grids,
+)
 
 
 def test_grid_affine_is_ras_of_lps():
@@ -158,3 +165,28 @@ def test_nrrd_reader_rejects_2d(tmp_path):
     )
     with pytest.raises(ValueError, match="only 3-D"):
         read_nrrd(path)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profile_grids_align_subslices(name):
+    profile = PROFILES[name]
+    stored, fine, subslices = scan_grids(profile, (0.0, 8.0), (-35.0, 255.0))
+    assert fine.shape[2] == stored.shape[2] * subslices
+    assert fine.spacing_mm[2] <= MAX_SUBSLICE_MM
+    assert fine.spacing_mm[2] * subslices == pytest.approx(profile.slice_thickness_mm)
+    # Each stored slice centre is the mean of its sub-slice centres.
+    fine_z = fine.axis_mm(2).reshape(-1, subslices).mean(axis=1)
+    assert np.allclose(fine_z, stored.axis_mm(2), atol=1e-3)
+    assert stored.axis_mm(2)[0] <= -35.0 + profile.slice_thickness_mm
+    assert stored.axis_mm(2)[-1] >= 255.0 - profile.slice_thickness_mm
+
+
+def test_pooling_keeps_sums_and_majority_labels():
+    values = np.arange(2 * 2 * 6, dtype=np.float32).reshape(2, 2, 6)
+    pooled = pool_sum(values, 3)
+    assert pooled.shape == (2, 2, 2)
+    assert float(pooled.sum()) == pytest.approx(float(values.sum()))
+    labels = np.array([1, 1, 2, 0, 3, 3], dtype=np.uint8).reshape(1, 1, 6)
+    assert pool_labels(labels, 3, 11).ravel().tolist() == [1, 3]
+    tie = np.array([2, 1], dtype=np.uint8).reshape(1, 1, 2)
+    assert pool_labels(tie, 2, 11).ravel().tolist() == [1]

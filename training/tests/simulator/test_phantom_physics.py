@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from simulator_helpers import COARSE_PROFILE, make_subject, with_params
 
 from dlco_train.simulator.phantom import SubjectModel, render_scan
@@ -173,3 +174,38 @@ def test_atelectasis_keeps_dlco(subject_model):
     assert lung_hu(scans[1]).mean() > lung_hu(scans[0]).mean() + 5
     assert (scans[1].labels == 10).sum() > 0
     assert scans[1].dlco.structural == pytest.approx(scans[0].dlco.structural, rel=1e-6)
+
+
+def zone_share(scan, code: int) -> tuple[float, float]:
+    """Return the share of a label's voxels in the upper and the lower half of the lung."""
+    lung_slices = np.flatnonzero((scan.labels > 0).any(axis=(0, 1)))
+    middle = (lung_slices[0] + lung_slices[-1]) // 2
+    # Canonical axis 2 points superior, so slices above the middle are the upper half.
+    voxels = scan.labels == code
+    total = max(int(voxels.sum()), 1)
+    upper = voxels[:, :, middle:].sum() / total
+    return float(upper), float(1.0 - upper)
+
+
+def test_centrilobular_is_upper_predominant(render):
+    scan = render(make_subject("centrilobular", SEVERITY))
+    upper, lower = zone_share(scan, 2)
+    assert upper > lower
+
+
+def test_panlobular_is_lower_predominant(render):
+    scan = render(make_subject("panlobular", SEVERITY))
+    upper, lower = zone_share(scan, 3)
+    assert lower > upper
+
+
+def test_fibrosis_is_basal_and_subpleural(render):
+    scan = render(make_subject("fibrosis", SEVERITY))
+    fibrotic = np.isin(scan.labels, (6, 7, 8))
+    upper, lower = zone_share(scan, 8)
+    assert lower > upper
+    assert fibrotic.sum() > 0
+    # Distance from the lung surface, measured on the stored grid.
+    spacing = np.abs(np.diag(scan.affine_ras)[:3])
+    pleura = ndimage.distance_transform_edt(scan.labels > 0, sampling=spacing)
+    assert pleura[fibrotic].mean() < pleura[scan.labels > 0].mean()
