@@ -26,11 +26,16 @@ interface CliRun {
 
 function runDlco(args: string[]): Promise<CliRun> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [DLCO_BIN, ...args], { maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
-      let code = 0;
-      if (error !== null) code = typeof error.code === 'number' ? error.code : -1;
-      resolvePromise({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [DLCO_BIN, ...args],
+      { maxBuffer: 1 << 24 },
+      (error, stdout, stderr) => {
+        let code = 0;
+        if (error !== null) code = typeof error.code === 'number' ? error.code : -1;
+        resolvePromise({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -57,10 +62,19 @@ let runs: Record<
 >;
 
 beforeAll(() => {
-  writeFileSync(join(workDir, 'broken.nrrd'), 'NRRD0004\ntype: short\ndimension: 3\n\nnot a volume');
+  writeFileSync(
+    join(workDir, 'broken.nrrd'),
+    'NRRD0004\ntype: short\ndimension: 3\n\nnot a volume',
+  );
   writeFileSync(
     manifestPath,
-    ['id,path', `ct64-nrrd,${CT64_NRRD}`, `ct64-dicom,${CT64_DICOM}`, 'broken,broken.nrrd', ''].join('\n'),
+    [
+      'id,path',
+      `ct64-nrrd,${CT64_NRRD}`,
+      `ct64-dicom,${CT64_DICOM}`,
+      'broken,broken.nrrd',
+      '',
+    ].join('\n'),
   );
   runs = {
     json: runDlco(['inspect', CT64_NRRD, '--json', '--mask-out', nrrdMaskPath]),
@@ -122,7 +136,9 @@ describe('dlco inspect', () => {
     expect(mask.size).toEqual(input.size);
     expect(mask.spacing).toEqual(input.spacing);
     expect(mask.origin).toEqual(input.origin);
-    expect(Array.from(mask.direction as Float64Array)).toEqual(Array.from(input.direction as Float64Array));
+    expect(Array.from(mask.direction as Float64Array)).toEqual(
+      Array.from(input.direction as Float64Array),
+    );
     expect(new Set(mask.data as Uint8Array)).toEqual(new Set([0, 1, 2]));
   });
 
@@ -136,7 +152,9 @@ describe('dlco inspect', () => {
     mask.spacing.forEach((value, axis) => expect(value).toBeCloseTo(input.spacing[axis], 4));
     mask.origin.forEach((value, axis) => expect(value).toBeCloseTo(input.origin[axis], 3));
     const direction = Array.from(mask.direction as Float64Array);
-    direction.forEach((value, n) => expect(value).toBeCloseTo((input.direction as Float64Array)[n], 6));
+    direction.forEach((value, n) =>
+      expect(value).toBeCloseTo((input.direction as Float64Array)[n], 6),
+    );
   });
 
   it('prints a QCT table as text', async () => {

@@ -44,7 +44,10 @@ describe('parseCsv', () => {
 
 describe('readManifest', () => {
   it('resolves relative paths against the manifest folder', async () => {
-    const path = writeManifest('relative.csv', 'subject,id,path\ns1,scan-1,scans/a.nrrd\ns2,scan-2,/abs/b\n');
+    const path = writeManifest(
+      'relative.csv',
+      'subject,id,path\ns1,scan-1,scans/a.nrrd\ns2,scan-2,/abs/b\n',
+    );
 
     const jobs = await readManifest(path);
 

@@ -44,10 +44,16 @@ export async function readManifest(manifestPath: string): Promise<ScanJob[]> {
     const path = (fields[pathColumn] ?? '').trim();
     checkScanId(id, `manifest ${manifestPath} line ${line}`);
     if (path === '') {
-      throw new InputError('MANIFEST_INVALID', `manifest ${manifestPath} line ${line}: path is missing`);
+      throw new InputError(
+        'MANIFEST_INVALID',
+        `manifest ${manifestPath} line ${line}: path is missing`,
+      );
     }
     if (seen.has(id)) {
-      throw new InputError('MANIFEST_INVALID', `manifest ${manifestPath} line ${line}: id '${id}' repeats`);
+      throw new InputError(
+        'MANIFEST_INVALID',
+        `manifest ${manifestPath} line ${line}: id '${id}' repeats`,
+      );
     }
     seen.add(id);
     jobs.push({ id, path: isAbsolute(path) ? path : resolve(folder, path) });
@@ -64,7 +70,8 @@ export function isValidScanId(id: string): boolean {
 }
 
 /** Rule for scan ids, for error messages. */
-export const SCAN_ID_RULE = "use 1 to 128 letters, digits, '.', '-' or '_', starting with a letter or digit";
+export const SCAN_ID_RULE =
+  "use 1 to 128 letters, digits, '.', '-' or '_', starting with a letter or digit";
 
 function checkScanId(id: string, where: string): void {
   if (!isValidScanId(id)) {

@@ -72,7 +72,9 @@ export function buildChestPhantom(options: ChestPhantomOptions): Int16Array {
     };
   });
   // Gaussian-like noise from the sum of three uniforms, precomputed so the voxel loop stays cheap.
-  const noise = Int16Array.from({ length: 65536 }, () => Math.round((random() + random() + random() - 1.5) * 40));
+  const noise = Int16Array.from({ length: 65536 }, () =>
+    Math.round((random() + random() + random() - 1.5) * 40),
+  );
 
   let index = 0;
   for (let k = 0; k < nz; k++) {

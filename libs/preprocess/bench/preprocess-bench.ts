@@ -32,14 +32,22 @@ interface ChildReport {
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 
-function runChild(mode: 'itk-read' | 'read' | 'pipeline', file: string, cpuProfileDir?: string): ChildReport {
+function runChild(
+  mode: 'itk-read' | 'read' | 'pipeline',
+  file: string,
+  cpuProfileDir?: string,
+): ChildReport {
   const nodeArgs = ['--import', 'tsx'];
   if (cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`);
-  const output = execFileSync(process.execPath, [...nodeArgs, join(benchDir, 'bench-child.ts'), mode, file], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 20,
-  });
+  const output = execFileSync(
+    process.execPath,
+    [...nodeArgs, join(benchDir, 'bench-child.ts'), mode, file],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as ChildReport;
 }
 
@@ -79,7 +87,9 @@ function main(): void {
     const generationMs = performance.now() - generationStarted;
 
     console.log(`load         1-minute load average ${loadavg()[0].toFixed(2)} at the start`);
-    console.log(`machine      ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${megabytes(totalmem())} RAM, Node ${process.version}`);
+    console.log(
+      `machine      ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${megabytes(totalmem())} RAM, Node ${process.version}`,
+    );
     console.log(
       `phantom      ${BENCH_PHANTOM.size.join(' x ')} int16 at ${BENCH_PHANTOM.spacingMm.join(' x ')} mm, ` +
         `seed ${BENCH_PHANTOM.seed}, ${megabytes(statSync(file).size)} .nii.gz, generated in ${seconds(generationMs)}`,
@@ -95,7 +105,9 @@ function main(): void {
     }
     report(itkReads, reads, pipelines);
     // Other processes slow both measurements, so the load is printed with the figures.
-    console.log(`load         1-minute load average ${loadavg()[0].toFixed(2)} at the end (${cpus().length} CPUs)`);
+    console.log(
+      `load         1-minute load average ${loadavg()[0].toFixed(2)} at the end (${cpus().length} CPUs)`,
+    );
     if (values.keep) console.log(`phantom kept at ${file}`);
   } finally {
     if (!values.keep) rmSync(workDir, { recursive: true, force: true });
@@ -112,9 +124,15 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
   const rssRatio = pipelineRss / MAX_PEAK_RSS_BYTES;
 
   const itkReadRss = Math.max(...itkReads.map((run) => run.maxRssBytes));
-  console.log(`ITK decode   ${seconds(itkReadMs)} (median of ${itkReads.length}), peak RSS ${megabytes(itkReadRss)}`);
-  console.log(`readScan     ${seconds(readMs)} (median of ${reads.length}), peak RSS ${megabytes(readRss)}`);
-  console.log(`pipeline     ${seconds(pipelineMs)} (median of ${pipelines.length}), peak RSS ${megabytes(pipelineRss)}`);
+  console.log(
+    `ITK decode   ${seconds(itkReadMs)} (median of ${itkReads.length}), peak RSS ${megabytes(itkReadRss)}`,
+  );
+  console.log(
+    `readScan     ${seconds(readMs)} (median of ${reads.length}), peak RSS ${megabytes(readRss)}`,
+  );
+  console.log(
+    `pipeline     ${seconds(pipelineMs)} (median of ${pipelines.length}), peak RSS ${megabytes(pipelineRss)}`,
+  );
   const steps = pipelines[Math.floor(pipelines.length / 2)].timingsMs ?? {};
   console.log(
     `  steps      ${Object.entries(steps)
@@ -133,7 +151,9 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
   // The same ratio inside one run is less sensitive to load that varies between processes.
   const ownReadMs = steps.read;
   if (ownReadMs !== undefined) {
-    console.log(`             ${(steps.total / ownReadMs).toFixed(2)} x the pipeline's own read step`);
+    console.log(
+      `             ${(steps.total / ownReadMs).toFixed(2)} x the pipeline's own read step`,
+    );
   }
   console.log(`             ${(pipelineMs / itkReadMs).toFixed(2)} x ITK decoding alone`);
   console.log(

@@ -61,12 +61,18 @@ export function formatInspectText(report: InspectReport): string {
     lines.push(`series UID    ${report.scan.seriesInstanceUid}`);
   }
   lines.push(`size          ${geometry.size.join(' x ')} voxels`);
-  lines.push(`spacing       ${geometry.spacingMm.map((value) => formatNumber(value, 3)).join(' x ')} mm`);
-  lines.push(`origin        ${geometry.originMm.map((value) => formatNumber(value, 2)).join(', ')} mm (LPS)`);
+  lines.push(
+    `spacing       ${geometry.spacingMm.map((value) => formatNumber(value, 3)).join(' x ')} mm`,
+  );
+  lines.push(
+    `origin        ${geometry.originMm.map((value) => formatNumber(value, 2)).join(', ')} mm (LPS)`,
+  );
   lines.push(`direction     ${formatDirection(geometry.direction)}`);
   lines.push(`lung volume   ${formatNumber(report.lungVolumeMl, 0)} mL`);
   lines.push(`coverage      ${formatCoverage(report.coverage)}`);
-  lines.push(`patches       ${report.patchCount} (${formatNumber(100 * report.droppedLungFraction, 1)}% of lung left out)`);
+  lines.push(
+    `patches       ${report.patchCount} (${formatNumber(100 * report.droppedLungFraction, 1)}% of lung left out)`,
+  );
   if (report.warnings.length === 0) lines.push('warnings      none');
   else lines.push('warnings');
   for (const warning of report.warnings) lines.push(`  - ${warning}`);
@@ -84,7 +90,10 @@ function formatCoverage(coverage: Record<string, unknown>): string {
 
 function formatDirection(direction: number[]): string {
   const rows = [0, 1, 2].map((row) =>
-    direction.slice(3 * row, 3 * row + 3).map((value) => formatNumber(value, 3)).join(' '),
+    direction
+      .slice(3 * row, 3 * row + 3)
+      .map((value) => formatNumber(value, 3))
+      .join(' '),
   );
   return `[${rows.join(' | ')}]`;
 }
@@ -118,7 +127,9 @@ export function formatQctTable(regions: Record<string, QctMetrics>): string[] {
   const widths = table[0].map((_, column) => Math.max(...table.map((row) => row[column].length)));
   return table.map((row) =>
     row
-      .map((cell, column) => (column === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[column])))
+      .map((cell, column) =>
+        column === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[column]),
+      )
       .join('  '),
   );
 }

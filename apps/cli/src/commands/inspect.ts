@@ -43,7 +43,10 @@ export function inspectCommand(): Command {
 
 async function runInspect(scan: string, options: InspectCommandOptions): Promise<number> {
   const maskOut = options.maskOut === undefined ? undefined : resolve(options.maskOut);
-  if (maskOut !== undefined && !MASK_EXTENSIONS.some((ext) => maskOut.toLowerCase().endsWith(ext))) {
+  if (
+    maskOut !== undefined &&
+    !MASK_EXTENSIONS.some((ext) => maskOut.toLowerCase().endsWith(ext))
+  ) {
     throw new Error(
       `invalid --mask-out '${options.maskOut}': the file name must end in ${MASK_EXTENSIONS.join(' or ')}`,
     );

@@ -63,7 +63,12 @@ const PARAMS = { ...DEFAULT_PREPROCESS_PARAMS, patchSizeVoxels: 2 };
 
 function silentProgress(): ScanProgress & { statuses: string[] } {
   const statuses: string[] = [];
-  return { statuses, advance: (id, status) => statuses.push(`${id}: ${status}`), log() {}, stop() {} };
+  return {
+    statuses,
+    advance: (id, status) => statuses.push(`${id}: ${status}`),
+    log() {},
+    stop() {},
+  };
 }
 
 /** Builds tiny bags, and fails for paths that contain 'broken' or 'crash'. */
@@ -96,7 +101,12 @@ describe('preprocessJobs', () => {
     expect(summary.written).toEqual(['a', 'c']);
     expect(summary.skipped).toEqual([]);
     expect(summary.failures).toEqual([
-      { id: 'b', code: 'INPUT_CORRUPT', message: '/scans/broken.nrrd is damaged', inputError: true },
+      {
+        id: 'b',
+        code: 'INPUT_CORRUPT',
+        message: '/scans/broken.nrrd is damaged',
+        inputError: true,
+      },
       { id: 'd', code: UNEXPECTED_ERROR_CODE, message: 'out of memory', inputError: false },
     ]);
     expect(readdirSync(outDir).sort()).toEqual(['a', 'c']);
@@ -118,7 +128,11 @@ describe('preprocessJobs', () => {
   it('rewrites bags made with other parameters', async () => {
     const outDir = join(workDir, 'new-params');
     const options = { outDir, logger: silentLogger, buildBag: fakeBuildBag };
-    await preprocessJobs(JOBS.slice(0, 1), { ...options, params: PARAMS, progress: silentProgress() });
+    await preprocessJobs(JOBS.slice(0, 1), {
+      ...options,
+      params: PARAMS,
+      progress: silentProgress(),
+    });
 
     const summary = await preprocessJobs(JOBS.slice(0, 1), {
       ...options,

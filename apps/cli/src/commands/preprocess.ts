@@ -1,14 +1,17 @@
 import { resolve } from 'node:path';
 
 import { Command } from 'commander';
-import {
-  DEFAULT_PREPROCESS_PARAMS,
-  type PreprocessParams,
-} from '@dlco/preprocess';
+import { DEFAULT_PREPROCESS_PARAMS, type PreprocessParams } from '@dlco/preprocess';
 
 import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
-import { isValidScanId, readManifest, SCAN_ID_RULE, scanIdFromPath, type ScanJob } from '../manifest.ts';
+import {
+  isValidScanId,
+  readManifest,
+  SCAN_ID_RULE,
+  scanIdFromPath,
+  type ScanJob,
+} from '../manifest.ts';
 import { createScanProgress } from '../progress.ts';
 import { preprocessJobs, type PreprocessRunSummary } from './preprocess-jobs.ts';
 
@@ -27,7 +30,10 @@ export function preprocessCommand(): Command {
     )
     .argument('<input>', 'scan file, DICOM folder or .zip, or a manifest .csv')
     .requiredOption('--out <dir>', 'folder that receives one bag folder per scan id')
-    .option('--id <id>', 'bag folder name for a single scan (default: the file name without extension)')
+    .option(
+      '--id <id>',
+      'bag folder name for a single scan (default: the file name without extension)',
+    )
     .action(
       runAction(async (input: string, _options: unknown, command: Command) => {
         const options = command.optsWithGlobals<PreprocessCommandOptions>();

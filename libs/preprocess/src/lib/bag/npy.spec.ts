@@ -86,7 +86,9 @@ describe('decodeNpy', () => {
 
   it('EXPECTED FAILURE - rejects Fortran order', () => {
     const bytes = encodeNpy(new Int16Array(4), [2, 2]);
-    const text = new TextDecoder('latin1').decode(bytes).replace("'fortran_order': False", "'fortran_order': True ");
+    const text = new TextDecoder('latin1')
+      .decode(bytes)
+      .replace("'fortran_order': False", "'fortran_order': True ");
     const patched = Uint8Array.from(text, (character) => character.charCodeAt(0));
 
     expect(() => decodeNpy(patched)).toThrow(/Fortran order/);

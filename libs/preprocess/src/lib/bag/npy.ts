@@ -65,7 +65,8 @@ export function formatNpyHeader(dtype: NpyDtype, shape: readonly number[]): stri
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const unpadded = PREAMBLE_BYTES + dict.length + 1;
-  const padding = (HEADER_ALIGNMENT_BYTES - (unpadded % HEADER_ALIGNMENT_BYTES)) % HEADER_ALIGNMENT_BYTES;
+  const padding =
+    (HEADER_ALIGNMENT_BYTES - (unpadded % HEADER_ALIGNMENT_BYTES)) % HEADER_ALIGNMENT_BYTES;
   return dict + ' '.repeat(padding) + '\n';
 }
 
@@ -95,7 +96,10 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
   for (let c = 0; c < header.length; c++) {
     out[PREAMBLE_BYTES + c] = header.charCodeAt(c);
   }
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), PREAMBLE_BYTES + header.length);
+  out.set(
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    PREAMBLE_BYTES + header.length,
+  );
   return out;
 }
 

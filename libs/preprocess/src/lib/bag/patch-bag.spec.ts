@@ -71,7 +71,9 @@ describe('writePatchBag and readPatchBag', () => {
     const dir = join(workDir, 'round-trip');
     await writePatchBag(dir, bag);
 
-    const read = await readPatchBag(dir, { expectedPreprocessingHash: bag.metadata.preprocessingHash });
+    const read = await readPatchBag(dir, {
+      expectedPreprocessingHash: bag.metadata.preprocessingHash,
+    });
 
     expect(read.metadata).toEqual(bag.metadata);
     expect(read.patches).toEqual(bag.patches);
@@ -167,7 +169,9 @@ describe.skipIf(numpyMissing)('numpy reading a patch bag', () => {
       'hu = np.load(os.path.join(d, "hu.npy"))',
       'print("hu[1,2,3,1]", int(hu[1, 2, 3, 1]), meta["patchCount"])',
     ].join('\n');
-    const lines = execFileSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' }).trim().split('\n');
+    const lines = execFileSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
 
     // hu[n, k, j, i] sits at n * 64 + k * 16 + j * 4 + i in the flat array.
     const expectedHu = bag.patches.hu[64 + 2 * 16 + 3 * 4 + 1];

@@ -143,13 +143,18 @@ describe('extractPatches', () => {
 
     const keptMl = patches.lungMl.reduce((sum, value) => sum + value, 0);
     expect(patches.droppedLungFraction).toBeGreaterThanOrEqual(0);
-    expect(patches.droppedLungFraction).toBeLessThan(4 * 24 * 40 / TOTAL_LUNG_VOXELS);
+    expect(patches.droppedLungFraction).toBeLessThan((4 * 24 * 40) / TOTAL_LUNG_VOXELS);
     expect(keptMl).toBeGreaterThan(patches.lungVolumeMl);
   });
 
   it('pads patches that reach past the grid', () => {
     const size: [number, number, number] = [6, 6, 6];
-    const geometry = { size, spacingMm: SPACING_MM, originMm: ORIGIN_MM, direction: Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1) };
+    const geometry = {
+      size,
+      spacingMm: SPACING_MM,
+      originMm: ORIGIN_MM,
+      direction: Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1),
+    };
     const working = { ...geometry, data: new Int16Array(216).fill(-800) };
     const labels = { ...geometry, data: new Uint8Array(216).fill(1) };
     const zones = { zoneCodes: new Uint8Array(216).fill(3), rind: new Uint8Array(216) };
@@ -179,7 +184,11 @@ describe('extractPatches', () => {
 
   it('BAD CALL - rejects labels on another grid', () => {
     const { working, zones } = makePhantom();
-    const labels = { ...working, size: [4, 4, 4] as [number, number, number], data: new Uint8Array(64) };
+    const labels = {
+      ...working,
+      size: [4, 4, 4] as [number, number, number],
+      data: new Uint8Array(64),
+    };
 
     expect(() => extractPatches(working, labels, zones, PARAMS)).toThrow(/share one grid/);
   });
@@ -187,8 +196,8 @@ describe('extractPatches', () => {
   it('BAD CALL - rejects a zero stride', () => {
     const { working, labels, zones } = makePhantom();
 
-    expect(() => extractPatches(working, labels, zones, { ...PARAMS, patchStrideVoxels: 0 })).toThrow(
-      /patchStrideVoxels/,
-    );
+    expect(() =>
+      extractPatches(working, labels, zones, { ...PARAMS, patchStrideVoxels: 0 }),
+    ).toThrow(/patchStrideVoxels/);
   });
 });

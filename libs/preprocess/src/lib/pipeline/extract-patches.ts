@@ -20,7 +20,10 @@ export interface ExtractedPatches extends PatchArrays {
   lungVolumeMl: number;
 }
 
-type PatchParams = Pick<PreprocessParams, 'patchSizeVoxels' | 'patchStrideVoxels' | 'minLungFraction'>;
+type PatchParams = Pick<
+  PreprocessParams,
+  'patchSizeVoxels' | 'patchStrideVoxels' | 'minLungFraction'
+>;
 
 interface PatchStats {
   corner: [number, number, number];
@@ -80,7 +83,12 @@ export function extractPatches(
   return { ...patches, droppedLungFraction, lungVolumeMl: totalLungVoxels * voxelMl };
 }
 
-function checkInputs(working: Volume, labels: LabelVolume, zones: PatchZoneMaps, params: PatchParams) {
+function checkInputs(
+  working: Volume,
+  labels: LabelVolume,
+  zones: PatchZoneMaps,
+  params: PatchParams,
+) {
   const voxels = labels.size[0] * labels.size[1] * labels.size[2];
   if (working.size.join() !== labels.size.join() || working.data.length !== voxels) {
     throw new RangeError(
@@ -88,14 +96,22 @@ function checkInputs(working: Volume, labels: LabelVolume, zones: PatchZoneMaps,
         'must share one grid',
     );
   }
-  if (labels.data.length !== voxels || zones.zoneCodes.length !== voxels || zones.rind.length !== voxels) {
+  if (
+    labels.data.length !== voxels ||
+    zones.zoneCodes.length !== voxels ||
+    zones.rind.length !== voxels
+  ) {
     throw new RangeError(`labels and zone maps must have ${voxels} voxels each`);
   }
   if (!Number.isInteger(params.patchSizeVoxels) || params.patchSizeVoxels < 1) {
-    throw new RangeError(`patchSizeVoxels must be a positive integer, got ${params.patchSizeVoxels}`);
+    throw new RangeError(
+      `patchSizeVoxels must be a positive integer, got ${params.patchSizeVoxels}`,
+    );
   }
   if (!Number.isInteger(params.patchStrideVoxels) || params.patchStrideVoxels < 1) {
-    throw new RangeError(`patchStrideVoxels must be a positive integer, got ${params.patchStrideVoxels}`);
+    throw new RangeError(
+      `patchStrideVoxels must be a positive integer, got ${params.patchStrideVoxels}`,
+    );
   }
   if (!(params.minLungFraction >= 0 && params.minLungFraction <= 1)) {
     throw new RangeError(`minLungFraction must lie in [0, 1], got ${params.minLungFraction}`);
@@ -185,7 +201,11 @@ function copyPatches(
 }
 
 /** Counts lung voxels inside at least one kept patch, so overlapping patches count once. */
-function countCoveredLungVoxels(keptPatches: PatchStats[], size: number, labels: LabelVolume): number {
+function countCoveredLungVoxels(
+  keptPatches: PatchStats[],
+  size: number,
+  labels: LabelVolume,
+): number {
   const covered = new Uint8Array(labels.data.length);
   const [nx, ny] = labels.size;
   let count = 0;

@@ -13,7 +13,10 @@ import { preprocessScan } from './preprocess-scan.ts';
 import type { LungSegmentation } from '../segmentation/segment-lungs.ts';
 import type { PreprocessSteps } from './preprocess-steps.ts';
 
-const REAL_DATA = join(dirname(fileURLToPath(import.meta.url)), '../../../../../../shared/data/real');
+const REAL_DATA = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../../../../shared/data/real',
+);
 
 /** Builds a 100 x 80 x 60 scan at 1 x 1 x 2 mm: 40 HU body with two -850 HU boxes as lungs. */
 function syntheticScan(): Volume {
@@ -82,7 +85,12 @@ function recordingLogger(): { logger: Logger; messages: string[] } {
     messages.push(`${level} ${message}`);
   };
   return {
-    logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+    logger: {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+    },
     messages,
   };
 }
@@ -91,7 +99,15 @@ describe('preprocessScan', () => {
   it('times every step', async () => {
     const result = await preprocessScan('scan.nrrd', { steps: stubSteps(syntheticScan()) });
 
-    for (const step of ['read', 'resample', 'segment', 'zones', 'qct', 'patches', 'total'] as const) {
+    for (const step of [
+      'read',
+      'resample',
+      'segment',
+      'zones',
+      'qct',
+      'patches',
+      'total',
+    ] as const) {
       expect(result.timings[step]).toBeGreaterThanOrEqual(0);
     }
     expect(result.timings.total).toBeGreaterThanOrEqual(result.timings.resample);
@@ -134,7 +150,11 @@ describe('preprocessScan', () => {
     const steps = stubSteps(syntheticScan());
     steps.segmentLungs = (working) => {
       const segmentation = thresholdSegmentation(working);
-      segmentation.coverage = { ...segmentation.coverage, complete: false, reasons: ['lung touches the top slice'] };
+      segmentation.coverage = {
+        ...segmentation.coverage,
+        complete: false,
+        reasons: ['lung touches the top slice'],
+      };
       return segmentation;
     };
 
@@ -145,7 +165,12 @@ describe('preprocessScan', () => {
   });
 
   it('uses the given parameters', async () => {
-    const params = { ...DEFAULT_PREPROCESS_PARAMS, workingSpacingMm: 4, patchSizeVoxels: 8, patchStrideVoxels: 8 };
+    const params = {
+      ...DEFAULT_PREPROCESS_PARAMS,
+      workingSpacingMm: 4,
+      patchSizeVoxels: 8,
+      patchStrideVoxels: 8,
+    };
 
     const result = await preprocessScan('scan.nrrd', { steps: stubSteps(syntheticScan()), params });
 
@@ -176,9 +201,14 @@ describe('createPatchBag', () => {
   it('keys QCT measures by region', async () => {
     const result = await preprocessScan('scan.nrrd', { steps: stubSteps(syntheticScan()) });
 
-    const qct = createPatchBag(result, 'scan.nrrd').metadata.qct as Record<string, Record<string, number>>;
+    const qct = createPatchBag(result, 'scan.nrrd').metadata.qct as Record<
+      string,
+      Record<string, number>
+    >;
 
-    expect(Object.keys(qct)).toEqual(expect.arrayContaining(['whole', 'right', 'left', 'right-upper-rind']));
+    expect(Object.keys(qct)).toEqual(
+      expect.arrayContaining(['whole', 'right', 'left', 'right-upper-rind']),
+    );
     // Labels come from the 2 mm grid, so the native-grid volume differs at the lung edges.
     expect(qct.whole.volumeMl).toBeGreaterThan(0.9 * 350);
     expect(qct.whole.volumeMl).toBeLessThan(1.1 * 350);

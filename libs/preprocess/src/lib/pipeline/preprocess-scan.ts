@@ -73,7 +73,10 @@ export async function preprocessScan(
   const timings: Partial<PreprocessTimingsMs> = {};
   const started = performance.now();
 
-  const timed = async <T>(step: Exclude<keyof PreprocessTimingsMs, 'total'>, run: () => T | Promise<T>) => {
+  const timed = async <T>(
+    step: Exclude<keyof PreprocessTimingsMs, 'total'>,
+    run: () => T | Promise<T>,
+  ) => {
     const stepStarted = performance.now();
     const value = await run();
     timings[step] = performance.now() - stepStarted;
@@ -109,7 +112,11 @@ export async function preprocessScan(
     logger.warn({ reasons: segmentation.coverage.reasons }, 'lung coverage is incomplete');
   }
   logger.info(
-    { patches: patches.count, droppedLungFraction: patches.droppedLungFraction, ms: Math.round(timings.total) },
+    {
+      patches: patches.count,
+      droppedLungFraction: patches.droppedLungFraction,
+      ms: Math.round(timings.total),
+    },
     'scan preprocessed',
   );
 
