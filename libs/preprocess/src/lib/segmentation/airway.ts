@@ -20,8 +20,16 @@ const MAX_CROSS_SECTION_MM2 = 1200;
 
 /** Lumen thresholds tried for slice tracing, in HU; the one that traces the most airway wins. */
 const LUMEN_THRESHOLDS_HU = [-400, -500, -600, -700, -800];
-/** How far the airway grows in 3-D below the lowest traced slice, in mm. */
+/** How far the airway grows in 3-D beyond the traced slices, in mm. */
 const BRONCHUS_GROWTH_MM = 40;
+/** Most lenient lumen threshold for the 3-D growth, in HU; lung parenchyma lies near -850. */
+const BRONCHUS_LUMEN_MAX_HU = -700;
+/**
+ * Largest airway volume removed from the lungs, in mL. Trachea and main bronchi contain about
+ * 40 mL in adults and all conducting airways about 150 mL, so this bounds how much lung a leak
+ * can take.
+ */
+const MAX_AIRWAY_VOLUME_ML = 120;
 
 /** Trachea and main bronchi found by `traceAirway`. */
 export interface AirwayTrace {
@@ -56,10 +64,18 @@ export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | unde
   const trace = best!;
   const mask = new Uint8Array(air.length);
   for (const n of trace.voxels) mask[n] = 1;
-  const count =
-    trace.voxels.length +
-    growIntoBronchi(volume, lumenTest(volume, air, trace.thresholdHu), mask, trace.voxels);
   const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
+  const isBronchusLumen = lumenTest(
+    volume,
+    air,
+    Math.min(trace.thresholdHu, BRONCHUS_LUMEN_MAX_HU),
+  );
+  const frontier = trace.voxels.filter((n) =>
+    touchesOutsideLumen(n, volume.size, isBronchusLumen, mask),
+  );
+  const budget = Math.max(0, Math.floor(MAX_AIRWAY_VOLUME_ML / voxelMl) - trace.voxels.length);
+  const count =
+    trace.voxels.length + growIntoBronchi(volume, isBronchusLumen, mask, frontier, budget);
   return {
     mask,
     volumeMl: count * voxelMl,
@@ -114,17 +130,18 @@ function traceSlices(
 }
 
 /**
- * Extends `mask` (whose voxels are `start`) in place by a 6-connected breadth-first search
- * through lumen voxels, one layer per
- * step, for at most `BRONCHUS_GROWTH_MM`. A layer more than twice the size of the previous one
- * (plus 20 voxels) means the front has reached the parenchyma: it is dropped and growth stops.
- * Returns the number of voxels added.
+ * Extends `mask` in place by a 6-connected breadth-first search through lumen voxels, starting
+ * from `start` (traced voxels next to untraced lumen), one layer per step, for at most
+ * `BRONCHUS_GROWTH_MM` and at most `budget` voxels. A layer more than twice the size of the
+ * previous one (plus 20 voxels) means the front has reached the parenchyma: it is dropped and
+ * growth stops. Returns the number of voxels added.
  */
 function growIntoBronchi(
   volume: Volume,
   isLumen: (n: number) => boolean,
   mask: Uint8Array,
   start: number[],
+  budget: number,
 ): number {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
@@ -153,7 +170,8 @@ function growIntoBronchi(
         }
       }
     }
-    if (layer.length > 2 * previousLayer + 20) {
+    const explodes = layer.length > 2 * previousLayer + 20;
+    if (explodes || added + layer.length > budget) {
       for (const m of layer) mask[m] = 0;
       break;
     }
@@ -163,6 +181,29 @@ function growIntoBronchi(
     front = layer;
   }
   return added;
+}
+
+/** Returns whether voxel `n` has a 6-neighbour that is lumen and not yet in `mask`. */
+function touchesOutsideLumen(
+  n: number,
+  size: [number, number, number],
+  isLumen: (m: number) => boolean,
+  mask: Uint8Array,
+): boolean {
+  const [n0, n1, n2] = size;
+  const plane = n0 * n1;
+  const i = n % n0;
+  const j = ((n / n0) | 0) % n1;
+  const k = (n / plane) | 0;
+  const open = (m: number) => mask[m] === 0 && isLumen(m);
+  return (
+    (i > 0 && open(n - 1)) ||
+    (i < n0 - 1 && open(n + 1)) ||
+    (j > 0 && open(n - n0)) ||
+    (j < n1 - 1 && open(n + n0)) ||
+    (k > 0 && open(n - plane)) ||
+    (k < n2 - 1 && open(n + plane))
+  );
 }
 
 /**

@@ -167,4 +167,12 @@ describe('segmentLungs on a synthetic chest', () => {
     expect(isInputError(error)).toBe(true);
     expect((error as { code?: string }).code).toBe('LUNGS_NOT_FOUND');
   });
+
+  it('BAD CALL - rejects a volume that is not axis-aligned', () => {
+    const flipped: Volume = {
+      ...phantom.volume,
+      direction: Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, -1),
+    };
+    expect(() => segmentLungs(flipped)).toThrow(RangeError);
+  });
 });

@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { LUNG_LABELS, PADDING_THRESHOLD_HU, type LabelVolume, type Volume } from '../volume.ts';
 import { geometryOf } from '../geometry/grid-geometry.ts';
 import type { WorkingGrid } from '../geometry/working-grid.ts';
+import { isIdentityDirection } from '../geometry/canonical.ts';
 import { traceAirway } from './airway.ts';
 import { bodyInterior } from './body-interior.ts';
 import { assessCoverage, type LungCoverage } from './coverage.ts';
@@ -60,7 +61,8 @@ const MIN_AIR_VOLUME_ML = 100;
  *
  * @param input CT on an isotropic working grid with identity direction, in HU, or the
  *   `WorkingGrid` from `resampleToWorkingGrid` (whose `fovMask` is then used).
- * @throws InputError `LUNGS_NOT_FOUND` when less than 100 mL of air lies inside the body.
+ * @throws InputError `LUNGS_NOT_FOUND` when less than 100 mL of air lies inside the body, and
+ *   RangeError when the volume's direction is not the identity.
  * @example
  * const grid = resampleToWorkingGrid(scan, 2);
  * const { labels, coverage } = segmentLungs(grid);
@@ -70,6 +72,12 @@ export function segmentLungs(
   options: SegmentLungsOptions = {},
 ): LungSegmentation {
   const working = 'fovMask' in input ? input.volume : input;
+  if (!isIdentityDirection(working.direction)) {
+    throw new RangeError(
+      'segmentLungs needs a volume with identity direction (LPS axes, z superior). ' +
+        'Resample the scan with resampleToWorkingGrid first.',
+    );
+  }
   const gridFovMask = 'fovMask' in input ? input.fovMask : undefined;
   const logger = options.logger ?? silentLogger;
   let stepStart = performance.now();
