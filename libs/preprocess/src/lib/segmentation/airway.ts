@@ -235,9 +235,10 @@ function airwayPart(
   for (let steps = 1; steps <= 2; steps++) {
     const survivors = new Set(eroded);
     eroded = eroded.filter((p) => fourNeighbours(p, n0, n1).every((q) => survivors.has(q)));
-    const kept: number[] = [];
-    for (const piece of splitIntoPieces(eroded, n0, n1)) if (passes(piece)) kept.push(...piece);
-    if (kept.length) return dilateWithin(kept, inRegion, steps, n0, n1);
+    const passingPieces: number[] = [];
+    for (const piece of splitIntoPieces(eroded, n0, n1))
+      if (passes(piece)) passingPieces.push(...piece);
+    if (passingPieces.length) return dilateWithin(passingPieces, inRegion, steps, n0, n1);
   }
   return [];
 }
@@ -275,21 +276,21 @@ function dilateWithin(
   n0: number,
   n1: number,
 ): number[] {
-  const taken = new Set(pixels);
+  const grown = new Set(pixels);
   let front = pixels;
   for (let step = 0; step < steps; step++) {
     const next: number[] = [];
     for (const p of front) {
       for (const q of fourNeighbours(p, n0, n1)) {
-        if (allowed.has(q) && !taken.has(q)) {
-          taken.add(q);
+        if (allowed.has(q) && !grown.has(q)) {
+          grown.add(q);
           next.push(q);
         }
       }
     }
     front = next;
   }
-  return Array.from(taken);
+  return Array.from(grown);
 }
 
 /** Returns the in-plane pixel and its 8 neighbours that lie inside the slice. */

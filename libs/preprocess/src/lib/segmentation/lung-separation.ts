@@ -21,13 +21,13 @@ const MAX_SPLIT_EROSION_MM = 30;
  */
 const MIN_CORE_SEPARATION_MM = 40;
 
-/** How the two lungs were told apart, for logs and tests. */
+/** Method that separated the two lungs, for logs and tests. */
 export type SeparationMethod = 'components' | 'erosion' | 'single-lung';
 
 /**
  * Splits a lung mask (airway already removed) into right and left lung labels.
  *
- * The two largest 6-connected components are the lungs when the smaller holds at least 15 % of
+ * The two largest 6-connected components are the lungs when the smaller contains at least 15 % of
  * the larger. Otherwise the largest component is eroded in steps of one voxel until it falls
  * into two cores whose centroids are at least 40 mm apart in x, and every voxel goes to the core
  * it reaches first by a breadth-first search inside the mask. The lung with the smaller mean x is
@@ -96,7 +96,8 @@ function splitByErosion(
     const seeds = new Int32Array(local.length);
     for (let n = 0; n < local.length; n++) {
       const c = components.labels[n];
-      seeds[n] = c === a ? 1 : c === b ? 2 : 0;
+      if (c === a) seeds[n] = 1;
+      else if (c === b) seeds[n] = 2;
     }
     growSeeds(seeds, local, localSize);
     const parts = new Int32Array(mask.length);

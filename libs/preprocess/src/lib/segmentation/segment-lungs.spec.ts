@@ -86,12 +86,12 @@ describe('segmentLungs on cip-ct64', () => {
 
   it('flags a scan with the top cut off', () => {
     const [n0, n1, n2] = scan.size;
-    const kept = n2 - 20;
+    const keptSlices = n2 - 20;
     // LPS z grows with k here (identity direction), so the top slices are the last ones.
     const cropped: Volume = {
       ...scan,
-      size: [n0, n1, kept],
-      data: scan.data.slice(0, n0 * n1 * kept),
+      size: [n0, n1, keptSlices],
+      data: scan.data.slice(0, n0 * n1 * keptSlices),
     };
     const result = segmentLungs(resampleToWorkingGrid(cropped, 2));
 

@@ -18,10 +18,10 @@ export interface SyntheticChest {
 }
 
 /**
- * Builds a chest phantom centred on the LPS origin: an elliptic body (40 HU) with air outside
- * (-1000 HU), two ellipsoid lungs (-850 HU) with vessels, a trachea from the top of the image to
- * a carina, two main bronchi, and a table under the back. Sizes are adult-like (about 2.5 L per
- * lung when not cut by the image).
+ * Builds a chest phantom centred on the LPS origin. It contains an elliptic body (40 HU) with air
+ * outside (-1000 HU), two ellipsoid lungs (-850 HU) with vessels, a trachea from the top of the
+ * image down to a carina, two main bronchi, and a table under the back. Each lung contains about
+ * 2.4 L when the image does not cut it.
  * @internal Test and benchmark fixture.
  */
 export function makeSyntheticChest(options: SyntheticChestOptions): SyntheticChest {
@@ -36,9 +36,11 @@ export function makeSyntheticChest(options: SyntheticChestOptions): SyntheticChe
   const fovRadius = (Math.min(n0 * spacingMm[0], n1 * spacingMm[1]) / 2) * 0.98;
   const data = new Int16Array(n0 * n1 * n2);
   const truth = new Uint8Array(n0 * n1 * n2);
+
   const zTop = origin[2] + (n2 - 1) * spacingMm[2];
   const lungCentreZ = zTop - 150;
   const carinaZ = lungCentreZ + 50;
+
   let n = 0;
   for (let k = 0; k < n2; k++) {
     const z = origin[2] + k * spacingMm[2];
