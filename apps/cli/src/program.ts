@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 
 import { inspectCommand } from './commands/inspect.ts';
+import { predictCommand } from './commands/predict.ts';
 import { preprocessCommand } from './commands/preprocess.ts';
 import { LOG_LEVELS } from './logger.ts';
 
@@ -20,5 +21,6 @@ export function buildProgram(): Command {
     );
   program.addCommand(inspectCommand());
   program.addCommand(preprocessCommand());
+  program.addCommand(predictCommand());
   return program;
 }

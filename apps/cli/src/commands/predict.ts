@@ -1,0 +1,180 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  EXPLANATION_NAMES,
+  isModelError,
+  loadModel,
+  ModelError,
+  predictScan,
+  SMOKING_STATUSES,
+  writePrediction,
+  type ExplanationName,
+  type MapQuantity,
+  type ModelErrorCode,
+  type SubjectMetadata,
+} from '@dlco/model';
+import { Command, Option } from 'commander';
+
+import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
+import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { formatPredictionSummary } from './predict-summary.ts';
+
+/** Model used when `--model` is not given: `models/demo` at the repository root. */
+export const DEFAULT_MODEL_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../../models/demo',
+);
+
+/** Default `--explain`; `attention` is added for models that pool by attention. */
+const DEFAULT_EXPLANATIONS = 'contributions,occlusion,shapley,deletion';
+
+/** Model errors caused by the command line rather than by the model or the machine. */
+const USAGE_ERROR_CODES: readonly ModelErrorCode[] = [
+  'METADATA_INVALID',
+  'MODEL_INPUT_INVALID',
+  'MODEL_NOT_FOUND',
+  'OUTPUT_EXISTS',
+];
+
+interface PredictCommandOptions extends LogOptions {
+  age?: string;
+  sex?: string;
+  height?: string;
+  weight?: string;
+  smoking?: string;
+  packYears?: string;
+  hb?: string;
+  model: string;
+  out?: string;
+  explain: string;
+  map: MapQuantity;
+  threads?: string;
+  json?: boolean;
+}
+
+/** Builds `dlco predict`, which estimates DLCO for one scan and explains where it comes from. */
+export function predictCommand(): Command {
+  return new Command('predict')
+    .description(
+      'Estimate DLCO (ml/min/mmHg) from one chest CT with the GLI 2017 reference, zone ' +
+        'contributions and a deficit map. Research use, not diagnosis.',
+    )
+    .argument('<scan>', 'scan file, DICOM folder or .zip')
+    .option('--age <years>', 'age in years (required)')
+    .addOption(new Option('--sex <sex>', 'sex (required)').choices(['M', 'F']))
+    .option('--height <cm>', 'standing height in cm (required)')
+    .option('--weight <kg>', 'body weight in kg (required)')
+    .addOption(new Option('--smoking <status>', 'smoking status').choices(SMOKING_STATUSES))
+    .option(
+      '--pack-years <n>',
+      'cumulative smoking in pack-years (0 for a never-smoker if omitted)',
+    )
+    .option('--hb <g/dL>', 'haemoglobin in g/dL; the reference values are then Hb-corrected')
+    .option('--model <dir>', 'model folder with model-card.json', DEFAULT_MODEL_DIR)
+    .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
+    .option(
+      '--explain <list>',
+      `comma-separated explanations: ${EXPLANATION_NAMES.join(', ')} (default adds attention ` +
+        'for attention models; sliding-window is slow)',
+      DEFAULT_EXPLANATIONS,
+    )
+    .addOption(
+      new Option('--map <quantity>', 'quantity of map.nii.gz, per mL of lung')
+        .choices(['deficit', 'contribution'])
+        .default('deficit'),
+    )
+    .option('--threads <n>', 'ONNX Runtime threads per operator (default: one per core)')
+    .option('--json', 'print result.json to stdout instead of the summary')
+    .action(
+      runAction(async (scan: string, _options: unknown, command: Command) => {
+        const options = command.optsWithGlobals<PredictCommandOptions>();
+        const explainIsDefault = command.getOptionValueSource('explain') === 'default';
+        try {
+          return await runPredict(scan, options, explainIsDefault);
+        } catch (error) {
+          if (!isModelError(error)) throw error;
+          process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+          return USAGE_ERROR_CODES.includes(error.code) ? EXIT_INPUT_ERROR : EXIT_FAILURE;
+        }
+      }),
+    );
+}
+
+async function runPredict(
+  scan: string,
+  options: PredictCommandOptions,
+  explainIsDefault: boolean,
+): Promise<number> {
+  const logger = loggerFromOptions(options);
+  const subject = subjectFromOptions(options);
+  const explain = options.explain
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '') as ExplanationName[];
+  const threads =
+    options.threads === undefined
+      ? undefined
+      : parseNumber(options.threads, '--threads', 'MODEL_INPUT_INVALID');
+
+  const model = await loadModel(options.model, { threads, logger });
+  if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
+  const prediction = await predictScan(resolve(scan), subject, {
+    model,
+    explain,
+    mapQuantity: options.map,
+    logger,
+  });
+  const outDir = options.out === undefined ? undefined : resolve(options.out);
+  if (outDir !== undefined) await writePrediction(outDir, prediction);
+
+  process.stdout.write(
+    options.json === true
+      ? `${JSON.stringify(prediction.result, null, 2)}\n`
+      : formatPredictionSummary(prediction.result, outDir),
+  );
+  return 0;
+}
+
+/** Reads the subject flags; a missing or non-numeric required flag is a METADATA_INVALID error. */
+function subjectFromOptions(options: PredictCommandOptions): SubjectMetadata {
+  const required = {
+    '--age': options.age,
+    '--sex': options.sex,
+    '--height': options.height,
+    '--weight': options.weight,
+  };
+  const missing = Object.entries(required)
+    .filter(([, value]) => value === undefined)
+    .map(([flag]) => flag);
+  if (missing.length > 0) {
+    throw new ModelError(
+      'METADATA_INVALID',
+      `missing ${missing.join(', ')}: dlco predict needs --age (years), --sex (M or F), ` +
+        '--height (cm) and --weight (kg) for the model and the GLI reference.',
+      { flags: missing },
+    );
+  }
+  return {
+    ageYears: parseNumber(options.age!, '--age'),
+    sex: options.sex as SubjectMetadata['sex'],
+    heightCm: parseNumber(options.height!, '--height'),
+    weightKg: parseNumber(options.weight!, '--weight'),
+    smoking: options.smoking as SubjectMetadata['smoking'],
+    packYears:
+      options.packYears === undefined ? undefined : parseNumber(options.packYears, '--pack-years'),
+    hbGdl: options.hb === undefined ? undefined : parseNumber(options.hb, '--hb'),
+  };
+}
+
+function parseNumber(
+  text: string,
+  flag: string,
+  code: ModelErrorCode = 'METADATA_INVALID',
+): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) {
+    throw new ModelError(code, `invalid ${flag} '${text}': expected a number.`, { flag });
+  }
+  return value;
+}
