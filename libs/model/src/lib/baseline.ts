@@ -115,25 +115,22 @@ export function scoreBaseline(
 
 /**
  * Finds the whole-lung row of a QCT summary: `computeQct`'s table (`rows` with region `whole`)
- * or an object with a `wholeLung` entry. Returns undefined when neither is present.
+ * or the by-region object of `bag.json` (`whole`). Returns undefined when neither is present.
  */
 export function wholeLungQct(qct: unknown): WholeLungQct | undefined {
   if (typeof qct !== 'object' || qct === null) return undefined;
-  const table = qct as { rows?: unknown; wholeLung?: unknown };
+  const table = qct as { rows?: unknown; whole?: unknown };
   const row = Array.isArray(table.rows)
     ? table.rows.find((candidate) => (candidate as { region?: unknown })?.region === 'whole')
-    : table.wholeLung;
+    : table.whole;
   if (typeof row !== 'object' || row === null) return undefined;
-  const read = (...names: string[]) => {
-    for (const name of names) {
-      const value = (row as Record<string, unknown>)[name];
-      if (typeof value === 'number') return value;
-    }
-    return Number.NaN;
+  const read = (name: keyof WholeLungQct) => {
+    const value = (row as Record<string, unknown>)[name];
+    return typeof value === 'number' ? value : Number.NaN;
   };
   return {
     volumeMl: read('volumeMl'),
-    meanHu: read('meanHu', 'meanLungDensityHu'),
+    meanHu: read('meanHu'),
     laa950Percent: read('laa950Percent'),
     haaPercent: read('haaPercent'),
   };
