@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { readImageNode } from '@itk-wasm/image-io';
-import { readPatchBag } from '@dlco/preprocess';
+import { readPatchBag, readScan } from '@dlco/preprocess';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,7 +51,6 @@ const manifestPath = join(workDir, 'manifest.csv');
 let runs: Record<
   | 'json'
   | 'text'
-  | 'dicom'
   | 'missingScan'
   | 'invalidMask'
   | 'missingOut'
@@ -78,8 +77,7 @@ beforeAll(() => {
   );
   runs = {
     json: runDlco(['inspect', CT64_NRRD, '--json', '--mask-out', nrrdMaskPath]),
-    text: runDlco(['inspect', CT64_NRRD, '--mask-out', niftiMaskPath]),
-    dicom: runDlco(['inspect', CT64_DICOM, '--json']),
+    text: runDlco(['inspect', CT64_DICOM, '--mask-out', niftiMaskPath]),
     missingScan: runDlco(['inspect', join(workDir, 'missing.nrrd')]),
     invalidMask: runDlco(['inspect', CT64_NRRD, '--mask-out', join(workDir, 'mask.png')]),
     missingOut: runDlco(['preprocess', manifestPath]),
@@ -142,38 +140,28 @@ describe('dlco inspect', () => {
     expect(new Set(mask.data as Uint8Array)).toEqual(new Set([0, 1, 2]));
   });
 
-  it('writes a NIfTI mask with the input geometry', async () => {
+  it('writes a NIfTI mask with the geometry of a DICOM input', async () => {
     await runs.text;
-    const input = await readImageNode(CT64_NRRD);
+    const { volume: input } = await readScan(CT64_DICOM);
     const mask = await readImageNode(niftiMaskPath);
 
     // NIfTI stores spacing and origin as float32, so they match to float32 precision only.
     expect(mask.size).toEqual(input.size);
-    mask.spacing.forEach((value, axis) => expect(value).toBeCloseTo(input.spacing[axis], 4));
-    mask.origin.forEach((value, axis) => expect(value).toBeCloseTo(input.origin[axis], 3));
+    mask.spacing.forEach((value, axis) => expect(value).toBeCloseTo(input.spacingMm[axis], 4));
+    mask.origin.forEach((value, axis) => expect(value).toBeCloseTo(input.originMm[axis], 3));
     const direction = Array.from(mask.direction as Float64Array);
-    direction.forEach((value, n) =>
-      expect(value).toBeCloseTo((input.direction as Float64Array)[n], 6),
-    );
+    direction.forEach((value, n) => expect(value).toBeCloseTo(input.direction[n], 6));
   });
 
-  it('prints a QCT table as text', async () => {
+  it('prints geometry, series UID and a QCT table as text', async () => {
     const text = await runs.text;
 
     expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^scan\s+.*\(dicom\)$/m);
+    expect(text.stdout).toMatch(/^series UID\s+[0-9.]+$/m);
     expect(text.stdout).toMatch(/size\s+64 x 64 x 79 voxels/);
     expect(text.stdout).toMatch(/region\s+volume mL\s+MLD HU\s+%LAA-950\s+Perc15 HU\s+%HAA/);
     expect(text.stdout).toMatch(/^whole lung\s+\d+/m);
-  });
-
-  it('reports the DICOM series UID', async () => {
-    const dicom = await runs.dicom;
-    const report = JSON.parse(dicom.stdout);
-
-    expect(dicom.code).toBe(0);
-    expect(report.scan.format).toBe('dicom');
-    expect(report.scan.seriesInstanceUid).toMatch(/^[0-9.]+$/);
-    expect(report.geometry.size).toEqual([64, 64, 79]);
   });
 
   it('EXPECTED FAILURE - exits 2 with the code of a missing scan', async () => {
