@@ -84,6 +84,15 @@ class LesionPlan:
         """Return the severity of one process, 0 when absent."""
         return self.processes.get(process, 0.0)
 
+    def fields_needed(self) -> set[str]:
+        """Return the random fields that :func:`render_lesions` reads for this plan."""
+        needed = set()
+        if any(self.level(name) > 0 for name in ("vascular", "fibrosis", "panlobular")):
+            needed.add("patchy")
+        if self.level("fibrosis") > 0:
+            needed.add("reticular")
+        return needed
+
 
 def _sample_centres(
     context: LungContext, weights: np.ndarray, count: int, rng: np.random.Generator
@@ -230,7 +239,8 @@ def render_lesions(
         parenchyma_hu: float32 healthy parenchyma HU on the grid (sets how much tissue
             panlobular emphysema can remove).
         fields: Unit-variance random fields on the grid: ``patchy`` (about 15 mm
-            correlation) and ``reticular`` (about 3 mm).
+            correlation) and ``reticular`` (about 3 mm). Only the fields that the
+            plan's processes use must be present (see :meth:`LesionPlan.fields_needed`).
         atelectasis_mm: Depth scale of dependent atelectasis, 0 for none.
 
     Returns:
@@ -242,7 +252,9 @@ def render_lesions(
     hu_delta = np.zeros(shape, dtype=np.float32)
     factor = np.ones(shape, dtype=np.float32)
     labels = mask.astype(np.uint8)
-    patchy_positive = np.clip(0.5 + 0.35 * fields["patchy"], 0.0, 1.0)
+    patchy_positive = None
+    if "patchy" in fields:
+        patchy_positive = np.clip(0.5 + 0.35 * fields["patchy"], 0.0, 1.0)
 
     # Dependent atelectasis: denser posterior basal rim, conductance unchanged.
     if atelectasis_mm > 0:

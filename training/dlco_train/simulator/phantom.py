@@ -73,7 +73,7 @@ class Subject:
 class SubjectModel:
     """Subject-level state reused by every scan of one subject.
 
-    Holds the anatomy, a 2.5 mm reference grid with the lung mask, pleural distance and
+    Contains the anatomy, a 2.5 mm reference grid with the lung mask, pleural distance and
     random fields, the airway and vessel trees and the lesion plan.
 
     Args:
@@ -103,13 +103,6 @@ class SubjectModel:
             subject.phenotype, subject.severity, self.reference, rng
         )
         self.scan_arteries = prune_arteries(self.trees.arteries, self.plan, rng)
-
-    def fields_on(self, grid: Grid) -> dict[str, np.ndarray]:
-        """Resample the subject's random fields to a scan grid."""
-        return {
-            name: resample_linear(field, self.reference_grid, grid)
-            for name, field in self.fields.items()
-        }
 
 
 def _reference_grid(params: AnatomyParams) -> Grid:
@@ -223,9 +216,12 @@ def _render_cavity(
         pleura_source=(model.reference_grid, model.reference.pleura_mm),
     )
     lung_mask = context.mask
+    # Resampling is costly, so only the fields this subject's lesions use are resampled.
     fields = {
-        name: resample_linear(field, model.reference_grid, grid, mask=lung_mask)
-        for name, field in model.fields.items()
+        name: resample_linear(
+            model.fields[name], model.reference_grid, grid, mask=lung_mask
+        )
+        for name in {"texture"} | model.plan.fields_needed()
     }
     parenchyma = (
         np.float32(params.parenchyma_hu)

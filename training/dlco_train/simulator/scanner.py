@@ -1,8 +1,9 @@
 """Named scanner profiles and the acquisition model that turns a phantom into a CT.
 
 The acquisition averages thin sub-slices into each reconstructed slice, which gives
-partial volume along z. It then applies the reconstruction kernel in-plane, adds noise
-shaped by the kernel and pads outside the reconstruction circle with -3024 HU. The
+partial volume along z. It then adds white noise and applies the reconstruction kernel
+in-plane, so the kernel shapes the noise, and pads outside the reconstruction circle
+with -3024 HU. The
 arrays are stored in the profile's axis order. The profiles are invented for the
 simulator and name no vendor.
 """
@@ -19,6 +20,7 @@ from .geometry import Grid
 
 __all__ = [
     "DEFAULT_TEST_PROFILES",
+    "KERNELS",
     "OUTSIDE_FOV_HU",
     "PROFILES",
     "ScannerProfile",
@@ -46,7 +48,7 @@ class ScannerProfile:
             this is also the slice spacing.
         pixel_mm: In-plane pixel spacing.
         matrix: In-plane matrix size (square).
-        noise_hu: Noise standard deviation in water-equivalent tissue, HU.
+        noise_hu: Noise standard deviation after the kernel, HU.
         fov_mm: Reconstruction circle diameter; ``None`` is the full matrix width.
         axis_order: Stored axis order as a permutation of the canonical (L, P, S) axes.
         flips: Whether each stored axis is reversed.
@@ -176,33 +178,28 @@ def pool_labels(labels: np.ndarray, subslices: int, codes: int) -> np.ndarray:
     return best
 
 
-_KERNEL_NOISE_SIGMA_PX = {"smooth": 1.1, "standard": 0.8, "sharp": 0.5}
+KERNELS = ("smooth", "standard", "sharp")
+"""Reconstruction kernel names."""
 
 
 def _apply_kernel(hu: np.ndarray, kernel: str) -> np.ndarray:
     if kernel == "smooth":
         return ndimage.gaussian_filter(hu, sigma=(0.9, 0.9, 0.0))
     if kernel == "standard":
-        return ndimage.gaussian_filter(hu, sigma=(0.5, 0.5, 0.0))
+        return ndimage.gaussian_filter(hu, sigma=(0.6, 0.6, 0.0))
     if kernel == "sharp":
         # Unsharp masking: edges overshoot, as with a bone or lung kernel.
         base = ndimage.gaussian_filter(hu, sigma=(0.3, 0.3, 0.0))
         blurred = ndimage.gaussian_filter(hu, sigma=(1.3, 1.3, 0.0))
         return base + np.float32(0.7) * (base - blurred)
-    raise ValueError(
-        f"unknown kernel {kernel!r}; valid kernels: {sorted(_KERNEL_NOISE_SIGMA_PX)}."
-    )
+    raise ValueError(f"unknown kernel {kernel!r}; valid kernels: {list(KERNELS)}.")
 
 
-def _shaped_noise(
-    shape: tuple[int, int, int], kernel: str, rng: np.random.Generator
-) -> np.ndarray:
-    white = rng.standard_normal(shape, dtype=np.float32)
-    sigma = _KERNEL_NOISE_SIGMA_PX[kernel]
-    noise = ndimage.gaussian_filter(white, sigma=(sigma, sigma, 0.0))
-    # A 2-D Gaussian of width sigma scales white noise SD by 1 / (2 sqrt(pi) sigma).
-    noise *= np.float32(2.0 * math.sqrt(math.pi) * sigma)
-    return noise
+def _kernel_noise_gain(kernel: str) -> float:
+    """Return the SD of unit white noise after the kernel (the impulse response's L2 norm)."""
+    impulse = np.zeros((33, 33, 1), dtype=np.float64)
+    impulse[16, 16, 0] = 1.0
+    return float(np.sqrt((_apply_kernel(impulse, kernel) ** 2).sum()))
 
 
 def acquire_ct(
@@ -213,7 +210,7 @@ def acquire_ct(
     noise_scale: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Simulate slice averaging, kernel, noise and the reconstruction circle.
+    """Simulate slice averaging, noise, kernel and the reconstruction circle.
 
     Args:
         fine_hu: float32 HU on the sub-slice grid.
@@ -228,10 +225,14 @@ def acquire_ct(
         :data:`OUTSIDE_FOV_HU` outside it.
     """
     hu = pool_mean(fine_hu, subslices)
+    # White noise added before the kernel is shaped by it, as in filtered back
+    # projection, and is pre-scaled so its SD after the kernel is the profile's.
+    noise_sd = profile.noise_hu * noise_scale / _kernel_noise_gain(profile.kernel)
+    noise = rng.standard_normal(hu.shape, dtype=np.float32)
+    noise *= np.float32(noise_sd)
+    hu = hu + noise
+    del noise
     hu = _apply_kernel(hu, profile.kernel)
-    hu += _shaped_noise(hu.shape, profile.kernel, rng) * np.float32(
-        profile.noise_hu * noise_scale
-    )
     np.clip(hu, -1024.0, 3071.0, out=hu)
     ct = np.rint(hu).astype(np.int16)
 

@@ -190,3 +190,19 @@ def test_pooling_keeps_sums_and_majority_labels():
     assert pool_labels(labels, 3, 11).ravel().tolist() == [1, 3]
     tie = np.array([2, 1], dtype=np.uint8).reshape(1, 1, 2)
     assert pool_labels(tie, 2, 11).ravel().tolist() == [1]
+
+
+@pytest.mark.parametrize("kernel", ["smooth", "standard", "sharp"])
+def test_noise_sd_matches_profile(render, subject_model, kernel):
+    subject = make_subject("healthy")
+    noisy = render(subject, dataclasses.replace(COARSE_PROFILE, kernel=kernel))
+    clean = render(
+        subject, dataclasses.replace(COARSE_PROFILE, kernel=kernel, noise_hu=0.0)
+    )
+    params = subject_model(subject).params
+    body_scale = np.sqrt(params.body_a_mm * params.body_b_mm / (175.0 * 130.0))
+    # Soft tissue is far from the clipping limits, so the difference is the noise.
+    tissue = (clean.ct > -200) & (clean.ct < 200)
+    difference = noisy.ct[tissue].astype(float) - clean.ct[tissue]
+    expected = COARSE_PROFILE.noise_hu * body_scale
+    assert difference.std() == pytest.approx(expected, rel=0.1)
