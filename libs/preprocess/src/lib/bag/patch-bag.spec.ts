@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -122,6 +122,33 @@ describe('writePatchBag and readPatchBag', () => {
 
     expect(readdirSync(parent)).toEqual(['scan']);
     expect((await readPatchBag(dir)).patches.lungMl[0]).toBe(0.25);
+  });
+
+  it('removes staging folders of ended writers', async () => {
+    const parent = join(workDir, 'abandoned');
+    const endedPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    mkdirSync(join(parent, `.scan.tmp-${endedPid}-0a1b`), { recursive: true });
+    mkdirSync(join(parent, `.scan.tmp-${process.pid}-2c3d`), { recursive: true });
+    mkdirSync(join(parent, `.other.tmp-${endedPid}-4e5f`), { recursive: true });
+
+    await writePatchBag(join(parent, 'scan'), makeBag());
+
+    expect(readdirSync(parent).sort()).toEqual([
+      `.other.tmp-${endedPid}-4e5f`,
+      `.scan.tmp-${process.pid}-2c3d`,
+      'scan',
+    ]);
+  });
+
+  it('clears a retired bag of an ended writer', async () => {
+    const parent = join(workDir, 'retired');
+    const endedPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    await writePatchBag(join(parent, 'earlier'), makeBag());
+    execFileSync('mv', [join(parent, 'earlier'), join(parent, `.scan.old-${endedPid}-0a1b`)]);
+
+    await writePatchBag(join(parent, 'scan'), makeBag());
+
+    expect(readdirSync(parent)).toEqual(['scan']);
   });
 
   it('BAD CALL - rejects arrays that do not match the patch count', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { BAG_FORMAT_VERSION } from '../params.ts';
@@ -56,6 +56,7 @@ export async function writePatchBag(dir: string, bag: PatchBag): Promise<void> {
 
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
+  await removeAbandonedStaging(parent, basename(dir));
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const staging = join(parent, `.${basename(dir)}.tmp-${suffix}`);
   const retired = join(parent, `.${basename(dir)}.old-${suffix}`);
@@ -158,6 +159,50 @@ function checkPatchArrays(patches: PatchArrays): void {
       );
     }
   }
+}
+
+/**
+ * Cleans up after writers of `name` that no longer run, such as a process killed mid-write. Their
+ * staging folders are removed. A retired earlier bag is moved back when no bag took its place,
+ * and removed otherwise. Folders of a running process are left alone.
+ */
+// NOTE: process ids are only checked on this host, so two machines must not write bags into one
+// shared output folder at the same time.
+async function removeAbandonedStaging(parent: string, name: string): Promise<void> {
+  const pattern = new RegExp(`^\\.${escapeRegExp(name)}\\.(tmp|old)-(\\d+)-[0-9a-f]+$`);
+  for (const entry of await readdir(parent)) {
+    const match = pattern.exec(entry);
+    if (match === null || isProcessAlive(Number(match[2]))) continue;
+
+    const path = join(parent, entry);
+    const target = join(parent, name);
+    if (match[1] === 'old' && !(await pathExists(target))) {
+      await rename(path, target);
+    } else {
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM means the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 async function renameIfExists(from: string, to: string): Promise<boolean> {
