@@ -78,7 +78,9 @@ export function densityOnInputGrid(
   inputMask?: Uint8Array,
 ): Float32Array {
   const workingVoxelMl = voxelMl(working);
-  const density = Float32Array.from(perVoxel, (value) => value / workingVoxelMl);
+  // A plain loop: Float32Array.from with a map function is several times slower on 3-D grids.
+  const density = new Float32Array(perVoxel.length);
+  for (let n = 0; n < perVoxel.length; n++) density[n] = perVoxel[n] / workingVoxelMl;
   const resampled = resampleFloatToReference(density, working, input);
   if (inputMask !== undefined) {
     for (let n = 0; n < resampled.length; n++) if (inputMask[n] === 0) resampled[n] = 0;
