@@ -20,7 +20,7 @@ from .lungs import build_context, lung_bounds
 from .nrrd import read_nrrd
 from .pathology import LUCENT_HU, WALL_HU, plan_lesions, render_lesions
 from .phantom import ScanResult, Subject
-from .physiology import conductance_maps, measure_dlco
+from .physiology import conductance_maps, measure_dlco, measurement_rng
 
 __all__ = [
     "RealBackground",
@@ -222,7 +222,12 @@ def render_real_scan(
         context, alveolar, lesions.conductance_factor, predicted_dlco
     )
     dlco = measure_dlco(
-        maps, predicted_dlco, subject.sex, subject.hb_g_dl, subject.cohb_percent, rng
+        maps,
+        predicted_dlco,
+        subject.sex,
+        subject.hb_g_dl,
+        subject.cohb_percent,
+        measurement_rng(subject.seed),
     )
     return ScanResult(
         ct=ct,
@@ -233,5 +238,6 @@ def render_real_scan(
         dlco=dlco,
         profile_name=f"real:{background.name}",
         kernel="as-acquired",
+        # NOTE: the file's slice thickness is not read, so the z spacing is reported.
         slice_thickness_mm=float(grid.spacing_mm[2]),
     )

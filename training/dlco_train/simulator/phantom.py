@@ -19,7 +19,13 @@ from .pathology import (
     prune_arteries,
     render_lesions,
 )
-from .physiology import ConductanceMaps, DlcoValues, conductance_maps, measure_dlco
+from .physiology import (
+    ConductanceMaps,
+    DlcoValues,
+    conductance_maps,
+    measure_dlco,
+    measurement_rng,
+)
 from .scanner import ScannerProfile, acquire_ct, pool_labels, pool_sum, scan_grids
 from .trees import SubjectTrees, build_subject_trees, render_tree
 
@@ -158,7 +164,7 @@ def render_scan(
         model: Subject-level state.
         profile: Scanner profile.
         predicted_dlco: GLI predicted DLCO of the subject (ml/min/mmHg).
-        rng: Random generator of this scan (noise and measurement only).
+        rng: Random generator of this scan's CT noise.
 
     Returns:
         The scan.
@@ -179,7 +185,12 @@ def render_scan(
 
     subject = model.subject
     dlco = measure_dlco(
-        maps, predicted_dlco, subject.sex, subject.hb_g_dl, subject.cohb_percent, rng
+        maps,
+        predicted_dlco,
+        subject.sex,
+        subject.hb_g_dl,
+        subject.cohb_percent,
+        measurement_rng(subject.seed),
     )
     full_maps = []
     for cavity_map in (maps.healthy, maps.actual, maps.deficit):

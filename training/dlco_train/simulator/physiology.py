@@ -26,6 +26,7 @@ __all__ = [
     "cohb_factor",
     "conductance_maps",
     "measure_dlco",
+    "measurement_rng",
 ]
 
 DEPENDENT_WEIGHT_GAIN = 0.5
@@ -133,6 +134,15 @@ class DlcoValues:
     cohb_factor: float
 
 
+def measurement_rng(subject_seed: int) -> np.random.Generator:
+    """Return the generator of a subject's DLCO measurement noise.
+
+    It depends on the subject alone, so every scan of one subject reports the same
+    measured DLCO, as from one lung-function test.
+    """
+    return np.random.default_rng([subject_seed, 1])
+
+
 def measure_dlco(
     maps: ConductanceMaps,
     predicted: float,
@@ -149,7 +159,7 @@ def measure_dlco(
         sex: ``"M"`` or ``"F"``.
         hb_g_dl: Haemoglobin in g/dL.
         cohb_percent: Carboxyhaemoglobin in percent.
-        rng: Random generator for the measurement noise.
+        rng: Random generator for the measurement noise (see :func:`measurement_rng`).
 
     Returns:
         The DLCO values.

@@ -59,6 +59,8 @@ def test_scan_seed_changes_noise_only(render):
     assert not np.array_equal(first.ct, second.ct)
     assert np.array_equal(first.deficit, second.deficit)
     assert first.dlco.structural == pytest.approx(second.dlco.structural, rel=1e-9)
+    # One subject has one lung-function test, whatever the scan.
+    assert first.dlco.measured == second.dlco.measured
 
 
 @pytest.mark.parametrize(
