@@ -126,6 +126,8 @@ async function runPredict(
     logger,
   });
   const outDir = options.out === undefined ? undefined : resolve(options.out);
+  // An overlay image writer can be passed here as writeExtraFiles, so that it lands in the same
+  // staging folder and appears together with result.json or not at all.
   if (outDir !== undefined) await writePrediction(outDir, prediction);
 
   process.stdout.write(

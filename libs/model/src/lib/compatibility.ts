@@ -71,3 +71,47 @@ export function checkModelCompatibility(
     );
   }
 }
+
+/** Dtypes the runtime feeds to the encoder, as the patch bag stores them. */
+const ENCODER_INPUT_DTYPES: Record<string, string> = { hu: 'int16', mask: 'uint8' };
+
+/**
+ * Rejects a card whose graphs expect inputs the runtime does not send: the runtime passes raw
+ * int16 HU, uint8 labels and raw metadata with NaN for missing values, so HU scaling, mask
+ * binarisation and metadata standardisation must happen inside the graphs.
+ *
+ * @throws ModelError `MODEL_INCOMPATIBLE` naming the card field.
+ */
+export function checkNormalisationContract(card: ModelCard, dir: string): void {
+  const { normalisation } = card as unknown as { normalisation: Record<string, unknown> };
+  const inside: [string, string][] = [
+    ['huScaling', 'encoder.onnx'],
+    ['mask', 'encoder.onnx'],
+  ];
+  for (const [field, graph] of inside) {
+    const text = normalisation[field];
+    if (typeof text !== 'string' || !text.includes(`inside ${graph}`)) {
+      throw incompatible(dir, `normalisation.${field}`, text, `applied inside ${graph}`);
+    }
+  }
+  const missing = normalisation.metadataMissing;
+  if (typeof missing !== 'string' || !missing.includes('NaN')) {
+    throw incompatible(dir, 'normalisation.metadataMissing', missing, 'pass NaN');
+  }
+  for (const input of card.encoder.inputs) {
+    const expected = ENCODER_INPUT_DTYPES[input.name];
+    if (expected === undefined || input.dtype !== expected) {
+      throw incompatible(dir, `encoder input ${input.name}`, input.dtype, expected ?? 'hu or mask');
+    }
+  }
+}
+
+function incompatible(dir: string, field: string, received: unknown, expected: string): ModelError {
+  return new ModelError(
+    'MODEL_INCOMPATIBLE',
+    `Model ${dir}: ${field} is ${JSON.stringify(received) ?? 'missing'}, but this runtime needs ` +
+      `'${expected}' because it feeds raw bag values to the graphs. Export the model again with ` +
+      'dlco_train.export, or update @dlco/model.',
+    { field, received },
+  );
+}

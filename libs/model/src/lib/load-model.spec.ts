@@ -125,6 +125,23 @@ describe('loadModel', () => {
     await expectModelError(loadModel(dir), 'MODEL_INCOMPATIBLE');
   });
 
+  it('EXPECTED FAILURE - HU scaling outside the graph', async () => {
+    const dir = await editedCopy((card) => {
+      (card.normalisation as Record<string, unknown>).huScaling =
+        'clip to huClip before the encoder';
+    });
+    const error = await expectModelError(loadModel(dir), 'MODEL_INCOMPATIBLE');
+    expect(error.message).toContain('normalisation.huScaling');
+  });
+
+  it('EXPECTED FAILURE - float encoder input', async () => {
+    const dir = await editedCopy((card) => {
+      const encoder = card.encoder as { inputs: { dtype: string }[] };
+      encoder.inputs[0].dtype = 'float32';
+    });
+    await expectModelError(loadModel(dir), 'MODEL_INCOMPATIBLE');
+  });
+
   it('EXPECTED FAILURE - card without encoder file', async () => {
     const dir = await editedCopy((card) => {
       (card.files as Record<string, unknown>).encoder = 'missing.onnx';

@@ -5,7 +5,7 @@ import { decodeNpy, silentLogger, type Logger } from '@dlco/preprocess';
 import ort from 'onnxruntime-node';
 
 import { parseBaseline, type LinearBaseline } from './baseline.ts';
-import { checkModelCompatibility } from './compatibility.ts';
+import { checkModelCompatibility, checkNormalisationContract } from './compatibility.ts';
 import { ModelError } from './errors.ts';
 import { intervalZ, parseModelCard, type ModelCard } from './model-card.ts';
 import type { DlcoModel, ExecutionProviderName, LoadModelOptions } from './model.ts';
@@ -72,6 +72,7 @@ async function readModel(
     join(dir, MODEL_CARD_FILE),
   );
   checkModelCompatibility(card, dir);
+  checkNormalisationContract(card, dir);
   const z = intervalZ(card);
   const referencePatchHu = await readReferencePatch(dir, card);
   const baseline = await readBaseline(dir, card);
