@@ -7,7 +7,7 @@ import {
 import { ModelError } from './errors.ts';
 import type { ModelCard } from './model-card.ts';
 
-/** What a model must have been trained on to accept the patches this preprocessing makes. */
+/** Preprocessing facts a model must share to accept the patches this preprocessing cuts. */
 export interface PreprocessingContract {
   /** `preprocessParamsHash` of the running parameters. */
   hash: string;
@@ -76,9 +76,9 @@ export function checkModelCompatibility(
 const ENCODER_INPUT_DTYPES: Record<string, string> = { hu: 'int16', mask: 'uint8' };
 
 /**
- * Rejects a card whose graphs expect inputs the runtime does not send: the runtime passes raw
- * int16 HU, uint8 labels and raw metadata with NaN for missing values, so HU scaling, mask
- * binarisation and metadata standardisation must happen inside the graphs.
+ * Rejects a card whose graphs expect inputs the runtime does not send. The runtime passes raw
+ * int16 HU, uint8 labels and raw metadata with NaN for missing values. HU scaling, mask
+ * binarisation and metadata standardisation must therefore happen inside the graphs.
  *
  * @throws ModelError `MODEL_INCOMPATIBLE` naming the card field.
  */
