@@ -189,6 +189,7 @@ describe('dlco preprocess with a manifest', () => {
   it('writes two bags and lists the failure', () => {
     expect(first.code).toBe(2);
     expect(first.stdout).toMatch(/2 written, 0 skipped, 1 failed/);
+    expect(first.stderr).toMatch(/^\[1\/3\] ct64-nrrd: wrote \d+ patches in [\d.]+ s$/m);
     expect(first.stderr).toMatch(/1 of 3 scans failed/);
     expect(first.stderr).toMatch(/broken: error \[INPUT_[A-Z_]+\]: /);
     expect(readdirSync(outDir).sort()).toEqual(['ct64-dicom', 'ct64-nrrd']);
