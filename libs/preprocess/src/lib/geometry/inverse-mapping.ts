@@ -1,6 +1,7 @@
 import type { LabelVolume } from '../volume.ts';
 import { geometryOf, indexToIndex, type GridGeometry } from './grid-geometry.ts';
 import { sampleTrilinear } from './trilinear.ts';
+import { axisOffsets } from './axis-offsets.ts';
 import { buildAxisKernel, resampleFirstAxis, resampleMiddleAxis } from './axis-resampling.ts';
 import {
   canonicalGeometry,
@@ -22,22 +23,26 @@ export function resampleLabelsToReference(
   labels: LabelVolume,
   reference: GridGeometry,
 ): LabelVolume {
-  const { geometry: canonical, transform } = canonicalGeometry(reference);
-  if (isIdentityDirection(labels.direction) && isIdentityDirection(canonical.direction)) {
-    const values = sampleSeparableNearest(labels, canonical);
-    if (isIdentityReordering(transform)) return { ...geometryOf(reference), data: values };
-    const inverse = inverseReordering(transform);
-    const data = new Uint8Array(values.length);
-    reorderVoxels(values, canonical.size, inverse.axisPermutation, inverse.flipped, data);
-    return { ...geometryOf(reference), data };
-  }
   const map = indexToIndex(reference, labels);
-  const m = map.matrix;
   const [n0, n1, n2] = labels.size;
   const [r0, r1, r2] = reference.size;
   const data = new Uint8Array(r0 * r1 * r2);
-  const plane = n0 * n1;
+  const offsets = axisOffsets(map, reference.size, labels.size);
   let out = 0;
+  if (offsets) {
+    // Axis-aligned grids (any axis order or flips): three table lookups per voxel.
+    const [x, y, z] = offsets;
+    for (let k = 0; k < r2; k++) {
+      for (let j = 0; j < r1; j++, out += r0) {
+        if (z[k] < 0 || y[j] < 0) continue;
+        const rowOffset = z[k] + y[j];
+        for (let i = 0; i < r0; i++) if (x[i] >= 0) data[out + i] = labels.data[rowOffset + x[i]];
+      }
+    }
+    return { ...geometryOf(reference), data };
+  }
+  const m = map.matrix;
+  const plane = n0 * n1;
   for (let k = 0; k < r2; k++) {
     for (let j = 0; j < r1; j++) {
       // Adding 0.5 and flooring rounds to the nearest index and maps [-0.5, n - 0.5) inside.
@@ -51,36 +56,6 @@ export function resampleLabelsToReference(
     }
   }
   return { ...geometryOf(reference), data };
-}
-
-/**
- * Samples `labels` by nearest neighbour at the voxels of `target`. Both grids have identity
- * direction, so each axis maps on its own and a source index is the sum of three lookups.
- */
-function sampleSeparableNearest(labels: LabelVolume, target: GridGeometry): Uint8Array {
-  const strides = [1, labels.size[0], labels.size[0] * labels.size[1]];
-  const offsets = [0, 1, 2].map((a) => {
-    const offset = new Int32Array(target.size[a]);
-    for (let t = 0; t < offset.length; t++) {
-      const position =
-        (target.originMm[a] + t * target.spacingMm[a] - labels.originMm[a]) / labels.spacingMm[a] +
-        0.5;
-      offset[t] =
-        position >= 0 && position < labels.size[a] ? Math.floor(position) * strides[a] : -1;
-    }
-    return offset;
-  });
-  const [x, y, z] = offsets;
-  const data = new Uint8Array(target.size[0] * target.size[1] * target.size[2]);
-  let n = 0;
-  for (let k = 0; k < z.length; k++) {
-    for (let j = 0; j < y.length; j++, n += x.length) {
-      if (z[k] < 0 || y[j] < 0) continue;
-      const rowOffset = z[k] + y[j];
-      for (let i = 0; i < x.length; i++) if (x[i] >= 0) data[n + i] = labels.data[rowOffset + x[i]];
-    }
-  }
-  return data;
 }
 
 /**

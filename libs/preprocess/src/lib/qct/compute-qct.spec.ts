@@ -101,6 +101,39 @@ describe('computeQct on known histograms', () => {
   });
 });
 
+describe('computeQct on an oblique native grid', () => {
+  it('counts the voxels whose nearest label is lung', () => {
+    const labels = halfLabels();
+    const zones = computeZones(labels, 2, { rindDepthMm: 4 });
+    const angle = (20 * Math.PI) / 180;
+    const [c, s] = [Math.cos(angle), Math.sin(angle)];
+    const native: Volume = {
+      size: [24, 24, 20],
+      spacingMm: [0.9, 0.9, 1],
+      originMm: [2, -3, -0.5],
+      direction: Float64Array.of(c, -s, 0, s, c, 0, 0, 0, 1),
+      data: new Int16Array(24 * 24 * 20).fill(-800),
+    };
+    let expected = 0;
+    for (let k = 0; k < 20; k++) {
+      for (let j = 0; j < 24; j++) {
+        for (let i = 0; i < 24; i++) {
+          const x = 2 + c * 0.9 * i - s * 0.9 * j;
+          const y = -3 + s * 0.9 * i + c * 0.9 * j;
+          const z = -0.5 + k;
+          const index = [x, y, z].map((v) => Math.floor(v / 2 + 0.5));
+          if (index.every((v) => v >= 0 && v < 10)) expected++;
+        }
+      }
+    }
+    const result = computeQct(native, labels, zones);
+
+    expect(expected).toBeGreaterThan(0);
+    expect(row(result, 'whole').voxelCount).toBe(expected);
+    expect(row(result, 'whole').meanHu).toBe(-800);
+  });
+});
+
 describe('computeQct on cip-ct64', () => {
   it('measures the whole-lung volume within 5 % of the reference', async () => {
     const scan = (await readScan(path.join(REAL_DATA_DIR, 'cip-ct64', 'ct-64.nrrd'))).volume;

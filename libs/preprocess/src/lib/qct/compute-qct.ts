@@ -1,5 +1,6 @@
 import { LUNG_LABELS, type LabelVolume, type Volume } from '../volume.ts';
 import { indexToIndex } from '../geometry/grid-geometry.ts';
+import { axisOffsets } from '../geometry/axis-offsets.ts';
 import { decodeZone, LUNG_THIRDS, ZONE_NAMES } from '../zones/zone-codes.ts';
 import type { Zones } from '../zones/compute-zones.ts';
 import {
@@ -116,13 +117,37 @@ function accumulateHistograms(
   zoneData: Uint8Array,
 ): Float64Array {
   const counts = new Float64Array(SLOTS * HISTOGRAM_BINS);
+  const data = volume.data;
+  const count = (n: number, target: number) => {
+    const lung = labels.data[target];
+    if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) return;
+    const hu = data[n];
+    if (hu < HISTOGRAM_MIN_HU) return;
+    const bin = (hu > HISTOGRAM_MAX_HU ? HISTOGRAM_MAX_HU : hu) - HISTOGRAM_MIN_HU;
+    counts[SLOT_WHOLE * HISTOGRAM_BINS + bin]++;
+    counts[lung * HISTOGRAM_BINS + bin]++;
+    const zone = zoneData[target];
+    if (zone) counts[(SLOT_ZONE_FIRST + zone - 1) * HISTOGRAM_BINS + bin]++;
+  };
+
   const map = indexToIndex(volume, labels);
+  const [r0, r1, r2] = volume.size;
+  const offsets = axisOffsets(map, volume.size, labels.size);
+  let n = 0;
+  if (offsets) {
+    // Axis-aligned grids: three table lookups per voxel instead of an affine map.
+    const [x, y, z] = offsets;
+    for (let k = 0; k < r2; k++) {
+      for (let j = 0; j < r1; j++, n += r0) {
+        if (z[k] < 0 || y[j] < 0) continue;
+        const rowOffset = z[k] + y[j];
+        for (let i = 0; i < r0; i++) if (x[i] >= 0) count(n + i, rowOffset + x[i]);
+      }
+    }
+    return counts;
+  }
   const m = map.matrix;
   const [n0, n1, n2] = labels.size;
-  const plane = n0 * n1;
-  const [r0, r1, r2] = volume.size;
-  const data = volume.data;
-  let n = 0;
   for (let k = 0; k < r2; k++) {
     for (let j = 0; j < r1; j++) {
       let x = m[1] * j + m[2] * k + map.offset[0] + 0.5;
@@ -130,16 +155,7 @@ function accumulateHistograms(
       let z = m[7] * j + m[8] * k + map.offset[2] + 0.5;
       for (let i = 0; i < r0; i++, n++, x += m[0], y += m[3], z += m[6]) {
         if (x < 0 || y < 0 || z < 0 || x >= n0 || y >= n1 || z >= n2) continue;
-        const target = (x | 0) + n0 * (y | 0) + plane * (z | 0);
-        const lung = labels.data[target];
-        if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) continue;
-        const hu = data[n];
-        if (hu < HISTOGRAM_MIN_HU) continue;
-        const bin = (hu > HISTOGRAM_MAX_HU ? HISTOGRAM_MAX_HU : hu) - HISTOGRAM_MIN_HU;
-        counts[SLOT_WHOLE * HISTOGRAM_BINS + bin]++;
-        counts[lung * HISTOGRAM_BINS + bin]++;
-        const zone = zoneData[target];
-        if (zone) counts[(SLOT_ZONE_FIRST + zone - 1) * HISTOGRAM_BINS + bin]++;
+        count(n, (x | 0) + n0 * (y | 0) + n0 * n1 * (z | 0));
       }
     }
   }
