@@ -52,10 +52,31 @@ ZONE_NAMES = {
     for core, depth in enumerate(("rind", "core"))
 }
 
+try:
+    from dlco_train.manifest import METADATA_FEATURES
+except ImportError:  # training packages that predate dlco_train.manifest
+    from dlco_train.dataset import METADATA_FEATURES
+
+# Training mean and standard deviation of each metadata feature the package defines.
+METADATA_STATS = {
+    "age": (55.0, 12.0),
+    "sex_male": (0.5, 0.5),
+    "height_cm": (170.0, 9.0),
+    "weight_kg": (75.0, 13.0),
+    "bmi": (25.0, 4.0),
+    "smoking_never": (0.3, 0.5),
+    "smoking_former": (0.4, 0.5),
+    "smoking_current": (0.3, 0.5),
+    "pack_years": (20.0, 18.0),
+    "hb_g_dl": (14.0, 1.4),
+    "cohb_percent": (2.0, 2.0),
+}
+METADATA_NAMES = [name for name, _ in METADATA_FEATURES]
+
 STATS = {
     "num_zone_codes": 13,
-    "metadata_mean": [55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0],
-    "metadata_std": [12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4],
+    "metadata_mean": [METADATA_STATS[name][0] for name in METADATA_NAMES],
+    "metadata_std": [METADATA_STATS[name][1] for name in METADATA_NAMES],
     # About 25 ml/min/mmHg for 4.5 L of lung when every patch has the initial
     # conductance.
     "conductance_scale": 0.0055,
@@ -69,8 +90,21 @@ MODELS = {
 
 BAG_PATCHES = 6
 PATCH_SIZE = PREPROCESS_PARAMS["patchSizeVoxels"]
-# Raw metadata of the fixed bag in METADATA_FEATURES order, with pack-years missing.
-BAG_METADATA = [63.0, 1.0, 172.0, 81.0, 81.0 / 1.72**2, 0.0, 1.0, 0.0, math.nan, 13.1]
+# Raw metadata of the fixed bag by feature, with pack-years missing.
+BAG_SUBJECT = {
+    "age": 63.0,
+    "sex_male": 1.0,
+    "height_cm": 172.0,
+    "weight_kg": 81.0,
+    "bmi": 81.0 / 1.72**2,
+    "smoking_never": 0.0,
+    "smoking_former": 1.0,
+    "smoking_current": 0.0,
+    "pack_years": math.nan,
+    "hb_g_dl": 13.1,
+    "cohb_percent": 2.5,
+}
+BAG_METADATA = [BAG_SUBJECT[name] for name in METADATA_NAMES]
 
 
 def make_checkpoint(pooling: str, seed: int) -> dict:

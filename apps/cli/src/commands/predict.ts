@@ -45,6 +45,7 @@ interface PredictCommandOptions extends LogOptions {
   smoking?: string;
   packYears?: string;
   hb?: string;
+  cohb?: string;
   model: string;
   out?: string;
   explain: string;
@@ -71,6 +72,7 @@ export function predictCommand(): Command {
       'cumulative smoking in pack-years (0 for a never-smoker if omitted)',
     )
     .option('--hb <g/dL>', 'haemoglobin in g/dL; the reference values are then Hb-corrected')
+    .option('--cohb <percent>', 'carboxyhaemoglobin as a percentage of haemoglobin')
     .option('--model <dir>', 'model folder with model-card.json', DEFAULT_MODEL_DIR)
     .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
     .option(
@@ -166,6 +168,7 @@ function subjectFromOptions(options: PredictCommandOptions): SubjectMetadata {
     packYears:
       options.packYears === undefined ? undefined : parseNumber(options.packYears, '--pack-years'),
     hbGdl: options.hb === undefined ? undefined : parseNumber(options.hb, '--hb'),
+    cohbPercent: options.cohb === undefined ? undefined : parseNumber(options.cohb, '--cohb'),
   };
 }
 

@@ -1,6 +1,7 @@
 import {
   BAG_FORMAT_VERSION,
   DEFAULT_PREPROCESS_PARAMS,
+  PADDING_HU,
   preprocessParamsHash,
 } from '@dlco/preprocess';
 
@@ -93,6 +94,14 @@ export function checkNormalisationContract(card: ModelCard, dir: string): void {
     if (typeof text !== 'string' || !text.includes(`inside ${graph}`)) {
       throw incompatible(dir, `normalisation.${field}`, text, `applied inside ${graph}`);
     }
+  }
+  // Cards before the no-data channel have no noData entry; their bags used the same marker.
+  const noData = normalisation.noData;
+  if (
+    noData !== undefined &&
+    !(typeof noData === 'string' && noData.includes(String(PADDING_HU)))
+  ) {
+    throw incompatible(dir, 'normalisation.noData', noData, `hu == ${PADDING_HU} marks no data`);
   }
   const missing = normalisation.metadataMissing;
   if (typeof missing !== 'string' || !missing.includes('NaN')) {

@@ -241,6 +241,7 @@ describe.each([
       weightKg: 81,
       smoking: 'former',
       hbGdl: 13.1,
+      cohbPercent: 2.5,
     });
     expect(model.card.normalisation.metadata.map((feature) => feature.name)).toEqual(
       expected.metadataNames,

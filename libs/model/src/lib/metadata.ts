@@ -19,6 +19,8 @@ export interface SubjectMetadata {
   packYears?: number;
   /** Haemoglobin in g/dL; missing when not measured. */
   hbGdl?: number;
+  /** Carboxyhaemoglobin as a percentage of haemoglobin; missing when not measured. */
+  cohbPercent?: number;
 }
 
 /** Plausible ranges (inclusive) that catch unit mistakes such as metres for height. */
@@ -28,6 +30,7 @@ const RANGES = {
   weightKg: { min: 10, max: 400, unit: 'kg', flag: '--weight' },
   packYears: { min: 0, max: 300, unit: 'pack-years', flag: '--pack-years' },
   hbGdl: { min: 3, max: 25, unit: 'g/dL', flag: '--hb' },
+  cohbPercent: { min: 0, max: 50, unit: '%', flag: '--cohb' },
 } as const;
 
 /**
@@ -51,6 +54,7 @@ export function checkSubjectMetadata(subject: SubjectMetadata): SubjectMetadata 
   }
   if (subject.packYears !== undefined) requireInRange('packYears', subject.packYears);
   if (subject.hbGdl !== undefined) requireInRange('hbGdl', subject.hbGdl);
+  if (subject.cohbPercent !== undefined) requireInRange('cohbPercent', subject.cohbPercent);
   if (subject.smoking === 'never' && (subject.packYears ?? 0) > 0) {
     throw metadataError(
       'packYears',
@@ -66,26 +70,24 @@ export function checkSubjectMetadata(subject: SubjectMetadata): SubjectMetadata 
  * Builds the raw metadata vector of the aggregator's `metadata` input, in the order of the
  * card's `normalisation.metadata`. Values stay raw and missing ones are NaN, because the
  * aggregator graph standardises them with the training mean and standard deviation and replaces
- * NaN with the mean itself.
+ * NaN with the mean itself. A feature this runtime does not know is passed as missing too, and
+ * `unknownMetadataFeatures` lists it for a warning.
  *
- * @throws ModelError `MODEL_INCOMPATIBLE` when the card names a feature this runtime cannot
- *   fill, and `METADATA_INVALID` for invalid subject data.
+ * @throws ModelError `METADATA_INVALID` for invalid subject data.
  */
 export function metadataVector(card: ModelCard, subject: SubjectMetadata): Float32Array {
-  const checked = checkSubjectMetadata(subject);
-  const features = metadataFeatureValues(checked);
-  return Float32Array.from(card.normalisation.metadata, ({ name }) => {
-    const value = features[name];
-    if (value === undefined) {
-      throw new ModelError(
-        'MODEL_INCOMPATIBLE',
-        `The model card lists metadata feature '${name}', which this runtime cannot fill; it ` +
-          `knows ${Object.keys(features).join(', ')}. Update @dlco/model to the model's version.`,
-        { feature: name },
-      );
-    }
-    return value;
-  });
+  const features = metadataFeatureValues(checkSubjectMetadata(subject));
+  return Float32Array.from(card.normalisation.metadata, ({ name }) => features[name] ?? Number.NaN);
+}
+
+/** Lists the card's metadata features that this runtime cannot fill and passes as missing. */
+export function unknownMetadataFeatures(card: ModelCard): string[] {
+  const known = Object.keys(
+    metadataFeatureValues({ ageYears: 1, sex: 'F', heightCm: 1, weightKg: 1 }),
+  );
+  return card.normalisation.metadata
+    .map(({ name }) => name)
+    .filter((name) => !known.includes(name));
 }
 
 /**
@@ -107,6 +109,7 @@ export function metadataFeatureValues(subject: SubjectMetadata): Record<string, 
     smoking_current: smokingOneHot('current'),
     pack_years: subject.packYears ?? Number.NaN,
     hb_g_dl: subject.hbGdl ?? Number.NaN,
+    cohb_percent: subject.cohbPercent ?? Number.NaN,
   };
 }
 

@@ -4,7 +4,7 @@ import type { PreprocessScanResult } from '@dlco/preprocess';
 
 import { scoreBaseline, wholeLungQct } from '../baseline.ts';
 import { runningPreprocessing } from '../compatibility.ts';
-import type { SubjectMetadata } from '../metadata.ts';
+import { unknownMetadataFeatures, type SubjectMetadata } from '../metadata.ts';
 import type { AggregateResult, DlcoModel } from '../model.ts';
 import type { InputGridMaps } from './maps.ts';
 import type { ExplanationOutputs } from './predict-scan.ts';
@@ -186,6 +186,13 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
     warnings.push(
       `map.nii.gz integrates to ${inputGridSum.toFixed(3)} ml/min/mmHg on the input grid, ` +
         `${placedSum.toFixed(3)} on the working grid; resampling to the input grid shifted it.`,
+    );
+  }
+  const unknown = unknownMetadataFeatures(model.card);
+  if (unknown.length > 0) {
+    warnings.push(
+      `This runtime cannot fill the model's metadata feature(s) ${unknown.join(', ')}, so the ` +
+        'model used their training mean. Update @dlco/model to the version the model was made for.',
     );
   }
   warnings.push(...cohortWarnings(model.card.trainingCohort, parts.subject));
