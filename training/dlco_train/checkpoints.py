@@ -76,7 +76,8 @@ def resolve_resume(
             "or choose another --out folder"
         )
     checkpoint = load_checkpoint(last)
-    saved = dict(checkpoint["config"])
+    # A field added to TrainConfig after the checkpoint was saved counts as its default.
+    saved = {**TrainConfig().to_dict(), **checkpoint["config"]}
     current = config.to_dict()
     differing = sorted(
         key for key in current if key != "epochs" and saved.get(key) != current[key]

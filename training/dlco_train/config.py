@@ -56,6 +56,8 @@ class TrainConfig:
         val_fraction: Share of subjects in validation when the manifest has no split.
         test_fraction: Share of subjects in test when the manifest has no split.
         eval_chunk_patches: Patches per encoder call in evaluation (memory bound).
+        validate_every: Validate after every N-th epoch and after the last one. The best
+            checkpoint is chosen among validated epochs only.
         seed: Seed for initialisation, patch sampling and the fallback split.
         num_threads: torch CPU threads, or 0 to keep torch's default.
         skip_missing_bags: Drop manifest rows without a bag folder instead of raising.
@@ -82,6 +84,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     eval_chunk_patches: int = 512
+    validate_every: int = 1
     seed: int = 0
     num_threads: int = 0
     skip_missing_bags: bool = False
@@ -121,6 +124,7 @@ class TrainConfig:
             "hidden_dim",
             "patches_per_bag",
             "bags_per_batch",
+            "validate_every",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(

@@ -265,19 +265,30 @@ def _write_run_files(
     write_json(os.path.join(out_dir, "run.json"), run_info)
 
 
+def _epoch_score(row: dict[str, float], *, has_val: bool) -> float | None:
+    """Return the MAE that ranks this epoch, or None when it was not validated."""
+    if "val_mae" in row:
+        return row["val_mae"]
+    # Without validation subjects the training MAE picks the best epoch.
+    return None if has_val else row["train_mae"]
+
+
 def _end_epoch(
     out_dir: str,
     state: _RunState,
     row: dict[str, float],
+    score: float | None,
     config: TrainConfig,
     stats: dict[str, Any],
     preprocessing: dict[str, Any],
 ) -> None:
-    """Record the epoch's row, then save the last and, if improved, the best checkpoint."""
+    """Record the epoch's row, then save the last and, if improved, the best checkpoint.
+
+    ``score`` is the MAE that ranks epochs for the best checkpoint, or None for an
+    epoch that was not validated.
+    """
     state.history.append(row)
-    # Without validation subjects the training MAE picks the best epoch.
-    score = row.get("val_mae", row["train_mae"])
-    if score < state.best["val_mae"]:
+    if score is not None and score < state.best["val_mae"]:
         state.best = {"epoch": row["epoch"], "val_mae": score}
     checkpoint = {
         "epoch": row["epoch"],
@@ -401,10 +412,22 @@ def _run(
             )
         )
         if context.is_main:
-            row.update(_validate(state.model, groups["val"], config, context.device))
+            last_epoch = epoch == config.epochs - 1
+            if last_epoch or (epoch + 1) % config.validate_every == 0:
+                row.update(
+                    _validate(state.model, groups["val"], config, context.device)
+                )
             row["learning_rate"] = state.optimizer.param_groups[0]["lr"]
             row["seconds"] = time.monotonic() - started
-            _end_epoch(out_dir, state, row, config, stats, preprocessing)
+            _end_epoch(
+                out_dir,
+                state,
+                row,
+                _epoch_score(row, has_val=bool(groups["val"][1])),
+                config,
+                stats,
+                preprocessing,
+            )
         context.barrier()
 
     if not context.is_main:

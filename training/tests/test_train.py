@@ -217,3 +217,29 @@ def test_cli_reports_invalid_config(tiny_cohort, tmp_path, caplog):
     ]
     assert main(argv) == 2
     assert "pooling 'max' is not one of ['additive', 'attention']" in caplog.text
+
+
+def test_validate_every_skips_epochs(tiny_cohort, make_config, tmp_path):
+    config = make_config(epochs=3, validate_every=2)
+    metrics = run_training(config, *tiny_cohort, tmp_path, device="cpu")
+    with open(tmp_path / "learning-curves.csv") as f:
+        val_mae = [row["val_mae"] for row in csv.DictReader(f)]
+    assert val_mae[0] == ""
+    assert float(val_mae[1]) > 0
+    # The last epoch is always validated.
+    assert float(val_mae[2]) > 0
+    assert metrics["bestEpoch"] in (1, 2)
+
+
+def test_resume_accepts_checkpoint_without_new_field(
+    tiny_cohort, make_config, tmp_path
+):
+    run_training(make_config(epochs=1), *tiny_cohort, tmp_path, device="cpu")
+    last = tmp_path / CHECKPOINT_LAST
+    checkpoint = load_checkpoint(last)
+    del checkpoint["config"]["validate_every"]
+    torch.save(checkpoint, last)
+    run_training(
+        make_config(epochs=2), *tiny_cohort, tmp_path, resume=True, device="cpu"
+    )
+    assert load_checkpoint(last)["epoch"] == 1
