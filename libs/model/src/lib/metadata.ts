@@ -96,8 +96,10 @@ export function unknownMetadataFeatures(card: ModelCard): string[] {
  */
 export function metadataFeatureValues(subject: SubjectMetadata): Record<string, number> {
   const heightM = subject.heightCm / 100;
-  const smokingOneHot = (status: SmokingStatus) =>
-    subject.smoking === undefined ? Number.NaN : subject.smoking === status ? 1 : 0;
+  const smokingOneHot = (status: SmokingStatus) => {
+    if (subject.smoking === undefined) return Number.NaN;
+    return subject.smoking === status ? 1 : 0;
+  };
   return {
     age: subject.ageYears,
     sex_male: subject.sex === 'M' ? 1 : 0,

@@ -153,8 +153,30 @@ function mapEntries(quantity: MapQuantity, slidingWindow: boolean): PredictionRe
 }
 
 function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[] {
-  const { preprocessed, aggregate, model } = parts;
-  const warnings = [...preprocessed.warnings, ...parts.reference.warnings];
+  const warnings = [
+    ...parts.preprocessed.warnings,
+    ...parts.reference.warnings,
+    ...estimateWarnings(parts),
+    ...mapWarnings(parts.map),
+  ];
+  if (baselineMissing.length > 0) {
+    warnings.push(`No baseline estimate: missing ${baselineMissing.join(', ')}.`);
+  }
+
+  const unknown = unknownMetadataFeatures(parts.model.card);
+  if (unknown.length > 0) {
+    warnings.push(
+      `This runtime cannot fill the model's metadata feature(s) ${unknown.join(', ')}, so the ` +
+        'model used their training mean. Update @dlco/model to the version the model was made for.',
+    );
+  }
+  warnings.push(...cohortWarnings(parts.model.card.trainingCohort, parts.subject));
+  return [...new Set(warnings)];
+}
+
+/** Warns about lung left out of the patches, a floored interval and missing attention. */
+function estimateWarnings({ preprocessed, aggregate, model, explain }: ResultParts): string[] {
+  const warnings: string[] = [];
   const dropped = preprocessed.patches.droppedLungFraction;
   if (dropped > DROPPED_LUNG_WARNING_FRACTION) {
     warnings.push(
@@ -165,38 +187,31 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
   if (aggregate.estimate - model.intervalZ * aggregate.sigma < 0) {
     warnings.push('The lower end of the interval was below 0 and is reported as 0.');
   }
-  if (parts.explain.includes('attention') && aggregate.attentionWeights === null) {
+  if (explain.includes('attention') && aggregate.attentionWeights === null) {
     warnings.push(
       'The model pools additively, so it has no attention weights; contributions are shown instead.',
     );
   }
-  if (baselineMissing.length > 0) {
-    warnings.push(`No baseline estimate: missing ${baselineMissing.join(', ')}.`);
-  }
-  if (parts.map.unplacedPatches.length > 0) {
+  return warnings;
+}
+
+/** Warns about patches missing from the map and a map integral that drifted in resampling. */
+function mapWarnings(map: InputGridMaps): string[] {
+  const warnings: string[] = [];
+  if (map.unplacedPatches.length > 0) {
     warnings.push(
-      `${parts.map.unplacedPatches.length} patches have no lung voxel and are not in map.nii.gz.`,
+      `${map.unplacedPatches.length} patches have no lung voxel and are not in map.nii.gz.`,
     );
   }
-  const { placedSum, inputGridSum } = parts.map;
-  if (
-    Math.abs(inputGridSum - placedSum) >
-    MAP_SUM_WARNING_FRACTION * Math.max(Math.abs(placedSum), 1e-9)
-  ) {
+  const { placedSum, inputGridSum } = map;
+  const tolerance = MAP_SUM_WARNING_FRACTION * Math.max(Math.abs(placedSum), 1e-9);
+  if (Math.abs(inputGridSum - placedSum) > tolerance) {
     warnings.push(
       `map.nii.gz integrates to ${inputGridSum.toFixed(3)} ml/min/mmHg on the input grid, ` +
         `${placedSum.toFixed(3)} on the working grid; resampling to the input grid shifted it.`,
     );
   }
-  const unknown = unknownMetadataFeatures(model.card);
-  if (unknown.length > 0) {
-    warnings.push(
-      `This runtime cannot fill the model's metadata feature(s) ${unknown.join(', ')}, so the ` +
-        'model used their training mean. Update @dlco/model to the version the model was made for.',
-    );
-  }
-  warnings.push(...cohortWarnings(model.card.trainingCohort, parts.subject));
-  return [...new Set(warnings)];
+  return warnings;
 }
 
 /** Warns when the model was trained on no scan, or the subject's age lies outside its cohort. */
