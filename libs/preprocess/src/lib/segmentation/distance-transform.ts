@@ -7,8 +7,9 @@ export const NO_BACKGROUND_DISTANCE = 1e20;
  *
  * This is the exact separable transform of Felzenszwalb and Huttenlocher ("Distance Transforms of
  * Sampled Functions", Theory of Computing 8, 2012): one lower-envelope pass per axis, O(n) per
- * line. Space beyond the image edge is not background, so a mask touching the edge has no
- * surface there. A mask with no background voxel gets `NO_BACKGROUND_DISTANCE` everywhere.
+ * line. Axis 0 uses two plain scans instead, because its input is still binary. Space beyond the
+ * image edge is not background, so a mask touching the edge has no surface there. A mask with no
+ * background voxel gets `NO_BACKGROUND_DISTANCE` everywhere.
  */
 export function squaredDistanceToBackground(
   mask: Uint8Array,
@@ -16,14 +17,14 @@ export function squaredDistanceToBackground(
   spacingMm: [number, number, number],
 ): Float32Array {
   const distance = new Float32Array(mask.length);
-  for (let n = 0; n < mask.length; n++) distance[n] = mask[n] ? NO_BACKGROUND_DISTANCE : 0;
+  firstAxisPass(mask, size[0], spacingMm[0], distance);
   const longest = Math.max(...size);
   const line = new Float64Array(longest);
   const result = new Float64Array(longest);
   const vertices = new Int32Array(longest);
   const bounds = new Float64Array(longest + 1);
   const strides = [1, size[0], size[0] * size[1]];
-  for (let axis = 0; axis < 3; axis++) {
+  for (let axis = 1; axis < 3; axis++) {
     const n = size[axis];
     const stride = strides[axis];
     const [u, v] = [0, 1, 2].filter((a) => a !== axis);
@@ -38,6 +39,35 @@ export function squaredDistanceToBackground(
     }
   }
   return distance;
+}
+
+/**
+ * Writes the squared distance along axis 0 to the nearest background voxel of the same row. On a
+ * binary mask this needs only a forward and a backward scan, not the lower envelope.
+ */
+function firstAxisPass(
+  mask: Uint8Array,
+  rowLength: number,
+  spacing: number,
+  distance: Float32Array,
+): void {
+  const s2 = spacing * spacing;
+  for (let base = 0; base < mask.length; base += rowLength) {
+    let lastBackground = -1;
+    for (let i = 0; i < rowLength; i++) {
+      if (!mask[base + i]) lastBackground = i;
+      const gap = i - lastBackground;
+      distance[base + i] = lastBackground < 0 ? NO_BACKGROUND_DISTANCE : s2 * gap * gap;
+    }
+    let nextBackground = -1;
+    for (let i = rowLength - 1; i >= 0; i--) {
+      if (!mask[base + i]) nextBackground = i;
+      if (nextBackground < 0) continue;
+      const gap = nextBackground - i;
+      const squared = s2 * gap * gap;
+      if (squared < distance[base + i]) distance[base + i] = squared;
+    }
+  }
 }
 
 /** One-dimensional pass: `result[i] = min_j ((i - j) * spacing)² + f[j]`. */
