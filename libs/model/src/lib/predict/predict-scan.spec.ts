@@ -24,7 +24,7 @@ import {
 import { explainOcclusion } from './patch-explanations.ts';
 import { predictScan } from './predict-scan.ts';
 import type { Prediction } from './prediction-types.ts';
-import { RESULT_SCHEMA_PATH } from './result-schema.ts';
+import { RESULT_SCHEMA_PATH, resultSchemaErrors } from './result-schema.ts';
 import { writePrediction } from './write-prediction.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..');
@@ -294,6 +294,25 @@ describe('predictScan with attention pooling', () => {
       ),
     ).toBeLessThan(1e-3);
     expect(result.model.pooling).toBe('attention');
+  });
+});
+
+describe('predictScan outside the GLI age range', () => {
+  it('omits reference values and maps contributions', async () => {
+    const old = await predictScan(CT64, { ...SUBJECT, ageYears: 90 }, { model, preprocessed });
+    const { result } = old;
+    expect(result.dlco.predicted).toBeNull();
+    expect(result.dlco.zScore).toBeNull();
+    expect(result.deficit.totalMlMinMmHg).toBeNull();
+    expect(result.regions.every((region) => region.deficitMlMinMmHg === null)).toBe(true);
+    expect(result.maps.map.quantity).toBe('contribution');
+    expect(result.warnings.some((warning) => warning.includes('No GLI reference values'))).toBe(
+      true,
+    );
+    expect(resultSchemaErrors(result)).toEqual([]);
+    const [sx, sy, sz] = preprocessed.working.source.spacingMm;
+    const integral = (sum(old.maps.map) * sx * sy * sz) / 1000;
+    expect(Math.abs(integral - result.dlco.estimate)).toBeLessThan(0.05 * result.dlco.estimate);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 import {
   EXPLANATION_NAMES,
   type ExplanationName,
+  type MapQuantity,
   type Prediction,
   type PredictScanOptions,
   type PredictTimingsMs,
@@ -125,16 +126,11 @@ export async function predictScan(
   });
 
   const mapStarted = performance.now();
-  const mapQuantity = options.mapQuantity ?? 'deficit';
-  const mapValues = mapQuantity === 'deficit' ? deficits : aggregate.contributions;
-  if (mapValues === null) {
-    throw new ModelError(
-      'MODEL_INPUT_INVALID',
-      'The deficit map needs GLI reference values, which this subject has none of; ' +
-        "use mapQuantity 'contribution' (--map contribution).",
-      { mapQuantity },
-    );
-  }
+  // Without GLI reference values there is no deficit, so the map falls back to contributions
+  // and the result warns about it.
+  const requestedMap = options.mapQuantity ?? 'deficit';
+  const mapQuantity: MapQuantity = deficits === null ? 'contribution' : requestedMap;
+  const mapValues = mapQuantity === 'deficit' ? deficits! : aggregate.contributions;
   const input = preprocessed.working.source;
   const labels = preprocessed.segmentation.labels;
   const lungMask = lungMaskOnInputGrid(labels, input);

@@ -174,9 +174,15 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
   return [...new Set(warnings)];
 }
 
-/** Warns about lung left out of the patches, a floored interval and missing attention. */
-function estimateWarnings({ preprocessed, aggregate, model, explain }: ResultParts): string[] {
+/** Warns about a missing deficit, lung outside the patches, a floored interval and attention. */
+function estimateWarnings(parts: ResultParts): string[] {
+  const { preprocessed, aggregate, model, explain } = parts;
   const warnings: string[] = [];
+  if (parts.deficits === null) {
+    warnings.push(
+      'Without GLI reference values there is no deficit, so map.nii.gz shows contributions.',
+    );
+  }
   const dropped = preprocessed.patches.droppedLungFraction;
   if (dropped > DROPPED_LUNG_WARNING_FRACTION) {
     warnings.push(
