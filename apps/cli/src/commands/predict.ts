@@ -73,7 +73,12 @@ export function predictCommand(): Command {
     )
     .option('--hb <g/dL>', 'haemoglobin in g/dL; the reference values are then Hb-corrected')
     .option('--cohb <percent>', 'carboxyhaemoglobin as a percentage of haemoglobin')
-    .option('--model <dir>', 'model folder with model-card.json', DEFAULT_MODEL_DIR)
+    .addOption(
+      new Option('--model <dir>', 'model folder with model-card.json').default(
+        DEFAULT_MODEL_DIR,
+        'models/demo in the repository',
+      ),
+    )
     .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
     .option(
       '--explain <list>',
