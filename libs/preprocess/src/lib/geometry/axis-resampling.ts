@@ -72,9 +72,10 @@ const UNROLLED_TAPS = 8;
 /**
  * Resamples axis 0 of an int16 HU image, reading padding as `PADDING_REPLACEMENT_HU`.
  *
- * Outputs whose input window holds no padding (a running count per row tells, and padding only
- * sits at the row ends) take an unrolled 8-tap sum over a window shifted inside the row and
- * padded with zero weights. The others loop over their taps and replace padding. On random
+ * Outputs whose input window contains no padding take an unrolled 8-tap sum over a window shifted
+ * inside the row and padded with zero weights. The others loop over their taps and replace
+ * padding. A running count of padding per row tells the two apart; it is derived from the
+ * lengths of the padding runs at the row ends unless padding also occurs inside the row. On random
  * 512 x 512 x 400 int16 data the unrolled sum alone took 0.6 s of CPU time against 1.1 s for the
  * tap loop (2-core AMD EPYC, Node 20, shared machine).
  */

@@ -29,8 +29,8 @@ export type SeparationMethod = 'components' | 'erosion' | 'single-lung';
  *
  * The two largest 6-connected components are the lungs when the smaller contains at least 15 % of
  * the larger. Otherwise the largest component is eroded in steps of one voxel until it falls
- * into two cores whose centroids are at least 40 mm apart in x, and every voxel goes to the core
- * it reaches first by a breadth-first search inside the mask. The lung with the smaller mean x is
+ * into two cores whose centroids are at least 40 mm apart in x. Every voxel then goes to the
+ * core it reaches first by a breadth-first search inside the mask. The lung with the smaller mean x is
  * the right lung, because LPS x grows towards the patient's left. A lone lung is labelled by the
  * side of `midlineI` (a working-grid i index) it lies on. Smaller components are dropped.
  */
