@@ -21,8 +21,10 @@ export interface SmoothLungsOptions {
 /**
  * Pulls vessels, airway walls and juxtapleural nodules into each lung: per lung, fills holes in
  * every axial slice and applies a morphological closing with a ball of `radiusMm`, then fills
- * slice holes again. Added voxels must pass `allowed` and must not belong to the other lung, so
- * the closing cannot bridge the mediastinum into the other lung or re-add the trachea.
+ * slice holes again. A closing with a ball never leaves the convex hull of the lung, and the
+ * slice filling stays inside each slice's outline, so nothing grows beyond the lung's convex
+ * region. Added voxels must also pass `allowed` and must not belong to the other lung, so the
+ * closing cannot bridge the mediastinum into the other lung or re-add the trachea.
  */
 export function smoothLungs(
   labels: Uint8Array,
