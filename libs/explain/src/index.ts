@@ -9,3 +9,4 @@ export * from './lib/zone-shapley.ts';
 export * from './lib/removal-curve.ts';
 export * from './lib/patch-value-map.ts';
 export * from './lib/zone-sums.ts';
+export * from './lib/render/index.ts';

@@ -1,0 +1,3 @@
+export * from './overlay-types.ts';
+export { LUNG_WINDOW } from './overlay-checks.ts';
+export { renderOverlayPng, writeOverlayPng } from './render-overlay.ts';

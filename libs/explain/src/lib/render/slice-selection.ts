@@ -1,0 +1,116 @@
+import type { CheckedOverlayInput } from './overlay-checks.ts';
+
+/** Inclusive voxel index ranges along i, j and k. */
+export interface IndexBox {
+  min: [number, number, number];
+  max: [number, number, number];
+}
+
+export type PanelView = 'axial' | 'coronal';
+
+/** One slice to draw: an axial slice at index k or a coronal slice at index j. */
+export interface SliceChoice {
+  view: PanelView;
+  /** k for an axial slice, j for a coronal slice. */
+  index: number;
+  /** Panel caption, such as `'axial z = -123 mm'`. */
+  label: string;
+}
+
+/** Returns the bounding box of the voxels where `isInside(n)` holds, or undefined for none. */
+export function boundingBox(
+  size: readonly [number, number, number],
+  isInside: (n: number) => boolean,
+): IndexBox | undefined {
+  const min: [number, number, number] = [Infinity, Infinity, Infinity];
+  const max: [number, number, number] = [-Infinity, -Infinity, -Infinity];
+  let n = 0;
+  for (let k = 0; k < size[2]; k++) {
+    for (let j = 0; j < size[1]; j++) {
+      for (let i = 0; i < size[0]; i++, n++) {
+        if (!isInside(n)) continue;
+        const index = [i, j, k];
+        for (let a = 0; a < 3; a++) {
+          if (index[a] < min[a]) min[a] = index[a];
+          if (index[a] > max[a]) max[a] = index[a];
+        }
+      }
+    }
+  }
+  return min[0] === Infinity ? undefined : { min, max };
+}
+
+function wholeGrid(size: readonly [number, number, number]): IndexBox {
+  return { min: [0, 0, 0], max: [size[0] - 1, size[1] - 1, size[2] - 1] };
+}
+
+/**
+ * Returns the region the slices are spread over: the lung mask's bounding box, else the bounding
+ * box of the non-zero map voxels, else the whole grid.
+ */
+export function sliceExtent(input: CheckedOverlayInput): IndexBox {
+  const { size } = input.ct;
+  const { lungMask, map } = input;
+  const box = lungMask
+    ? boundingBox(size, (n) => lungMask[n] !== 0)
+    : boundingBox(size, (n) => map[n] !== 0);
+  return box ?? wholeGrid(size);
+}
+
+/**
+ * Returns the region every panel shows: the lung mask's bounding box grown by `cropMarginMm` on
+ * each side and clipped to the grid, or the whole grid without a mask.
+ */
+export function cropBox(input: CheckedOverlayInput, extent: IndexBox): IndexBox {
+  const { size, spacingMm } = input.ct;
+  if (!input.lungMask) return wholeGrid(size);
+  const margin = spacingMm.map((spacing) => Math.round(input.cropMarginMm / spacing));
+  return {
+    min: extent.min.map((value, a) => Math.max(0, value - margin[a])) as IndexBox['min'],
+    max: extent.max.map((value, a) => Math.min(size[a] - 1, value + margin[a])) as IndexBox['max'],
+  };
+}
+
+/**
+ * Returns `count` distinct indices evenly spaced over [low, high], at the centres of `count` equal
+ * parts so that the thin ends of the lungs are skipped. Fewer come back when the range is narrower
+ * than `count` voxels.
+ */
+export function evenlySpacedIndices(low: number, high: number, count: number): number[] {
+  const indices: number[] = [];
+  for (let m = 0; m < count; m++) {
+    const index = Math.round(low + ((m + 0.5) / count) * (high - low));
+    if (indices[indices.length - 1] !== index) indices.push(index);
+  }
+  return indices;
+}
+
+function sliceLabel(input: CheckedOverlayInput, view: PanelView, index: number): string {
+  const axis = view === 'axial' ? 2 : 1;
+  const { originMm, spacingMm, size } = input.ct;
+  if (!originMm) return `${view} slice ${index + 1} of ${size[axis]}`;
+  const position = originMm[axis] + index * spacingMm[axis];
+  const name = view === 'axial' ? 'z' : 'y';
+  return `${view} ${name} = ${Math.round(position)} mm`;
+}
+
+/**
+ * Chooses the slices to draw, evenly spaced over `extent`: axial slices from the apex down
+ * (superior first) and coronal slices from front to back.
+ */
+export function chooseSlices(input: CheckedOverlayInput, extent: IndexBox): SliceChoice[] {
+  const axial = evenlySpacedIndices(extent.min[2], extent.max[2], input.axialSlices).reverse();
+  const coronal = evenlySpacedIndices(extent.min[1], extent.max[1], input.coronalSlices);
+  return [
+    ...axial.map((index) => ({
+      view: 'axial' as const,
+      index,
+      label: sliceLabel(input, 'axial', index),
+    })),
+    ...coronal.map((index) => ({
+      view: 'coronal' as const,
+      index,
+      label: sliceLabel(input, 'coronal', index),
+    })),
+  ];
+}
