@@ -64,7 +64,7 @@ const failedParent = join(workDir, 'failed');
 const incompatibleModel = join(workDir, 'incompatible-model');
 
 let runs: Record<
-  'json' | 'text' | 'twoSlices' | 'missingWeight' | 'missingModel' | 'incompatible',
+  'json' | 'text' | 'twoSlices' | 'missingWeight' | 'invalidSex' | 'missingModel' | 'incompatible',
   Promise<CliRun>
 >;
 
@@ -97,6 +97,7 @@ beforeAll(() => {
       '175',
       ...model,
     ]),
+    invalidSex: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, '--sex', 'X', ...model]),
     missingModel: runDlco([
       'predict',
       CT64_NRRD,
@@ -218,6 +219,13 @@ describe('dlco predict failures', () => {
     expect(run.stderr).toContain('error [METADATA_INVALID]');
     expect(run.stderr).toContain('--weight');
     expect(run.stdout).toBe('');
+  });
+
+  it('EXPECTED FAILURE - invalid --sex', async () => {
+    const run = await runs.invalidSex;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('error [METADATA_INVALID]');
+    expect(run.stderr).toContain('--sex');
   });
 
   it('EXPECTED FAILURE - missing model folder', async () => {

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
+  checkSubjectMetadata,
   EXPLANATION_NAMES,
   isModelError,
   loadModel,
@@ -56,56 +57,60 @@ interface PredictCommandOptions extends LogOptions {
 
 /** Builds `dlco predict`, which estimates DLCO for one scan and explains where it comes from. */
 export function predictCommand(): Command {
-  return new Command('predict')
-    .description(
-      'Estimate DLCO (ml/min/mmHg) from one chest CT with the GLI 2017 reference, zone ' +
-        'contributions and a deficit map. Research use, not diagnosis.',
-    )
-    .argument('<scan>', 'scan file, DICOM folder or .zip')
-    .option('--age <years>', 'age in years (required)')
-    .addOption(new Option('--sex <sex>', 'sex (required)').choices(['M', 'F']))
-    .option('--height <cm>', 'standing height in cm (required)')
-    .option('--weight <kg>', 'body weight in kg (required)')
-    .addOption(new Option('--smoking <status>', 'smoking status').choices(SMOKING_STATUSES))
-    .option(
-      '--pack-years <n>',
-      'cumulative smoking in pack-years (0 for a never-smoker if omitted)',
-    )
-    .option('--hb <g/dL>', 'haemoglobin in g/dL; the reference values are then Hb-corrected')
-    .option('--cohb <percent>', 'carboxyhaemoglobin as a percentage of haemoglobin')
-    .addOption(
-      new Option('--model <dir>', 'model folder with model-card.json').default(
-        DEFAULT_MODEL_DIR,
-        'models/demo in the repository',
-      ),
-    )
-    .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
-    .option(
-      '--explain <list>',
-      `comma-separated explanations: ${EXPLANATION_NAMES.join(', ')} (default adds attention ` +
-        'for attention models; sliding-window is slow)',
-      DEFAULT_EXPLANATIONS,
-    )
-    .addOption(
-      new Option('--map <quantity>', 'quantity of map.nii.gz, per mL of lung')
-        .choices(['deficit', 'contribution'])
-        .default('deficit'),
-    )
-    .option('--threads <n>', 'ONNX Runtime threads per operator (default: one per core)')
-    .option('--json', 'print result.json to stdout instead of the summary')
-    .action(
-      runAction(async (scan: string, _options: unknown, command: Command) => {
-        const options = command.optsWithGlobals<PredictCommandOptions>();
-        const explainIsDefault = command.getOptionValueSource('explain') === 'default';
-        try {
-          return await runPredict(scan, options, explainIsDefault);
-        } catch (error) {
-          if (!isModelError(error)) throw error;
-          process.stderr.write(`error [${error.code}]: ${error.message}\n`);
-          return USAGE_ERROR_CODES.includes(error.code) ? EXIT_INPUT_ERROR : EXIT_FAILURE;
-        }
-      }),
-    );
+  return (
+    new Command('predict')
+      .description(
+        'Estimate DLCO (ml/min/mmHg) from one chest CT with the GLI 2017 reference, zone ' +
+          'contributions and a deficit map. Research use, not diagnosis.',
+      )
+      .argument('<scan>', 'scan file, DICOM folder or .zip')
+      .option('--age <years>', 'age in years (required)')
+      // Sex and smoking are checked with the other subject data, so that an invalid value exits
+      // with status 2 and METADATA_INVALID like a missing one, not with commander's status 1.
+      .option('--sex <sex>', 'sex, M or F (required)')
+      .option('--height <cm>', 'standing height in cm (required)')
+      .option('--weight <kg>', 'body weight in kg (required)')
+      .option('--smoking <status>', `smoking status: ${SMOKING_STATUSES.join(', ')}`)
+      .option(
+        '--pack-years <n>',
+        'cumulative smoking in pack-years (0 for a never-smoker if omitted)',
+      )
+      .option('--hb <g/dL>', 'haemoglobin in g/dL; the reference values are then Hb-corrected')
+      .option('--cohb <percent>', 'carboxyhaemoglobin as a percentage of haemoglobin')
+      .addOption(
+        new Option('--model <dir>', 'model folder with model-card.json').default(
+          DEFAULT_MODEL_DIR,
+          'models/demo in the repository',
+        ),
+      )
+      .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
+      .option(
+        '--explain <list>',
+        `comma-separated explanations: ${EXPLANATION_NAMES.join(', ')} (default adds attention ` +
+          'for attention models; sliding-window is slow)',
+        DEFAULT_EXPLANATIONS,
+      )
+      .addOption(
+        new Option('--map <quantity>', 'quantity of map.nii.gz, per mL of lung')
+          .choices(['deficit', 'contribution'])
+          .default('deficit'),
+      )
+      .option('--threads <n>', 'ONNX Runtime threads per operator (default: one per core)')
+      .option('--json', 'print result.json to stdout instead of the summary')
+      .action(
+        runAction(async (scan: string, _options: unknown, command: Command) => {
+          const options = command.optsWithGlobals<PredictCommandOptions>();
+          const explainIsDefault = command.getOptionValueSource('explain') === 'default';
+          try {
+            return await runPredict(scan, options, explainIsDefault);
+          } catch (error) {
+            if (!isModelError(error)) throw error;
+            process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+            return USAGE_ERROR_CODES.includes(error.code) ? EXIT_INPUT_ERROR : EXIT_FAILURE;
+          }
+        }),
+      )
+  );
 }
 
 async function runPredict(
@@ -114,7 +119,8 @@ async function runPredict(
   explainIsDefault: boolean,
 ): Promise<number> {
   const logger = loggerFromOptions(options);
-  const subject = subjectFromOptions(options);
+  // Checked before the model loads, so a mistyped flag fails at once.
+  const subject = checkSubjectMetadata(subjectFromOptions(options));
   const explain = options.explain
     .split(',')
     .map((name) => name.trim())
