@@ -6,7 +6,13 @@ import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { buildColormapTable, colormapEntry } from './colormap.ts';
 import { buildColourScale, formatValue, type ColourScale } from './colour-scale.ts';
 import type { CheckedOverlayInput } from './overlay-checks.ts';
-import { LAYOUT, layoutOverlay, type OverlayLayout, type PlacedPanel } from './overlay-layout.ts';
+import {
+  LAYOUT,
+  layoutOverlay,
+  type OverlayLayout,
+  type PlacedPanel,
+  type WrappedText,
+} from './overlay-layout.ts';
 import { rasterizePanel } from './slice-raster.ts';
 
 // NOTE: Skia takes fonts from the system. On a machine without any font installed the text is
@@ -18,6 +24,7 @@ const OUTLINE_COLOUR = '#5a5a5a';
 const BACKGROUND_COLOUR = '#000000';
 const COLOUR_BAR_WIDTH = 22;
 const TICK_LENGTH = 6;
+const TITLE_FONT_PX = 20;
 
 /** Pixel rectangle of the colour bar. Its top row shows the colour of `scale.max`. */
 export interface ColourBarBox {
@@ -174,16 +181,22 @@ function orientationNote(input: CheckedOverlayInput): string {
   return `Radiological view: the patient's right is on the image's left.${positions}`;
 }
 
+function wrapMontageText(input: CheckedOverlayInput, width: number): WrappedText {
+  const measuring = createCanvas(1, 1).getContext('2d');
+  measuring.font = font(TITLE_FONT_PX, true);
+  const title = input.title ? wrapText(measuring, input.title, width) : [];
+  measuring.font = font(13);
+  const note = wrapText(measuring, orientationNote(input), width);
+  const footer = input.footer ? wrapText(measuring, input.footer, width) : [];
+  return { title, note, footer };
+}
+
 /**
  * Draws the montage: the title, the axial and coronal panels with their labels and orientation
  * markers, the colour bar and the footer.
  */
 export function drawOverlay(input: CheckedOverlayInput): RenderedOverlay {
-  const measuring = createCanvas(1, 1).getContext('2d');
-  measuring.font = font(13);
-  const wrapFooter = (width: number): string[] =>
-    input.footer ? wrapText(measuring, input.footer, width) : [];
-  const layout = layoutOverlay(input, (width) => wrapFooter(width).length);
+  const layout = layoutOverlay(input, (width) => wrapMontageText(input, width));
   const scale = buildColourScale(input);
   const colormapTable = buildColormapTable(input.colormap);
 
@@ -192,14 +205,14 @@ export function drawOverlay(input: CheckedOverlayInput): RenderedOverlay {
   context.fillStyle = BACKGROUND_COLOUR;
   context.fillRect(0, 0, layout.width, layout.height);
   context.textBaseline = 'top';
-  if (input.title && layout.titleY !== undefined) {
-    context.font = font(20, true);
-    context.fillStyle = TEXT_COLOUR;
-    context.fillText(input.title, LAYOUT.margin, layout.titleY);
-  }
+  context.font = font(TITLE_FONT_PX, true);
+  context.fillStyle = TEXT_COLOUR;
+  layout.text.title.forEach((line, n) => {
+    context.fillText(line, LAYOUT.margin, layout.titleY + n * LAYOUT.titleHeight);
+  });
   context.font = font(13);
   context.fillStyle = MUTED_TEXT_COLOUR;
-  context.fillText(orientationNote(input), LAYOUT.margin, layout.noteY);
+  drawLines(context, layout.text.note, LAYOUT.margin, layout.noteY);
 
   for (const panel of layout.panels) drawPanel(context, input, panel, scale, colormapTable);
   const colourBar = drawColourBar(context, input, layout, scale, colormapTable);
@@ -207,6 +220,6 @@ export function drawOverlay(input: CheckedOverlayInput): RenderedOverlay {
   context.font = font(13);
   context.fillStyle = MUTED_TEXT_COLOUR;
   context.textBaseline = 'top';
-  drawLines(context, wrapFooter(layout.width - 2 * LAYOUT.margin), LAYOUT.margin, layout.footerY);
+  drawLines(context, layout.text.footer, LAYOUT.margin, layout.footerY);
   return { canvas, layout, scale, colourBar };
 }

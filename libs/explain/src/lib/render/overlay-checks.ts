@@ -42,6 +42,7 @@ export interface CheckedOverlayInput {
   panelWidthPx: number;
   columns: number;
   cropMarginMm: number;
+  showPeakSlices: boolean;
 }
 
 function rangeError(argument: string, value: unknown, message: string): ExplainRangeError {
@@ -212,6 +213,18 @@ function checkCropMargin(value: unknown): number {
   return value;
 }
 
+function checkBoolean(argument: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new ExplainTypeError(
+      'EXPLAIN_INVALID_ARGUMENT',
+      argument,
+      value,
+      `${argument} must be true or false, received ${describeValue(value)}.`,
+    );
+  }
+  return value;
+}
+
 function checkCt(input: RenderOverlayInput): CheckedOverlayInput['ct'] {
   const ct = input.ct;
   const size = requireVoxelTriple('ct.size', ct.size, 1, 'Pass the voxel counts along i, j, k.');
@@ -291,5 +304,6 @@ export function checkOverlayInput(input: RenderOverlayInput): CheckedOverlayInpu
     panelWidthPx: checkPanelWidth(options.panelWidthPx ?? 320),
     columns: requireInteger('options.columns', options.columns ?? 3, 1, 'Use 1 or more.'),
     cropMarginMm: checkCropMargin(options.cropMarginMm ?? 20),
+    showPeakSlices: checkBoolean('options.showPeakSlices', options.showPeakSlices ?? true),
   };
 }

@@ -28,18 +28,26 @@ export interface PlacedPanel {
   y: number;
 }
 
+/** Title, orientation note and footer, each wrapped to the montage width. */
+export interface WrappedText {
+  title: string[];
+  note: string[];
+  footer: string[];
+}
+
 /** Positions of everything drawn on the montage, in pixels. */
 export interface OverlayLayout {
   width: number;
   height: number;
-  /** Top of the title line, absent without a title. */
-  titleY?: number;
-  /** Top of the line that states the orientation convention. */
+  text: WrappedText;
+  /** Top of the first title line. */
+  titleY: number;
+  /** Top of the first line of the note that states the orientation convention. */
   noteY: number;
   panels: PlacedPanel[];
   /** Column holding the colour bar and its labels. */
   legend: { x: number; y: number; width: number; height: number };
-  /** Top of the footer lines. */
+  /** Top of the first footer line. */
   footerY: number;
   /** Region every panel shows, in voxel indices. */
   crop: IndexBox;
@@ -59,11 +67,11 @@ function groupRows(slices: SliceChoice[], columns: number): SliceChoice[][] {
 
 /**
  * Places the panels in rows, axial rows first, with the colour bar column to their right.
- * `countFooterLines` returns how many lines the footer wraps to at a given width in pixels.
+ * `wrapText` wraps the title, note and footer to a width in pixels.
  */
 export function layoutOverlay(
   input: CheckedOverlayInput,
-  countFooterLines: (widthPx: number) => number,
+  wrapText: (widthPx: number) => WrappedText,
 ): OverlayLayout {
   const extent = sliceExtent(input);
   const crop = cropBox(input, extent);
@@ -71,12 +79,17 @@ export function layoutOverlay(
   const mmPerPixel = cropWidthMm / input.panelWidthPx;
   const rows = groupRows(chooseSlices(input, extent), input.columns);
   const columnsUsed = Math.max(...rows.map((row) => row.length));
+  const legendX =
+    LAYOUT.margin +
+    columnsUsed * input.panelWidthPx +
+    (columnsUsed - 1) * LAYOUT.gap +
+    LAYOUT.legendGap;
+  const width = legendX + LAYOUT.legendWidth + LAYOUT.margin;
+  const text = wrapText(width - 2 * LAYOUT.margin);
 
-  let y = LAYOUT.margin;
-  const titleY = input.title ? y : undefined;
-  if (input.title) y += LAYOUT.titleHeight;
-  const noteY = y;
-  y += LAYOUT.lineHeight + LAYOUT.gap;
+  const titleY = LAYOUT.margin;
+  const noteY = titleY + text.title.length * LAYOUT.titleHeight;
+  let y = noteY + text.note.length * LAYOUT.lineHeight + LAYOUT.gap;
   const panelsTop = y;
 
   const panels: PlacedPanel[] = [];
@@ -91,18 +104,11 @@ export function layoutOverlay(
     y += LAYOUT.labelStripHeight + rowHeight + LAYOUT.gap;
   }
   const panelsBottom = Math.max(y - LAYOUT.gap, panelsTop + LAYOUT.minLegendHeight);
-
-  const legendX =
-    LAYOUT.margin +
-    columnsUsed * input.panelWidthPx +
-    (columnsUsed - 1) * LAYOUT.gap +
-    LAYOUT.legendGap;
   const footerY = panelsBottom + LAYOUT.gap;
-  const width = legendX + LAYOUT.legendWidth + LAYOUT.margin;
-  const footerLines = countFooterLines(width - 2 * LAYOUT.margin);
   return {
     width,
-    height: footerY + footerLines * LAYOUT.lineHeight + LAYOUT.margin,
+    height: footerY + text.footer.length * LAYOUT.lineHeight + LAYOUT.margin,
+    text,
     titleY,
     noteY,
     panels,

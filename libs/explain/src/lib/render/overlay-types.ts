@@ -43,10 +43,15 @@ export interface RenderOverlayOptions {
   mapLabel: string;
   /** Unit of the colour bar (default `'per-litre'`); see `OverlayMapUnit`. */
   mapUnit?: OverlayMapUnit;
-  /** Axial panels, evenly spaced from the lung base to the apex (default 6). */
+  /** Axial panels, evenly spaced over the lungs and shown apex first (default 6). */
   axialSlices?: number;
   /** Coronal panels, evenly spaced from the front of the lungs to the back (default 3). */
   coronalSlices?: number;
+  /**
+   * Whether to move the panel nearest to the slice with the largest positive map sum in each view
+   * onto that slice (default true), so that a focal region between evenly spaced slices is shown.
+   */
+  showPeakSlices?: boolean;
   /** CT window in HU (default the lung window, centre -600 and width 1500). */
   window?: HuWindow;
   /** Colour map of the overlay (default `'inferno'`). */

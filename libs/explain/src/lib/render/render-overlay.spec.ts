@@ -179,6 +179,24 @@ describe('renderOverlayPng', () => {
     expect(axial[0].slice.label).toBe(`axial z = ${Math.round(-90 + 5 * k)} mm`);
   });
 
+  it('moves one panel per view onto the peak', () => {
+    const indicesOf = (rendered: RenderedOverlay, view: string): number[] =>
+      rendered.layout.panels
+        .filter((panel) => panel.slice.view === view)
+        .map((panel) => panel.slice.index);
+    // The lung ellipsoids span k = 6..30 and j = 7..23, and the blob is centred at k = 26, j = 15.
+    const even = renderForTest({
+      ...blobInput,
+      options: { ...blobInput.options, showPeakSlices: false },
+    });
+    expect(indicesOf(even, 'axial')).toEqual([28, 24, 20, 16, 12, 8]);
+    expect(indicesOf(even, 'coronal')).toEqual([10, 15, 20]);
+
+    const peak = renderForTest(blobInput);
+    expect(indicesOf(peak, 'axial')).toEqual([28, 26, 20, 16, 12, 8]);
+    expect(indicesOf(peak, 'coronal')).toEqual([10, 15, 20]);
+  });
+
   it('leaves pixels outside the lung mask uncoloured', () => {
     const map = new Float32Array(phantom.lungMask.length).fill(2e-4);
     const rendered = renderForTest({ ...blobInput, map });
@@ -257,6 +275,29 @@ describe('renderOverlayPng', () => {
     });
     expect(scale.max).toBe(5);
     expect(scale.ticks).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('leaves negative map values uncoloured', () => {
+    const map = rightUpperBlob().map((value) => -value);
+    const rendered = renderForTest({ ...blobInput, map });
+    const pixels = pixelsOf(rendered);
+    for (const panel of rendered.layout.panels) {
+      expect(colouredPixels(pixels, rendered.layout.width, panel)).toEqual([]);
+    }
+    expect(rendered.scale.max).toBe(0);
+    expect(rendered.scale.ticks).toEqual([]);
+    expect(rendered.scale.maxSource).toBe('no positive values');
+  });
+
+  it('wraps the text of a one-column montage', () => {
+    const title = 'Regional DLCO deficit of a synthetic phantom with two ellipsoid lungs';
+    const options = { ...blobInput.options, title, columns: 1, panelWidthPx: 200 };
+    const { layout } = renderForTest({ ...blobInput, options });
+    expect(layout.width).toBe(16 + 200 + 28 + 210 + 16);
+    expect(layout.text.title.length).toBeGreaterThan(1);
+    expect(layout.text.title.join(' ')).toBe(title);
+    expect(layout.text.note.length).toBeGreaterThan(1);
+    expect(layout.panels[0].y).toBeGreaterThan(16 + 2 * 30 + 2 * 18);
   });
 
   it('BAD CALL - map size differs from the CT', async () => {

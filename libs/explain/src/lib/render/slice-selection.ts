@@ -95,12 +95,62 @@ function sliceLabel(input: CheckedOverlayInput, view: PanelView, index: number):
 }
 
 /**
+ * Returns the axial index k and the coronal index j whose slices contain the largest sum of
+ * positive map values (inside the lung mask when there is one), or undefined for a map with no
+ * positive value.
+ */
+export function peakSliceIndices(input: CheckedOverlayInput): { k: number; j: number } | undefined {
+  const [nx, ny, nz] = input.ct.size;
+  const { map, lungMask } = input;
+  const axialSums = new Float64Array(nz);
+  const coronalSums = new Float64Array(ny);
+  let n = 0;
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, n++) {
+        if (map[n] <= 0 || (lungMask && lungMask[n] === 0)) continue;
+        axialSums[k] += map[n];
+        coronalSums[j] += map[n];
+      }
+    }
+  }
+  const k = indexOfMax(axialSums);
+  return axialSums[k] > 0 ? { k, j: indexOfMax(coronalSums) } : undefined;
+}
+
+function indexOfMax(values: Float64Array): number {
+  let best = 0;
+  for (let n = 1; n < values.length; n++) if (values[n] > values[best]) best = n;
+  return best;
+}
+
+/** Replaces the index nearest to `peak` with it, which keeps sorted indices sorted. */
+function includeIndex(indices: number[], peak: number): number[] {
+  if (indices.length === 0 || indices.includes(peak)) return indices;
+  let nearest = 0;
+  for (let m = 1; m < indices.length; m++) {
+    if (Math.abs(indices[m] - peak) < Math.abs(indices[nearest] - peak)) nearest = m;
+  }
+  const result = [...indices];
+  result[nearest] = peak;
+  return result;
+}
+
+/**
  * Chooses the slices to draw, evenly spaced over `extent`: axial slices from the apex down
- * (superior first) and coronal slices from front to back.
+ * (superior first) and coronal slices from front to back. With `showPeakSlices` the slice nearest
+ * to the map's peak slice in each view is moved onto it, so a focal region between two evenly
+ * spaced slices is still shown.
  */
 export function chooseSlices(input: CheckedOverlayInput, extent: IndexBox): SliceChoice[] {
-  const axial = evenlySpacedIndices(extent.min[2], extent.max[2], input.axialSlices).reverse();
-  const coronal = evenlySpacedIndices(extent.min[1], extent.max[1], input.coronalSlices);
+  let axial = evenlySpacedIndices(extent.min[2], extent.max[2], input.axialSlices);
+  let coronal = evenlySpacedIndices(extent.min[1], extent.max[1], input.coronalSlices);
+  const peak = input.showPeakSlices ? peakSliceIndices(input) : undefined;
+  if (peak) {
+    axial = includeIndex(axial, peak.k);
+    coronal = includeIndex(coronal, peak.j);
+  }
+  axial.reverse();
   return [
     ...axial.map((index) => ({
       view: 'axial' as const,
