@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 
+import { batchCommand } from './commands/batch.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { predictCommand } from './commands/predict.ts';
 import { preprocessCommand } from './commands/preprocess.ts';
@@ -22,5 +23,6 @@ export function buildProgram(): Command {
   program.addCommand(inspectCommand());
   program.addCommand(preprocessCommand());
   program.addCommand(predictCommand());
+  program.addCommand(batchCommand());
   return program;
 }

@@ -12,13 +12,16 @@ export interface ScanProgress {
 /**
  * Creates a progress reporter on `stream`: a cli-progress bar when the stream is a terminal and
  * there is more than one scan, otherwise one plain line per finished scan.
+ *
+ * @param label - command name shown at the start of the bar
  */
 export function createScanProgress(
   total: number,
   stream: NodeJS.WriteStream = process.stderr,
+  label = 'preprocess',
 ): ScanProgress {
   if (stream.isTTY === true && total > 1) {
-    return createBarProgress(total, stream);
+    return createBarProgress(total, stream, label);
   }
   let done = 0;
   return {
@@ -33,11 +36,15 @@ export function createScanProgress(
   };
 }
 
-function createBarProgress(total: number, stream: NodeJS.WriteStream): ScanProgress {
+function createBarProgress(
+  total: number,
+  stream: NodeJS.WriteStream,
+  label: string,
+): ScanProgress {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: 'preprocess [{bar}] {value}/{total} scans | {status}',
+      format: `${label} [{bar}] {value}/{total} scans | {status}`,
       hideCursor: true,
       clearOnComplete: false,
     },
