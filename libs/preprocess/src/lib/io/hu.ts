@@ -35,16 +35,86 @@ export function toHuInt16(values: PixelArray, slope = 1, intercept = 0): Int16Ar
   return hu;
 }
 
-/** Range of raw values before conversion, used to tell normalized images from HU. */
-export function valueRange(values: PixelArray): { min: number; max: number } {
+/** Number of distinct int16 values, the length of `HuConversion.valueCounts`. */
+const INT16_VALUES = 65536;
+
+/** Result of `convertToHu`. */
+export interface HuConversion {
+  /** HU as `toHuInt16` computes them. */
+  hu: Int16Array;
+  /** Range of the raw values before conversion, used to tell normalized images from HU. */
+  rawRange: { min: number; max: number };
+  /** Number of non-padding voxels with each HU value, indexed by `hu - INT16_MIN`. */
+  valueCounts: Uint32Array;
+}
+
+/**
+ * Converts stored values to HU like `toHuInt16` and, in the same pass over the voxels, measures
+ * the raw value range and counts each non-padding HU value for `checkHounsfieldUnits`.
+ *
+ * With `reuseInt16` set, an `Int16Array` input is converted in place and returned as `hu`, so
+ * the caller must not use `values` afterwards. Int16 input with slope 1 and intercept 0 only
+ * needs padding replaced, which the fast path below does without float arithmetic.
+ */
+export function convertToHu(
+  values: PixelArray,
+  { slope = 1, intercept = 0, reuseInt16 = false } = {},
+): HuConversion {
+  if (values instanceof Int16Array && slope === 1 && intercept === 0) {
+    return convertInt16(values, reuseInt16 ? values : new Int16Array(values));
+  }
+  const hu = new Int16Array(values.length);
+  const valueCounts = new Uint32Array(INT16_VALUES);
   let min = Infinity;
   let max = -Infinity;
   for (let index = 0; index < values.length; index++) {
-    const value = Number(values[index]);
-    if (value < min) min = value;
-    if (value > max) max = value;
+    const raw = Number(values[index]);
+    if (raw < min) min = raw;
+    if (raw > max) max = raw;
+    const value = raw * slope + intercept;
+    if (!(value >= PADDING_THRESHOLD_HU)) {
+      hu[index] = PADDING_HU;
+    } else {
+      const rounded = Math.min(INT16_MAX, Math.max(INT16_MIN, Math.round(value)));
+      hu[index] = rounded;
+      valueCounts[rounded - INT16_MIN]++;
+    }
   }
-  return { min, max };
+  return { hu, rawRange: { min, max }, valueCounts };
+}
+
+/**
+ * Replaces padding in int16 HU and counts the other values. `hu` may be `values` itself or a
+ * copy of it. The raw range comes from the counts and from the padding values, so the loop
+ * makes one comparison per voxel.
+ */
+function convertInt16(values: Int16Array, hu: Int16Array): HuConversion {
+  const valueCounts = new Uint32Array(INT16_VALUES);
+  let paddingMin = INT16_MAX;
+  let paddingMax = INT16_MIN;
+  let paddingCount = 0;
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    if (value < PADDING_THRESHOLD_HU) {
+      if (value < paddingMin) paddingMin = value;
+      if (value > paddingMax) paddingMax = value;
+      paddingCount++;
+      hu[index] = PADDING_HU;
+    } else {
+      valueCounts[value - INT16_MIN]++;
+    }
+  }
+  let min = paddingCount > 0 ? paddingMin : Infinity;
+  let max = paddingCount > 0 ? paddingMax : -Infinity;
+  if (paddingCount < values.length) {
+    let first = 0;
+    while (valueCounts[first] === 0) first++;
+    let last = INT16_VALUES - 1;
+    while (valueCounts[last] === 0) last--;
+    if (paddingCount === 0) min = first + INT16_MIN;
+    max = last + INT16_MIN;
+  }
+  return { hu, rawRange: { min, max }, valueCounts };
 }
 
 /** Air and aerated lung lie in this HU window; the low-density peak must fall inside it. */
@@ -58,7 +128,8 @@ const BIN_HU = 20;
 /**
  * Rejects intensities that are not HU: a normalized float image, unsigned storage without
  * its intercept, or any image without a low-density peak of air or lung in -1100..-700 HU.
- * Padding (`PADDING_HU`) is left out of the histogram because it lies outside the body.
+ * `valueCounts` comes from `convertToHu`, which leaves padding out because it lies outside the
+ * body.
  *
  * The window reaches -700 HU because crops around the mediastinum contain lung but no
  * body-external air, and their lung peak sits near -800 HU.
@@ -66,7 +137,7 @@ const BIN_HU = 20;
  * @throws InputError `INPUT_NOT_HU`
  */
 export function checkHounsfieldUnits(
-  hu: Int16Array,
+  valueCounts: Uint32Array,
   rawRange: { min: number; max: number },
   isFloat: boolean,
   file: string,
@@ -90,7 +161,7 @@ export function checkHounsfieldUnits(
     );
   }
 
-  const { lowPeakHu, airFraction, count } = lowDensityPeak(hu);
+  const { lowPeakHu, airFraction, count } = lowDensityPeak(valueCounts);
   if (count === 0) {
     reject('every voxel is padding', 'Provide a scan with image data.');
   }
@@ -116,33 +187,45 @@ export function checkHounsfieldUnits(
 
 /**
  * Finds the most frequent 20-HU bin among non-padding voxels within 600 HU above their
- * minimum, and the share of voxels in `AIR_WINDOW_HU`.
+ * minimum, and the share of voxels in `AIR_WINDOW_HU`, from the counts of each HU value.
  */
-function lowDensityPeak(hu: Int16Array): {
+function lowDensityPeak(valueCounts: Uint32Array): {
   lowPeakHu: number | undefined;
   airFraction: number;
   count: number;
 } {
-  const offset = 32768;
-  const bins = new Uint32Array(Math.ceil(65536 / BIN_HU));
+  const offset = -INT16_MIN;
   let count = 0;
-  let inAirWindow = 0;
-  let min = Infinity;
-  for (let index = 0; index < hu.length; index++) {
-    const value = hu[index];
-    if (value === PADDING_HU) continue;
-    count++;
-    if (value < min) min = value;
-    if (value >= AIR_WINDOW_HU[0] && value <= AIR_WINDOW_HU[1]) inAirWindow++;
-    bins[Math.floor((value + offset) / BIN_HU)]++;
+  let first = -1;
+  for (let index = 0; index < valueCounts.length; index++) {
+    if (valueCounts[index] === 0) continue;
+    if (first < 0) first = index;
+    count += valueCounts[index];
   }
   if (count === 0) return { lowPeakHu: undefined, airFraction: 0, count };
 
-  // Searching relative to the minimum finds air whatever offset the stored values have.
-  const lastBin = Math.floor((min + 600 + offset) / BIN_HU);
+  let inAirWindow = 0;
+  for (let hu = AIR_WINDOW_HU[0]; hu <= AIR_WINDOW_HU[1]; hu++)
+    inAirWindow += valueCounts[hu + offset];
+
+  // Searching relative to the minimum finds air whatever offset the stored values have. Each bin
+  // spans BIN_HU values and is counted whole, even where it reaches past min + 600.
+  const min = first - offset;
+  const firstBin = Math.floor((min + offset) / BIN_HU);
+  const lastBin = Math.min(
+    Math.floor((min + 600 + offset) / BIN_HU),
+    Math.ceil(valueCounts.length / BIN_HU) - 1,
+  );
   let peakBin = -1;
-  for (let bin = Math.floor((min + offset) / BIN_HU); bin <= lastBin && bin < bins.length; bin++) {
-    if (peakBin < 0 || bins[bin] > bins[peakBin]) peakBin = bin;
+  let peakCount = -1;
+  for (let bin = firstBin; bin <= lastBin; bin++) {
+    let binCount = 0;
+    const end = Math.min((bin + 1) * BIN_HU, valueCounts.length);
+    for (let index = bin * BIN_HU; index < end; index++) binCount += valueCounts[index];
+    if (binCount > peakCount) {
+      peakBin = bin;
+      peakCount = binCount;
+    }
   }
   const lowPeakHu = peakBin * BIN_HU - offset + BIN_HU / 2;
   return { lowPeakHu, airFraction: inAirWindow / count, count };

@@ -2,7 +2,7 @@ import type { Image } from 'itk-wasm';
 
 import { InputError } from '../errors.ts';
 import type { Volume } from '../volume.ts';
-import { checkHounsfieldUnits, toHuInt16, valueRange, type PixelArray } from './hu.ts';
+import { checkHounsfieldUnits, convertToHu, type PixelArray } from './hu.ts';
 import { checkSliceCount, checkSpacing } from './volume-checks.ts';
 
 /**
@@ -40,7 +40,8 @@ function direction3d(image: Image): Float64Array {
 
 /**
  * Converts an ITK-wasm image to a `Volume` in its native geometry, validating shape, spacing
- * and intensities. The image's pixel values must already be rescaled (ITK applies the NIfTI
+ * and intensities. Int16 pixel data is converted in place, so the caller must not use `image`
+ * afterwards. The image's pixel values must already be rescaled (ITK applies the NIfTI
  * scl_slope/scl_inter and the DICOM rescale slope/intercept when it reads).
  *
  * ITK-wasm stores `direction` row-major, the same layout as `Volume.direction`; a test with a
@@ -61,9 +62,10 @@ export function imageToVolume(image: Image, file: string): Volume {
       file,
     });
   }
-  const data = toHuInt16(values);
+  // The image is not used after this, so int16 pixels are converted in place.
+  const { hu: data, rawRange, valueCounts } = convertToHu(values, { reuseInt16: true });
   const componentType = image.imageType.componentType;
-  checkHounsfieldUnits(data, valueRange(values), componentType.startsWith('float'), file);
+  checkHounsfieldUnits(valueCounts, rawRange, componentType.startsWith('float'), file);
 
   return {
     size: size as [number, number, number],
