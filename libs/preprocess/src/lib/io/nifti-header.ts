@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 
 import { InputError } from '../errors.ts';
+import { gzipTrailerMatches } from './gzip-trailer.ts';
 
 /** Affine of a NIfTI qform or sform, converted to LPS. */
 export interface NiftiAffine {
@@ -33,7 +34,7 @@ const NIFTI2_HEADER_BYTES = 540;
 /** Reads the first `byteCount` bytes, inflating only as much of a gzip stream as needed. */
 async function readLeadingBytes(file: string, byteCount: number): Promise<Buffer> {
   const source = createReadStream(file);
-  const stream = file.toLowerCase().endsWith('.gz') ? source.pipe(createGunzip()) : source;
+  const stream = isGzip(file) ? source.pipe(createGunzip()) : source;
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -175,8 +176,9 @@ export const QFORM_SFORM_DIRECTION_TOLERANCE = 1e-4;
 export const SHEAR_COSINE_TOLERANCE = 1e-4;
 
 /**
- * Rejects a sheared sform or qform, qform and sform that disagree, and pixel data shorter
- * than the header declares.
+ * Rejects a sheared sform or qform, qform and sform that disagree, and, for an uncompressed
+ * file, pixel data shorter than the header declares. A .nii.gz file is checked after decoding
+ * with `checkNiftiGzipData`.
  *
  * @throws InputError `NIFTI_SHEARED`, `NIFTI_QFORM_SFORM_MISMATCH` or `INPUT_CORRUPT`.
  */
@@ -198,21 +200,66 @@ export async function checkNiftiHeader(header: NiftiHeader, file: string): Promi
   if (header.qform !== undefined && header.sform !== undefined) {
     checkFormsAgree(header.qform, header.sform, file);
   }
-  const voxels = header.dims.reduce((product, count) => product * Math.max(count, 1), 1);
-  const expectedBytes = header.voxOffset + (voxels * header.bitsPerVoxel) / 8;
-  const size = file.toLowerCase().endsWith('.gz')
-    ? await inflatedLength(file)
-    : (await stat(file)).size;
+  if (isGzip(file)) return;
+  const size = (await stat(file)).size;
+  const expectedBytes = niftiExpectedBytes(header);
   if (size < expectedBytes) {
     throw corrupt(file, `it has ${size} bytes of data but its header declares ${expectedBytes}`);
   }
 }
 
+/** Returns true for a .gz file name, which `readNiftiHeader` and the checks inflate. */
+export function isGzip(file: string): boolean {
+  return file.toLowerCase().endsWith('.gz');
+}
+
+/** Bytes of header, extensions and pixel data that the header declares. */
+function niftiExpectedBytes(header: NiftiHeader): number {
+  const voxels = header.dims.reduce((product, count) => product * Math.max(count, 1), 1);
+  return header.voxOffset + (voxels * header.bitsPerVoxel) / 8;
+}
+
+/** Largest vox_offset for which the header bytes are read again to verify the gzip CRC-32. */
+const MAX_CRC_VOX_OFFSET = 1 << 20;
+
 /**
- * Inflates a gzip file without keeping the output and returns its length. ITK-wasm's NIfTI
- * reader returns a volume from some truncated .nii.gz files without an error, so the stream is
- * checked to the end here (this inflates the file twice).
+ * Rejects a .nii.gz file whose gzip stream is damaged or truncated, or whose data is shorter
+ * than the header declares. ITK-wasm's NIfTI reader returns a volume from some truncated
+ * .nii.gz files without an error, so its output cannot be trusted alone.
+ *
+ * `pixelData` is the decoded image as ITK-wasm returned it, before any conversion. When it
+ * contains the file's bytes unchanged (no rescaling, the machine's byte order, no trailing data),
+ * the header bytes followed by `pixelData` must match the CRC-32 and length in the gzip trailer,
+ * which costs one CRC over the data. Otherwise, or when they do not match, the whole file is
+ * inflated a second time to find the damage and measure the length.
+ *
+ * @throws InputError `INPUT_CORRUPT`
  */
+export async function checkNiftiGzipData(
+  header: NiftiHeader,
+  file: string,
+  pixelData: ArrayBufferView | null,
+): Promise<void> {
+  const expectedBytes = niftiExpectedBytes(header);
+  const voxOffset = header.voxOffset;
+  const canVerifyCrc =
+    pixelData !== null &&
+    Number.isInteger(voxOffset) &&
+    voxOffset > 0 &&
+    voxOffset <= MAX_CRC_VOX_OFFSET &&
+    voxOffset + pixelData.byteLength === expectedBytes;
+  if (canVerifyCrc) {
+    const leading = await readLeadingBytes(file, voxOffset);
+    const data = new Uint8Array(pixelData.buffer, pixelData.byteOffset, pixelData.byteLength);
+    if (leading.length === voxOffset && (await gzipTrailerMatches(file, [leading, data]))) return;
+  }
+  const size = await inflatedLength(file);
+  if (size < expectedBytes) {
+    throw corrupt(file, `it has ${size} bytes of data but its header declares ${expectedBytes}`);
+  }
+}
+
+/** Inflates a gzip file without keeping the output and returns its length. */
 async function inflatedLength(file: string): Promise<number> {
   let length = 0;
   try {

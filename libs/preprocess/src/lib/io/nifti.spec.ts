@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -255,6 +256,57 @@ describe('readScan rejects bad NIfTI', () => {
     const file = path.join(folder, 'truncated.nii.gz');
     await writeFile(file, bytes.subarray(0, bytes.length - 40));
     await expectInputError(file, 'INPUT_CORRUPT');
+  });
+
+  it('BAD CALL - truncated gzip keeps the gzip reason', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) }, true);
+    const file = path.join(folder, 'truncated-reason.nii.gz');
+    await writeFile(file, bytes.subarray(0, bytes.length - 40));
+    const error = await readScan(file).catch((caught: unknown) => caught);
+    expect((error as InputError).code).toBe('INPUT_CORRUPT');
+    expect((error as InputError).message).toContain('gzip stream is damaged or truncated');
+  });
+
+  it('BAD CALL - gzip with a wrong CRC-32', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) }, true);
+    bytes[bytes.length - 8] ^= 0xff;
+    const file = path.join(folder, 'bad-crc.nii.gz');
+    await writeFile(file, bytes);
+    await expectInputError(file, 'INPUT_CORRUPT');
+  });
+
+  it('BAD CALL - gzip with damaged deflate data', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) }, true);
+    for (let index = 40; index < bytes.length - 40; index += 97) bytes[index] ^= 0x5a;
+    const file = path.join(folder, 'damaged.nii.gz');
+    await writeFile(file, bytes);
+    await expectInputError(file, 'INPUT_CORRUPT');
+  });
+
+  it('BAD CALL - gzip of data cut short', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) });
+    const file = path.join(folder, 'short-inside.nii.gz');
+    await writeFile(file, gzipSync(bytes.subarray(0, bytes.length - 100)));
+    await expectInputError(file, 'INPUT_CORRUPT');
+  });
+
+  it('reads gzip with data after the image', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) });
+    const file = path.join(folder, 'trailing.nii.gz');
+    await writeFile(file, gzipSync(Buffer.concat([bytes, Buffer.alloc(64, 1)])));
+    const { volume } = await readScan(file);
+    expect(countMismatches(volume.data, chestPhantomHu(SIZE))).toBe(0);
+  });
+
+  it('reads a two-member gzip', async () => {
+    const bytes = encodeNifti1({ dims: [...SIZE], datatype: 4, data: chestPhantomHu(SIZE) });
+    const file = path.join(folder, 'two-members.nii.gz');
+    await writeFile(
+      file,
+      Buffer.concat([gzipSync(bytes.subarray(0, 1000)), gzipSync(bytes.subarray(1000))]),
+    );
+    const { volume } = await readScan(file);
+    expect(countMismatches(volume.data, chestPhantomHu(SIZE))).toBe(0);
   });
 
   it('BAD CALL - garbage bytes', async () => {

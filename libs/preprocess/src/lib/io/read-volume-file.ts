@@ -5,7 +5,14 @@ import { InputError } from '../errors.ts';
 import type { Volume } from '../volume.ts';
 import { errorDetail } from './error-detail.ts';
 import { imageToVolume } from './itk-volume.ts';
-import { checkNiftiHeader, niftiSpacingMm, readNiftiHeader } from './nifti-header.ts';
+import {
+  checkNiftiGzipData,
+  checkNiftiHeader,
+  isGzip,
+  niftiSpacingMm,
+  readNiftiHeader,
+  type NiftiHeader,
+} from './nifti-header.ts';
 import { checkPixelDataLength, readMetaImageHeader, readNrrdHeader } from './text-headers.ts';
 import { checkSpacing, checkVoxelCount } from './volume-checks.ts';
 
@@ -26,7 +33,7 @@ export async function readVolumeFile(
     checkVoxelCount(header.dims, maxVoxels, file);
     checkSpacing(niftiSpacingMm(header), file);
     await checkNiftiHeader(header, file);
-    if (header.version === 2) return imageToVolume(await readNifti2WithItk(file), file);
+    return imageToVolume(await readNiftiWithItk(file, header), file);
   } else {
     const header = format === 'nrrd' ? await readNrrdHeader(file) : await readMetaImageHeader(file);
     checkVoxelCount(header.sizes, maxVoxels, file);
@@ -34,6 +41,25 @@ export async function readVolumeFile(
     await checkPixelDataLength(header, file);
   }
   return imageToVolume(await readWithItk(file), file);
+}
+
+/**
+ * Reads a NIfTI file with ITK-wasm and, for .nii.gz, checks the gzip stream before the pixels
+ * are converted in place. When ITK-wasm fails on a .nii.gz file, the gzip check runs first so
+ * that a damaged or truncated stream is reported as such.
+ */
+async function readNiftiWithItk(file: string, header: NiftiHeader): Promise<Image> {
+  const read = header.version === 2 ? readNifti2WithItk : readWithItk;
+  if (!isGzip(file)) return read(file);
+  let image: Image;
+  try {
+    image = await read(file);
+  } catch (error) {
+    await checkNiftiGzipData(header, file, null);
+    throw error;
+  }
+  await checkNiftiGzipData(header, file, image.data);
+  return image;
 }
 
 /**
