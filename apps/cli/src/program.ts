@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 
 import { batchCommand } from './commands/batch.ts';
+import { demoCommand } from './commands/demo.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { predictCommand } from './commands/predict.ts';
 import { preprocessCommand } from './commands/preprocess.ts';
@@ -24,5 +25,6 @@ export function buildProgram(): Command {
   program.addCommand(preprocessCommand());
   program.addCommand(predictCommand());
   program.addCommand(batchCommand());
+  program.addCommand(demoCommand());
   return program;
 }

@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+
+import { mapPatchValuesToVolume, writeOverlayPng } from '@dlco/explain';
+import { RESEARCH_USE_NOTICE, type Prediction } from '@dlco/model';
+
+export const OVERLAY_FILE = 'overlay.png';
+
+/**
+ * Writes `overlay.png` into `dir`: axial and coronal working-grid CT slices with the prediction's
+ * map quantity (deficit or contribution) per patch spread over its lung voxels.
+ *
+ * Meant as `writePrediction`'s `writeExtraFiles`, so the image appears with result.json or not
+ * at all. The working grid is used because it is axis-aligned LPS, as the renderer requires.
+ */
+export async function writePredictionOverlay(dir: string, prediction: Prediction): Promise<void> {
+  const { result, preprocessed } = prediction;
+  const isDeficit = result.maps.map?.quantity.startsWith('deficit') === true;
+  const values = new Float64Array(preprocessed.patches.count);
+  for (const patch of result.patches) {
+    values[patch.index] = isDeficit ? (patch.deficitMlMinMmHg ?? 0) : patch.contributionMlMinMmHg;
+  }
+  const labels = preprocessed.segmentation.labels;
+  const placed = mapPatchValuesToVolume({
+    values,
+    cornerIjk: preprocessed.patches.cornerIjk,
+    patchSizeVoxels: preprocessed.patches.patchSizeVoxels,
+    gridSize: labels.size,
+    lungMask: labels.data,
+  });
+  await writeOverlayPng(join(dir, OVERLAY_FILE), {
+    ct: preprocessed.working.volume,
+    map: placed.map,
+    lungMask: labels.data,
+    options: {
+      mapLabel: isDeficit ? 'DLCO deficit' : 'DLCO contribution',
+      title: `${result.input.fileName}: DLCO ${result.dlco.estimate.toFixed(1)} ml/min/mmHg`,
+      footer: `${result.model.id} ${result.model.version}. ${RESEARCH_USE_NOTICE}`,
+    },
+  });
+}

@@ -1,0 +1,133 @@
+import { access, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  isModelError,
+  loadModel,
+  MODEL_CARD_FILE,
+  ModelError,
+  predictScan,
+  writePrediction,
+  type SubjectMetadata,
+} from '@dlco/model';
+import { InputError } from '@dlco/preprocess';
+import { Command } from 'commander';
+
+import { EXIT_FAILURE, runAction } from '../errors.ts';
+import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { OVERLAY_FILE, writePredictionOverlay } from './demo-overlay.ts';
+import { formatPredictionSummary } from './predict-summary.ts';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+/** Files of the demo, relative to the repository root. */
+export const DEMO_PATHS = {
+  model: 'models/demo',
+  scan: 'demo/scan.nii.gz',
+  subject: 'demo/subject.json',
+  out: 'out/demo',
+} as const;
+
+/** Explanations the demo runs: everything but the slow sliding-window occlusion. */
+const DEMO_EXPLANATIONS = ['contributions', 'occlusion', 'shapley', 'deletion'] as const;
+
+interface DemoCommandOptions extends LogOptions {
+  out?: string;
+  model?: string;
+}
+
+/** Builds `dlco demo`, which runs predict on the bundled demo scan with the demo model. */
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description(
+      'Run predict on the simulated demo scan (demo/scan.nii.gz, subject data from ' +
+        'demo/subject.json) with the demo model (models/demo) and write every output. ' +
+        'Research use, not diagnosis.',
+    )
+    .option('--out <dir>', `folder for the outputs (default: ${DEMO_PATHS.out} in the repository)`)
+    .option('--model <dir>', `model folder (default: ${DEMO_PATHS.model} in the repository)`)
+    .action(
+      runAction(async (_options: unknown, command: Command) => {
+        const options = command.optsWithGlobals<DemoCommandOptions>();
+        try {
+          return await runDemo(options);
+        } catch (error) {
+          if (!isModelError(error)) throw error;
+          process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+          return EXIT_FAILURE;
+        }
+      }),
+    );
+}
+
+async function runDemo(options: DemoCommandOptions): Promise<number> {
+  const logger = loggerFromOptions(options);
+  const modelDir = resolve(options.model ?? join(REPO_ROOT, DEMO_PATHS.model));
+  const modelName = options.model ?? DEMO_PATHS.model;
+  const scanPath = join(REPO_ROOT, DEMO_PATHS.scan);
+  const subjectPath = join(REPO_ROOT, DEMO_PATHS.subject);
+  const outDir = resolve(options.out ?? join(REPO_ROOT, DEMO_PATHS.out));
+  try {
+    await access(join(modelDir, MODEL_CARD_FILE));
+  } catch {
+    throw new ModelError(
+      'MODEL_NOT_FOUND',
+      `${join(modelDir, MODEL_CARD_FILE)} not found: the model ${modelName} is missing. Train ` +
+        'the demo model with `npx nx run training:train-demo`, or pass another with --model.',
+      { modelDir },
+    );
+  }
+  await requireDemoFile(scanPath, `the demo scan ${DEMO_PATHS.scan} is missing from the checkout.`);
+  const subject = await readDemoSubject(subjectPath);
+
+  process.stderr.write(`Running the demo on ${DEMO_PATHS.scan} with ${modelName} ...\n`);
+  const model = await loadModel(modelDir, { logger });
+  const prediction = await predictScan(scanPath, subject, {
+    model,
+    explain: [...DEMO_EXPLANATIONS],
+    logger,
+  });
+  await writePrediction(outDir, prediction, { writeExtraFiles: writePredictionOverlay });
+
+  process.stdout.write(formatPredictionSummary(prediction.result, outDir));
+  process.stdout.write(nextSteps(outDir, subject));
+  return 0;
+}
+
+async function requireDemoFile(path: string, message: string): Promise<void> {
+  try {
+    await access(path);
+  } catch {
+    throw new InputError('INPUT_NOT_FOUND', `${path} not found: ${message}`);
+  }
+}
+
+/** Reads the `subject` object of demo/subject.json; its range checks run in `predictScan`. */
+async function readDemoSubject(path: string): Promise<SubjectMetadata> {
+  await requireDemoFile(path, `the demo subject data ${DEMO_PATHS.subject} is missing.`);
+  const parsed = JSON.parse(await readFile(path, 'utf8')) as { subject?: SubjectMetadata };
+  if (parsed.subject === undefined) {
+    throw new InputError('INPUT_CORRUPT', `${path} has no "subject" object with age, sex, ...`);
+  }
+  return parsed.subject;
+}
+
+function nextSteps(outDir: string, subject: SubjectMetadata): string {
+  const fromCwd = relative(process.cwd(), outDir);
+  const shown = fromCwd === '' ? '.' : fromCwd.startsWith('..') ? outDir : fromCwd;
+  return [
+    '',
+    `Outputs in ${shown}/:`,
+    '  result.json       estimate, reference values, zones, patches, explanations',
+    '  map.nii.gz        deficit per mL of lung on the scan grid (open over the scan in a viewer)',
+    '  lung-mask.nii.gz  lung labels on the scan grid: 1 right, 2 left',
+    `  ${OVERLAY_FILE.padEnd(17)} axial and coronal slices with the deficit overlaid`,
+    '',
+    'On your own scan (a chest CT covering both lungs: NIfTI, NRRD, a DICOM folder or a .zip):',
+    `  npx dlco predict scan.nii.gz --age ${subject.ageYears} --sex ${subject.sex} ` +
+      `--height ${subject.heightCm} --weight ${subject.weightKg} --out out/my-scan`,
+    '  npx dlco predict --help    (optional: --smoking, --pack-years, --hb, --cohb)',
+    '',
+  ].join('\n');
+}
