@@ -5,6 +5,9 @@ import type { CheckedOverlayInput } from './overlay-checks.ts';
 /** Quantile of the positive map values that sets the top of the colour range by default. */
 export const ROBUST_MAX_QUANTILE = 0.99;
 
+/** Histogram bins used to narrow down the quantile before sorting. */
+const QUANTILE_BINS = 65536;
+
 /** Mapping from map values to colours, in the unit shown on the colour bar. */
 export interface ColourScale {
   /** Factor from the map's ml/min/mmHg per voxel to the displayed unit. */
@@ -49,22 +52,46 @@ export function positiveMapQuantile(
   lungMask: Uint8Array | undefined,
   quantile: number,
 ): number {
+  const isCounted = (n: number): boolean => map[n] > 0 && (!lungMask || lungMask[n] !== 0);
   let count = 0;
+  let max = 0;
   for (let n = 0; n < map.length; n++) {
-    if (map[n] > 0 && (!lungMask || lungMask[n] !== 0)) count++;
+    if (!isCounted(n)) continue;
+    count++;
+    if (map[n] > max) max = map[n];
   }
   if (count === 0) return 0;
-  const values = new Float32Array(count);
-  let next = 0;
-  for (let n = 0; n < map.length; n++) {
-    if (map[n] > 0 && (!lungMask || lungMask[n] !== 0)) values[next++] = map[n];
-  }
-  values.sort();
+
   // Linear interpolation between order statistics (Hyndman and Fan type 7, as NumPy's default).
   const position = quantile * (count - 1);
   const below = Math.floor(position);
   const above = Math.min(below + 1, count - 1);
-  return values[below] + (values[above] - values[below]) * (position - below);
+
+  // Sorting all 60 million values of a 512 × 512 × 300 test grid took 6 s under Node 20, so a
+  // histogram first finds the bins that contain the two order statistics and only their values
+  // are sorted.
+  const binOf = (value: number): number =>
+    Math.min(QUANTILE_BINS - 1, Math.floor((value / max) * QUANTILE_BINS));
+  const histogram = new Float64Array(QUANTILE_BINS);
+  for (let n = 0; n < map.length; n++) if (isCounted(n)) histogram[binOf(map[n])]++;
+  let firstBin = 0;
+  let rankBefore = 0;
+  while (rankBefore + histogram[firstBin] <= below) rankBefore += histogram[firstBin++];
+  let lastBin = firstBin;
+  let rankThrough = rankBefore + histogram[firstBin];
+  while (rankThrough <= above) rankThrough += histogram[++lastBin];
+
+  const candidates = new Float32Array(rankThrough - rankBefore);
+  let next = 0;
+  for (let n = 0; n < map.length; n++) {
+    if (!isCounted(n)) continue;
+    const bin = binOf(map[n]);
+    if (bin >= firstBin && bin <= lastBin) candidates[next++] = map[n];
+  }
+  candidates.sort();
+  const low = candidates[below - rankBefore];
+  const high = candidates[above - rankBefore];
+  return low + (high - low) * (position - below);
 }
 
 /** Formats a number with three significant digits and no exponent above 1e-6. */

@@ -17,27 +17,31 @@ export interface SliceChoice {
   label: string;
 }
 
-/** Returns the bounding box of the voxels where `isInside(n)` holds, or undefined for none. */
+/** Returns the bounding box of the non-zero voxels of `values`, or undefined for none. */
 export function boundingBox(
   size: readonly [number, number, number],
-  isInside: (n: number) => boolean,
+  values: Uint8Array | Float32Array,
 ): IndexBox | undefined {
-  const min: [number, number, number] = [Infinity, Infinity, Infinity];
-  const max: [number, number, number] = [-Infinity, -Infinity, -Infinity];
-  let n = 0;
-  for (let k = 0; k < size[2]; k++) {
-    for (let j = 0; j < size[1]; j++) {
-      for (let i = 0; i < size[0]; i++, n++) {
-        if (!isInside(n)) continue;
-        const index = [i, j, k];
-        for (let a = 0; a < 3; a++) {
-          if (index[a] < min[a]) min[a] = index[a];
-          if (index[a] > max[a]) max[a] = index[a];
-        }
-      }
+  const [nx, ny, nz] = size;
+  const min: [number, number, number] = [nx, ny, nz];
+  const max: [number, number, number] = [-1, -1, -1];
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      const rowStart = nx * (j + ny * k);
+      let first = 0;
+      while (first < nx && values[rowStart + first] === 0) first++;
+      if (first === nx) continue;
+      let last = nx - 1;
+      while (values[rowStart + last] === 0) last--;
+      min[0] = Math.min(min[0], first);
+      max[0] = Math.max(max[0], last);
+      min[1] = Math.min(min[1], j);
+      max[1] = Math.max(max[1], j);
+      min[2] = Math.min(min[2], k);
+      max[2] = Math.max(max[2], k);
     }
   }
-  return min[0] === Infinity ? undefined : { min, max };
+  return max[0] < 0 ? undefined : { min, max };
 }
 
 function wholeGrid(size: readonly [number, number, number]): IndexBox {
@@ -51,10 +55,7 @@ function wholeGrid(size: readonly [number, number, number]): IndexBox {
 export function sliceExtent(input: CheckedOverlayInput): IndexBox {
   const { size } = input.ct;
   const { lungMask, map } = input;
-  const box = lungMask
-    ? boundingBox(size, (n) => lungMask[n] !== 0)
-    : boundingBox(size, (n) => map[n] !== 0);
-  return box ?? wholeGrid(size);
+  return boundingBox(size, lungMask ?? map) ?? wholeGrid(size);
 }
 
 /**
