@@ -110,44 +110,123 @@ function matches(code: number, side: string, third?: string, depth?: string): bo
   );
 }
 
-/** Counts HU per slot, mapping every voxel of `volume` to the nearest voxel of `labels`. */
+/**
+ * Counts HU per slot, mapping every voxel of `volume` to the nearest voxel of `labels`. The
+ * whole-lung slot is the sum of the right and left slots, because every counted voxel has one of
+ * those two labels.
+ */
 function accumulateHistograms(
   volume: Volume,
   labels: LabelVolume,
   zoneData: Uint8Array,
 ): Float64Array {
-  const counts = new Float64Array(SLOTS * HISTOGRAM_BINS);
-  const data = volume.data;
-  const count = (n: number, target: number) => {
-    const lung = labels.data[target];
-    if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) return;
-    const hu = data[n];
-    if (hu < HISTOGRAM_MIN_HU) return;
-    const bin = (hu > HISTOGRAM_MAX_HU ? HISTOGRAM_MAX_HU : hu) - HISTOGRAM_MIN_HU;
-    counts[SLOT_WHOLE * HISTOGRAM_BINS + bin]++;
-    counts[lung * HISTOGRAM_BINS + bin]++;
-    const zone = zoneData[target];
-    if (zone) counts[(SLOT_ZONE_FIRST + zone - 1) * HISTOGRAM_BINS + bin]++;
-  };
-
+  const counts = new Uint32Array(SLOTS * HISTOGRAM_BINS);
   const map = indexToIndex(volume, labels);
-  const [r0, r1, r2] = volume.size;
   const offsets = axisOffsets(map, volume.size, labels.size);
-  let n = 0;
   if (offsets) {
-    // Axis-aligned grids: three table lookups per voxel instead of an affine map.
-    const [x, y, z] = offsets;
-    for (let k = 0; k < r2; k++) {
-      for (let j = 0; j < r1; j++, n += r0) {
-        if (z[k] < 0 || y[j] < 0) continue;
-        const rowOffset = z[k] + y[j];
-        for (let i = 0; i < r0; i++) if (x[i] >= 0) count(n + i, rowOffset + x[i]);
+    countAxisAligned(volume, labels, zoneData, offsets, counts);
+  } else {
+    countOblique(volume, labels, zoneData, map, counts);
+  }
+  const whole = SLOT_WHOLE * HISTOGRAM_BINS;
+  const right = LUNG_LABELS.right * HISTOGRAM_BINS;
+  const left = LUNG_LABELS.left * HISTOGRAM_BINS;
+  for (let bin = 0; bin < HISTOGRAM_BINS; bin++) {
+    counts[whole + bin] = counts[right + bin] + counts[left + bin];
+  }
+  return Float64Array.from(counts);
+}
+
+/**
+ * Counts the voxels of axis-aligned grids. Along axis 0, consecutive native voxels share the
+ * same nearest label voxel, so each run of them is looked up once and runs outside the lungs are
+ * skipped without reading their HU.
+ */
+function countAxisAligned(
+  volume: Volume,
+  labels: LabelVolume,
+  zoneData: Uint8Array,
+  offsets: [Int32Array, Int32Array, Int32Array],
+  counts: Uint32Array,
+): void {
+  const [x, y, z] = offsets;
+  const [r0, r1, r2] = volume.size;
+  const data = volume.data;
+  const labelData = labels.data;
+  // Runs of i with the same x offset: run r covers i in [runStart[r], runStart[r + 1]).
+  const runStart: number[] = [];
+  const runOffset: number[] = [];
+  for (let i = 0; i < r0; i++) {
+    if (i === 0 || x[i] !== x[i - 1]) {
+      runStart.push(i);
+      runOffset.push(x[i]);
+    }
+  }
+  runStart.push(r0);
+  const runs = runOffset.length;
+
+  const rowHasLung = labelRowsWithLung(labels);
+  const labelRowLength = labels.size[0];
+  for (let k = 0; k < r2; k++) {
+    if (z[k] < 0) continue;
+    for (let j = 0; j < r1; j++) {
+      if (y[j] < 0) continue;
+      const rowOffset = z[k] + y[j];
+      // The offsets of axes 1 and 2 are whole label rows, so this is a label row index.
+      if (!rowHasLung[rowOffset / labelRowLength]) continue;
+
+      const rowBase = r0 * (j + r1 * k);
+      for (let run = 0; run < runs; run++) {
+        if (runOffset[run] < 0) continue;
+        const target = rowOffset + runOffset[run];
+        const lung = labelData[target];
+        if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) continue;
+        const lungSlot = lung * HISTOGRAM_BINS - HISTOGRAM_MIN_HU;
+        const zone = zoneData[target];
+        const zoneSlot = zone
+          ? (SLOT_ZONE_FIRST + zone - 1) * HISTOGRAM_BINS - HISTOGRAM_MIN_HU
+          : -1;
+        for (let n = rowBase + runStart[run]; n < rowBase + runStart[run + 1]; n++) {
+          const hu = data[n];
+          if (hu < HISTOGRAM_MIN_HU) continue;
+          const clamped = hu > HISTOGRAM_MAX_HU ? HISTOGRAM_MAX_HU : hu;
+          counts[lungSlot + clamped]++;
+          if (zoneSlot >= 0) counts[zoneSlot + clamped]++;
+        }
       }
     }
-    return counts;
   }
+}
+
+/** Flags the rows along axis 0 of `labels` that contain a right or left lung voxel. */
+function labelRowsWithLung(labels: LabelVolume): Uint8Array {
+  const rowLength = labels.size[0];
+  const flags = new Uint8Array(labels.size[1] * labels.size[2]);
+  for (let row = 0; row < flags.length; row++) {
+    for (let n = row * rowLength; n < (row + 1) * rowLength; n++) {
+      const lung = labels.data[n];
+      if (lung === LUNG_LABELS.right || lung === LUNG_LABELS.left) {
+        flags[row] = 1;
+        break;
+      }
+    }
+  }
+  return flags;
+}
+
+/** Counts the voxels of grids that are rotated against each other, with an affine per voxel. */
+function countOblique(
+  volume: Volume,
+  labels: LabelVolume,
+  zoneData: Uint8Array,
+  map: ReturnType<typeof indexToIndex>,
+  counts: Uint32Array,
+): void {
+  const data = volume.data;
   const m = map.matrix;
+  const [r0, r1, r2] = volume.size;
   const [n0, n1, n2] = labels.size;
+  let n = 0;
   for (let k = 0; k < r2; k++) {
     for (let j = 0; j < r1; j++) {
       let x = m[1] * j + m[2] * k + map.offset[0] + 0.5;
@@ -155,9 +234,16 @@ function accumulateHistograms(
       let z = m[7] * j + m[8] * k + map.offset[2] + 0.5;
       for (let i = 0; i < r0; i++, n++, x += m[0], y += m[3], z += m[6]) {
         if (x < 0 || y < 0 || z < 0 || x >= n0 || y >= n1 || z >= n2) continue;
-        count(n, (x | 0) + n0 * (y | 0) + n0 * n1 * (z | 0));
+        const target = (x | 0) + n0 * (y | 0) + n0 * n1 * (z | 0);
+        const lung = labels.data[target];
+        if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) continue;
+        const hu = data[n];
+        if (hu < HISTOGRAM_MIN_HU) continue;
+        const bin = (hu > HISTOGRAM_MAX_HU ? HISTOGRAM_MAX_HU : hu) - HISTOGRAM_MIN_HU;
+        counts[lung * HISTOGRAM_BINS + bin]++;
+        const zone = zoneData[target];
+        if (zone) counts[(SLOT_ZONE_FIRST + zone - 1) * HISTOGRAM_BINS + bin]++;
       }
     }
   }
-  return counts;
 }
