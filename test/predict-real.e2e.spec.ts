@@ -34,8 +34,18 @@ const WHOLE_LUNG_SCANS = [
 ] as const;
 
 const REJECTED_SCANS = [
-  { name: 'ts-thorax-crop', path: SCANS.thoraxCrop, out: 'crop', code: 'LUNG_COVERAGE_INCOMPLETE' },
-  { name: 'lungmask-two-slices', path: SCANS.twoSlices, out: 'two', code: 'INPUT_TOO_FEW_SLICES' },
+  {
+    name: 'ts-thorax-crop',
+    path: SCANS.thoraxCrop,
+    out: 'crop',
+    code: 'LUNG_COVERAGE_INCOMPLETE',
+  },
+  {
+    name: 'lungmask-two-slices',
+    path: SCANS.twoSlices,
+    out: 'two',
+    code: 'INPUT_TOO_FEW_SLICES',
+  },
 ] as const;
 
 function predictArgs(scan: string, out: string): string[] {
@@ -96,7 +106,8 @@ describe.each(WHOLE_LUNG_SCANS)('dlco predict on $name', (scan) => {
       const grid = await readGrid<Uint8Array>(join(outDir(), file));
       expect(grid.size, file).toEqual(source.size);
       for (let axis = 0; axis < 3; axis++) {
-        expect(grid.spacingMm[axis], `${file} spacing ${axis}`).toBeCloseTo(source.spacingMm[axis], 3);
+        const spacing = source.spacingMm[axis];
+        expect(grid.spacingMm[axis], `${file} spacing ${axis}`).toBeCloseTo(spacing, 3);
         expect(grid.originMm[axis], `${file} origin ${axis}`).toBeCloseTo(source.originMm[axis], 2);
       }
       for (let n = 0; n < 9; n++) {

@@ -4,7 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { readImageNode } from '@itk-wasm/image-io';
-import { indexToPhysical, applyAffine, type GridGeometry, type LabelVolume } from '@dlco/preprocess';
+import {
+  applyAffine,
+  indexToPhysical,
+  type GridGeometry,
+  type LabelVolume,
+} from '@dlco/preprocess';
 
 /** Repository root: this file lives in `test/support/`. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
