@@ -143,15 +143,25 @@ export function boundingBox(
   predicate: (value: number) => boolean,
   margin: number,
 ): Box | undefined {
-  const [n0, n1] = size;
+  const [n0, n1, n2] = size;
   const min: Size3 = [Infinity, Infinity, Infinity];
   const max: Size3 = [-1, -1, -1];
-  for (let n = 0; n < data.length; n++) {
-    if (!predicate(data[n])) continue;
-    const ijk = [n % n0, ((n / n0) | 0) % n1, (n / (n0 * n1)) | 0];
-    for (let a = 0; a < 3; a++) {
-      if (ijk[a] < min[a]) min[a] = ijk[a];
-      if (ijk[a] > max[a]) max[a] = ijk[a];
+  for (let k = 0; k < n2; k++) {
+    for (let j = 0; j < n1; j++) {
+      // Only the first and last match of a row move the box along i, so each row is scanned
+      // from both ends and its middle is skipped.
+      const rowBase = n0 * (j + n1 * k);
+      let first = 0;
+      while (first < n0 && !predicate(data[rowBase + first])) first++;
+      if (first === n0) continue;
+      let last = n0 - 1;
+      while (!predicate(data[rowBase + last])) last--;
+      if (first < min[0]) min[0] = first;
+      if (last > max[0]) max[0] = last;
+      if (j < min[1]) min[1] = j;
+      if (j > max[1]) max[1] = j;
+      if (k < min[2]) min[2] = k;
+      if (k > max[2]) max[2] = k;
     }
   }
   if (max[0] < 0) return undefined;

@@ -183,7 +183,9 @@ function midlineIndex(interior: Uint8Array, size: Size3): number {
 function lungVolumes(labels: LabelVolume): { right: number; left: number; total: number } {
   let right = 0;
   let left = 0;
-  for (const value of labels.data) {
+  const data = labels.data;
+  for (let n = 0; n < data.length; n++) {
+    const value = data[n];
     if (value === LUNG_LABELS.right) right++;
     else if (value === LUNG_LABELS.left) left++;
   }
