@@ -19,7 +19,12 @@ export const REQUIRED_BATCH_COLUMNS = [
 const SUBJECT_COLUMNS = ['age', 'sex', 'height_cm', 'weight_kg'] as const;
 
 /** Columns a batch manifest may add; an empty cell means the value is unknown. */
-export const OPTIONAL_BATCH_COLUMNS = ['smoking', 'pack_years', 'hb_g_dl', 'cohb_percent'] as const;
+export const OPTIONAL_BATCH_COLUMNS = [
+  'smoking',
+  'pack_years',
+  'hb_g_dl',
+  'cohb_percent',
+] as const;
 
 /**
  * One manifest row. `subject` is the row's metadata as written; it is checked when the row runs,
