@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Builds the demo model in models/demo from nothing on a CPU machine: simulate a cohort,
-# write patch bags with `dlco preprocess`, train with configs/demo.json (which also fits the
-# baseline on the training split and evaluates both on val and test), then export ONNX and
-# the model card. Every stage prints its wall time and the load average.
+# Builds the demo model in models/demo from nothing on a CPU machine. It simulates a cohort,
+# writes patch bags with `dlco preprocess`, trains with configs/demo.json and exports ONNX
+# with the model card. Training also fits the linear baseline on the training split and
+# evaluates model and baseline on val and test. Every stage prints its wall time and the
+# load average.
 #
 # Usage: training/scripts/train-demo.sh [--seed N] [--subjects N] [--work DIR] [--out DIR]
 #                                       [--jobs N]
 #
 # Stages whose output exists in the work folder are skipped (cohort manifest, bags with the
 # same preprocessing hash, a finished run), and an interrupted training run is resumed.
-# Delete the work folder for a clean run.
+# Delete the work folder for a clean run, and WORK/run after changing configs/demo.json.
 set -euo pipefail
 
 TRAINING_DIR="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,7 +28,7 @@ PROFILE_MIX="beta-thick-5.0=1"
 MODEL_ID="dlco-ct-demo"
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --out) OUT_DIR="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "train-demo: unknown argument '$1'; see --help" >&2; exit 2 ;;
+    *) echo "train-demo: invalid argument '$1'; see --help" >&2; exit 2 ;;
   esac
 done
 
