@@ -74,6 +74,13 @@ describe('convertToHu', () => {
     );
   });
 
+  it('counts the last voxel of an odd length', () => {
+    const { valueCounts, rawRange } = convertToHu(Int16Array.from([7, -2000, 9]));
+    expect(valueCounts[7 + 32768]).toBe(1);
+    expect(valueCounts[9 + 32768]).toBe(1);
+    expect(rawRange).toEqual({ min: -2000, max: 9 });
+  });
+
   it('matches toHuInt16 with slope and intercept', () => {
     const values = Uint16Array.from([0, 1000, 1001, 65535]);
     const { hu, rawRange, valueCounts } = convertToHu(values, { slope: 0.5, intercept: -1024.25 });
