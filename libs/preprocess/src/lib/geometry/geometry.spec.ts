@@ -4,7 +4,13 @@ import { toCanonicalLps } from './canonical.ts';
 import { applyAffine, indexToPhysical, multiply3x3, type GridGeometry } from './grid-geometry.ts';
 import { resampleFloatToReference, resampleLabelsToReference } from './inverse-mapping.ts';
 import { resampleToWorkingGrid } from './working-grid.ts';
-import { buildAxisKernel, PADDING_REPLACEMENT_HU, resampleFirstAxisHu } from './axis-resampling.ts';
+import {
+  buildAxisKernel,
+  PADDING_REPLACEMENT_HU,
+  resampleFirstAxisHu,
+  resampleFirstTwoAxesHu,
+  resampleMiddleAxis,
+} from './axis-resampling.ts';
 
 const SIN20 = Math.sin((20 * Math.PI) / 180);
 const COS20 = Math.cos((20 * Math.PI) / 180);
@@ -270,6 +276,71 @@ describe('resampleFirstAxisHu', () => {
           const value = hu === PADDING_HU ? PADDING_REPLACEMENT_HU : hu;
           expected += kernel.weights[t * kernel.taps + n] * value;
         }
+        expect(result[row * kernel.outputSize + t]).toBeCloseTo(expected, 2);
+      }
+    }
+  });
+});
+
+describe('resampleFirstTwoAxesHu', () => {
+  const [n0, n1, n2] = [40, 30, 5];
+
+  /** Random HU with padding runs at the row ends, inside some rows and over whole rows. */
+  function paddedVolume(): Int16Array {
+    const source = new Int16Array(n0 * n1 * n2);
+    let state = 5;
+    const next = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let row = 0; row < n1 * n2; row++) {
+      const leading = row % 7 === 0 ? n0 : Math.floor(next() * 10);
+      const trailing = Math.floor(next() * 10);
+      const interior = row % 4 === 0 ? 15 + Math.floor(next() * 10) : -1;
+      for (let i = 0; i < n0; i++) {
+        const padded = i < leading || i >= n0 - trailing || i === interior;
+        source[row * n0 + i] = padded ? PADDING_HU : Math.round(next() * 2000) - 1000;
+      }
+    }
+    return source;
+  }
+
+  const cases: Array<[string, number, number]> = [
+    ['Gaussian, unrolled', 2.86, 2.5],
+    ['Gaussian, wider than 8 taps', 6, 0.7],
+  ];
+  for (const [name, ratio0, ratio1] of cases) {
+    it(`equals the two passes: ${name}`, () => {
+      const source = paddedVolume();
+      const positions = (size: number, ratio: number) =>
+        Float64Array.from({ length: Math.floor((size - 1) / ratio) + 1 }, (_, t) => t * ratio);
+      const kernel0 = buildAxisKernel(n0, positions(n0, ratio0), ratio0);
+      const kernel1 = buildAxisKernel(n1, positions(n1, ratio1), ratio1);
+      const alongX = resampleFirstAxisHu(source, n1 * n2, kernel0);
+      const expected = resampleMiddleAxis(alongX, kernel0.outputSize, n2, kernel1);
+      const result = resampleFirstTwoAxesHu(source, n2, kernel0, kernel1);
+      expect(result.length).toBe(expected.length);
+      let mismatches = 0;
+      for (let n = 0; n < result.length; n++) if (!Object.is(result[n], expected[n])) mismatches++;
+      expect(mismatches).toBe(0);
+      // Rows of padding only (every 7th row) give exactly the replacement value along axis 0.
+      expect(alongX[0]).toBe(PADDING_REPLACEMENT_HU);
+    });
+  }
+
+  it('matches a direct weighted sum with a wide kernel', () => {
+    const source = paddedVolume();
+    const positions = Float64Array.from({ length: 7 }, (_, t) => t * 6);
+    const kernel = buildAxisKernel(n0, positions, 6);
+    const result = resampleFirstAxisHu(source, n1 * n2, kernel);
+    for (let row = 0; row < n1 * n2; row++) {
+      for (let t = 0; t < kernel.outputSize; t++) {
+        let expected = 0;
+        let padding = 0;
+        for (let n = 0; n < kernel.count[t]; n++) {
+          const hu = source[row * n0 + kernel.start[t] + n];
+          if (hu === PADDING_HU) padding++;
+          const value = hu === PADDING_HU ? PADDING_REPLACEMENT_HU : hu;
+          expected += kernel.weights[t * kernel.taps + n] * value;
+        }
+        if (padding === kernel.count[t]) expected = PADDING_REPLACEMENT_HU;
         expect(result[row * kernel.outputSize + t]).toBeCloseTo(expected, 2);
       }
     }

@@ -9,7 +9,7 @@ import {
 } from './grid-geometry.ts';
 import {
   buildAxisKernel,
-  resampleFirstAxisHu,
+  resampleFirstTwoAxesHu,
   resampleMiddleAxis,
   type AxisKernel,
 } from './axis-resampling.ts';
@@ -117,9 +117,8 @@ function kernelsToIntermediate(
 
 function filterSeparable(volume: Volume, kernels: AxisKernel[]): Float32Array {
   const [n0, n1] = kernels.map((k) => k.outputSize);
-  const alongX = resampleFirstAxisHu(volume.data, volume.size[1] * volume.size[2], kernels[0]);
-  const alongY = resampleMiddleAxis(alongX, n0, volume.size[2], kernels[1]);
-  return resampleMiddleAxis(alongY, n0 * n1, 1, kernels[2]);
+  const alongXY = resampleFirstTwoAxesHu(volume.data, volume.size[2], kernels[0], kernels[1]);
+  return resampleMiddleAxis(alongXY, n0 * n1, 1, kernels[2]);
 }
 
 /**
