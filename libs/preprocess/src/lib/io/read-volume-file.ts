@@ -1,4 +1,6 @@
-import { readImageNode } from '@itk-wasm/image-io';
+import path from 'node:path';
+
+import { niftiReadImageNode, readImageNode } from '@itk-wasm/image-io';
 import type { Image } from 'itk-wasm';
 
 import { InputError } from '../errors.ts';
@@ -49,7 +51,8 @@ export async function readVolumeFile(
  * that a damaged or truncated stream is reported as such.
  */
 async function readNiftiWithItk(file: string, header: NiftiHeader): Promise<Image> {
-  const read = header.version === 2 ? readNifti2WithItk : readWithItk;
+  const read =
+    header.version === 2 ? readNifti2WithItk : (name: string) => readWithItk(name, readNiftiImage);
   if (!isGzip(file)) return read(file);
   let image: Image;
   try {
@@ -70,7 +73,7 @@ async function readNiftiWithItk(file: string, header: NiftiHeader): Promise<Imag
  */
 async function readNifti2WithItk(file: string): Promise<Image> {
   try {
-    return await readImageNode(file);
+    return await readNiftiImage(file);
   } catch {
     throw new InputError(
       'INPUT_FORMAT_UNSUPPORTED',
@@ -81,9 +84,23 @@ async function readNifti2WithItk(file: string): Promise<Image> {
   }
 }
 
-async function readWithItk(file: string): Promise<Image> {
+/**
+ * Reads a .nii or .nii.gz file with ITK-wasm's NIfTI reader, the reader that `readImageNode`
+ * selects for these extensions. `readImageNode` then copies the pixel data through `castImage`
+ * even when no cast is requested (image-io 1.6.1), which this call leaves out.
+ */
+async function readNiftiImage(file: string): Promise<Image> {
+  const { couldRead, image } = await niftiReadImageNode(path.resolve(file));
+  if (!couldRead) throw new Error(`Could not read: ${path.resolve(file)}`);
+  return image;
+}
+
+async function readWithItk(
+  file: string,
+  read: (file: string) => Promise<Image> = readImageNode,
+): Promise<Image> {
   try {
-    return await readImageNode(file);
+    return await read(file);
   } catch (error) {
     // ITK-wasm reports every failure as "Could not read: <path>", so the cause is not known.
     throw new InputError(
