@@ -44,6 +44,8 @@ class TrainConfig:
         embedding_dim: Patch embedding size D.
         hidden_dim: Width of the aggregator's hidden layers.
         hu_clip: HU window ``[low, high]`` mapped to [-1, 1] before the encoder.
+        encoder_density_features: Give the encoder's linear layer each patch's mean lung
+            HU, LAA-950 share and HAA share, which its GroupNorm layers mostly remove.
         patches_per_bag: K patches sampled per bag and step in training; evaluation uses
             all patches.
         bags_per_batch: Bags per optimiser step (per process under DDP).
@@ -74,6 +76,7 @@ class TrainConfig:
     embedding_dim: int = 64
     hidden_dim: int = 64
     hu_clip: list[float] = dataclasses.field(default_factory=lambda: [-1024.0, 600.0])
+    encoder_density_features: bool = False
     patches_per_bag: int = 32
     bags_per_batch: int = 8
     epochs: int = 30

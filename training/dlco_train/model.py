@@ -24,7 +24,11 @@ __all__ = [
     "PatchEncoder",
     "DlcoModel",
     "build_model",
+    "lung_density_features",
 ]
+
+#: Number of statistics ``lung_density_features`` returns per patch.
+DENSITY_FEATURE_COUNT = 3
 
 
 class PatchEncoder(nn.Module):
@@ -41,10 +45,16 @@ class PatchEncoder(nn.Module):
     layer gives the embedding. GroupNorm keeps the output of a patch independent of the
     other patches in the batch.
 
+    GroupNorm also removes most of a patch's absolute density level from the features.
+    With ``density_features``, three statistics of the patch's lung voxels join the pooled
+    features before the linear layer. They are the mean scaled HU, the share below
+    -950 HU (%LAA-950 as a fraction) and the share from -600 to -250 HU (%HAA).
+
     Args:
         channels: Output channels per stage.
         embedding_dim: D.
         hu_clip: ``(low, high)`` HU window.
+        density_features: Append the lung density statistics to the pooled features.
     """
 
     def __init__(
@@ -52,6 +62,7 @@ class PatchEncoder(nn.Module):
         channels: Sequence[int] = (16, 32, 64),
         embedding_dim: int = 64,
         hu_clip: Sequence[float] = (-1024.0, 600.0),
+        density_features: bool = False,
     ) -> None:
         super().__init__()
         self.hu_low = float(hu_clip[0])
@@ -72,7 +83,9 @@ class PatchEncoder(nn.Module):
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool3d(1)
-        self.project = nn.Linear(in_channels, embedding_dim)
+        self.density_features = density_features
+        density_count = DENSITY_FEATURE_COUNT if density_features else 0
+        self.project = nn.Linear(in_channels + density_count, embedding_dim)
         self.embedding_dim = embedding_dim
 
     def forward(self, hu: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -94,7 +107,35 @@ class PatchEncoder(nn.Module):
         lung = (mask.float() > 0.5).float()
         x = torch.stack([scaled, lung, valid], dim=1)
         x = self.pool(self.features(x)).flatten(1)
+        if self.density_features:
+            x = torch.cat([x, lung_density_features(hu, scaled, lung * valid)], dim=1)
         return self.project(x)
+
+
+def lung_density_features(
+    hu: torch.Tensor, scaled: torch.Tensor, lung: torch.Tensor
+) -> torch.Tensor:
+    """Compute mean scaled HU, the LAA-950 share and the HAA share of each patch's lung.
+
+    Args:
+        hu: ``[B, S, S, S]`` float HU.
+        scaled: ``[B, S, S, S]`` HU after clipping and scaling to [-1, 1].
+        lung: ``[B, S, S, S]`` 1 for lung voxels with data, else 0.
+
+    Returns:
+        ``[B, 3]``; all three are 0 for a patch without lung voxels.
+    """
+    lung_count = lung.sum(dim=(1, 2, 3)).clamp(min=1.0)
+    low = (hu < -950.0).float() * lung
+    high = ((hu >= -600.0) & (hu <= -250.0)).float() * lung
+    return torch.stack(
+        [
+            (scaled * lung).sum(dim=(1, 2, 3)) / lung_count,
+            low.sum(dim=(1, 2, 3)) / lung_count,
+            high.sum(dim=(1, 2, 3)) / lung_count,
+        ],
+        dim=1,
+    )
 
 
 def _group_count(channels: int) -> int:
@@ -123,7 +164,10 @@ class DlcoModel(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = PatchEncoder(
-            config.encoder_channels, config.embedding_dim, config.hu_clip
+            config.encoder_channels,
+            config.embedding_dim,
+            config.hu_clip,
+            density_features=config.encoder_density_features,
         )
         aggregator_class = (
             AdditiveAggregator if config.pooling == "additive" else AttentionAggregator

@@ -100,13 +100,17 @@ def compare_bag(checkpoint, out_dir, hu, mask, lung_ml, zone, side, metadata):
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
 @pytest.mark.parametrize("patch_count", [1, 37])
-def test_onnx_matches_pytorch_on_random_bags(tmp_path, pooling, patch_count):
+@pytest.mark.parametrize("density_features", [False, True])
+def test_onnx_matches_pytorch_on_random_bags(
+    tmp_path, pooling, patch_count, density_features
+):
     config = TrainConfig(
         pooling=pooling,
         global_factor="hb+learned",
         encoder_channels=[8, 16, 32],
         embedding_dim=32,
         hidden_dim=32,
+        encoder_density_features=density_features,
     )
     checkpoint = checkpoint_for(config, patch_size=16)
     export_onnx(checkpoint, str(tmp_path))

@@ -7,7 +7,7 @@ from dlco_train.aggregators import cotes_hb_factor
 from dlco_train.bags import NO_DATA_HU
 from dlco_train.config import TrainConfig
 from dlco_train.manifest import METADATA_FEATURES, METADATA_INDEX
-from dlco_train.model import PatchEncoder, build_model
+from dlco_train.model import PatchEncoder, build_model, lung_density_features
 
 M = len(METADATA_FEATURES)
 STATS = {
@@ -68,6 +68,36 @@ def test_encoder_marks_no_data():
     no_data = air.clone()
     no_data[:, :4] = NO_DATA_HU
     assert not torch.allclose(encoder(air, mask), encoder(no_data, mask))
+
+
+def test_density_features_of_uniform_lung():
+    hu = torch.full((2, 8, 8, 8), -900.0)
+    hu[1] = -970.0
+    hu[1, 0] = -400.0
+    lung = torch.ones(2, 8, 8, 8)
+    lung[:, :, :, :4] = 0
+    scaled = (hu.clamp(-1024, 600) + 1024) * (2 / 1624) - 1
+    features = lung_density_features(hu, scaled, lung)
+    assert features[0, 0] == pytest.approx((-900 + 1024) * 2 / 1624 - 1)
+    assert features[0, 1] == 0
+    assert features[0, 2] == 0
+    assert features[1, 1] == pytest.approx(7 / 8)
+    assert features[1, 2] == pytest.approx(1 / 8)
+
+
+def test_density_features_without_lung_are_zero():
+    hu = torch.full((1, 8, 8, 8), -1000.0)
+    features = lung_density_features(hu, hu / 1000, torch.zeros(1, 8, 8, 8))
+    assert torch.equal(features, torch.zeros(1, 3))
+
+
+def test_encoder_density_features_see_uniform_density():
+    encoder = PatchEncoder(channels=(4,), embedding_dim=4, density_features=True)
+    mask = torch.ones(2, 8, 8, 8)
+    hu = torch.full((2, 8, 8, 8), -900.0)
+    hu[1] = -700.0
+    embeddings = encoder.eval()(hu, mask)
+    assert not torch.allclose(embeddings[0], embeddings[1])
 
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
