@@ -184,10 +184,12 @@ class HuRowFilter {
   private copyRow(source: Int16Array, inputBase: number): number {
     const row = this.row;
     let padding = 0;
+    const threshold = PADDING_THRESHOLD_HU;
+    const replacement = PADDING_REPLACEMENT_HU;
     for (let i = 0; i < row.length; i++) {
       const hu = source[inputBase + i];
-      if (hu < PADDING_THRESHOLD_HU) {
-        row[i] = PADDING_REPLACEMENT_HU;
+      if (hu < threshold) {
+        row[i] = replacement;
         padding++;
       } else {
         row[i] = hu;
@@ -311,7 +313,13 @@ export function resampleMiddleAxis(
 
 /**
  * Does the work of `resampleMiddleAxis`, writing into `target` from `targetOffset` on. That part
- * of `target` must hold zeros, because kernels of more than two taps add into it.
+ * of `target` must contain zeros.
+ *
+ * Outputs of two taps are computed in float64 and rounded once. Outputs of more taps add one
+ * tap after another, rounding the running sum to float32 after each tap as a float32 array
+ * that is added into would. When every output fits in `UNROLLED_TAPS` taps, those sums are
+ * formed in one pass over the output with `Math.fround` instead of one pass per tap, which gives
+ * the same values because the extra taps have zero weight.
  */
 function resampleMiddleAxisInto(
   source: Float32Array,
@@ -322,6 +330,7 @@ function resampleMiddleAxisInto(
   targetOffset: number,
 ): void {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
+  const unrolled = unrolledWindows(kernel);
   for (let o = 0; o < outer; o++) {
     for (let t = 0; t < outputSize; t++) {
       const targetBase = targetOffset + (o * outputSize + t) * inner;
@@ -335,12 +344,67 @@ function resampleMiddleAxisInto(
           target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
         continue;
       }
+      if (unrolled !== undefined) {
+        const sourceBase = (o * inputSize + unrolled.start[t]) * inner;
+        sumUnrolledRows(
+          source,
+          sourceBase,
+          inner,
+          unrolled.weights,
+          t * UNROLLED_TAPS,
+          target,
+          targetBase,
+        );
+        continue;
+      }
       for (let n = 0; n < count[t]; n++) {
         const w = weights[t * taps + n];
         const sourceBase = (o * inputSize + start[t] + n) * inner;
         for (let i = 0; i < inner; i++) target[targetBase + i] += w * source[sourceBase + i];
       }
     }
+  }
+}
+
+/**
+ * Writes `UNROLLED_TAPS` consecutive rows of `inner` values, weighted and added in order with a
+ * float32 running sum, to `target[targetBase...]`.
+ */
+function sumUnrolledRows(
+  source: Float32Array,
+  sourceBase: number,
+  inner: number,
+  weights: Float32Array,
+  weightBase: number,
+  target: Float32Array,
+  targetBase: number,
+): void {
+  const w0 = weights[weightBase];
+  const w1 = weights[weightBase + 1];
+  const w2 = weights[weightBase + 2];
+  const w3 = weights[weightBase + 3];
+  const w4 = weights[weightBase + 4];
+  const w5 = weights[weightBase + 5];
+  const w6 = weights[weightBase + 6];
+  const w7 = weights[weightBase + 7];
+  const b0 = sourceBase;
+  const b1 = b0 + inner;
+  const b2 = b1 + inner;
+  const b3 = b2 + inner;
+  const b4 = b3 + inner;
+  const b5 = b4 + inner;
+  const b6 = b5 + inner;
+  const b7 = b6 + inner;
+  const fround = Math.fround;
+  for (let i = 0; i < inner; i++) {
+    let sum = fround(0 + w0 * source[b0 + i]);
+    sum = fround(sum + w1 * source[b1 + i]);
+    sum = fround(sum + w2 * source[b2 + i]);
+    sum = fround(sum + w3 * source[b3 + i]);
+    sum = fround(sum + w4 * source[b4 + i]);
+    sum = fround(sum + w5 * source[b5 + i]);
+    sum = fround(sum + w6 * source[b6 + i]);
+    target[targetBase + i] = sum + w7 * source[b7 + i];
   }
 }
 
