@@ -72,10 +72,11 @@ const UNROLLED_TAPS = 8;
 /**
  * Resamples axis 0 of an int16 HU image, reading padding as `PADDING_REPLACEMENT_HU`.
  *
- * Each row is first copied to a float scratch row with padding replaced. Outputs whose taps are
- * all padding are exactly the replacement value. The others take an unrolled 8-tap sum over a
- * window shifted inside the row and padded with zero weights, or loop over their taps when the
- * kernel is wider than 8 taps. The sums add the same products in the same order as a plain loop
+ * Outputs whose taps are all padding are exactly the replacement value. The others take an
+ * unrolled 8-tap sum over a window shifted inside the row and padded with zero weights, which
+ * reads the int16 values directly where the window lies between the padding runs at the row
+ * ends. Rows with padding elsewhere, and kernels wider than 8 taps, are first copied to a float
+ * row with padding replaced. Every path adds the same products in the same order as a plain loop
  * over the taps, so the result does not depend on which path an output takes.
  */
 export function resampleFirstAxisHu(
@@ -142,14 +143,10 @@ class HuRowFilter {
   /** Filters the row starting at `source[inputBase]` into `target[outputBase...]`. */
   filterRow(source: Int16Array, inputBase: number, target: Float32Array, outputBase: number): void {
     const { inputSize, outputSize, start, count } = this.kernel;
-    const padding = this.copyRow(source, inputBase);
-    if (padding === 0) {
-      this.sumWindows(0, outputSize, target, outputBase);
-      return;
-    }
+    const unrolled = this.unrolled;
 
-    // An output whose taps all read padding is exactly the replacement value, because the
-    // weights sum to 1. Padding usually forms runs at the row ends only.
+    // Padding usually forms runs at the row ends only. Rows with padding elsewhere, and kernels
+    // that the fast path below does not cover, are copied with padding replaced.
     let leading = 0;
     while (leading < inputSize && source[inputBase + leading] < PADDING_THRESHOLD_HU) leading++;
     let trailing = 0;
@@ -158,26 +155,60 @@ class HuRowFilter {
       source[inputBase + inputSize - 1 - trailing] < PADDING_THRESHOLD_HU
     )
       trailing++;
-    if (padding > leading + trailing || !this.windowsAscend) {
+    const trailingStart = inputSize - trailing;
+    let interiorMin = 0;
+    for (let i = inputBase + leading; i < inputBase + trailingStart; i++) {
+      if (source[i] < interiorMin) interiorMin = source[i];
+    }
+    if (
+      leading === inputSize ||
+      interiorMin < PADDING_THRESHOLD_HU ||
+      !this.windowsAscend ||
+      unrolled === undefined
+    ) {
+      this.copyRow(source, inputBase);
       this.filterRowWithPaddingAnywhere(source, inputBase, target, outputBase);
       return;
     }
 
-    // With ascending windows, the all-padding outputs of the end runs form a prefix and a suffix.
-    const trailingStart = inputSize - trailing;
+    // An output whose taps all read padding is exactly the replacement value, because the
+    // weights sum to 1. With ascending windows, those outputs form a prefix and a suffix.
     let first = 0;
     while (first < outputSize && (count[first] === 0 || start[first] + count[first] <= leading)) {
-      if (count[first] === 0) this.sumWindows(first, first + 1, target, outputBase);
+      if (count[first] === 0)
+        sumReplacingPadding(source, inputBase, unrolled, first, target, outputBase);
       else target[outputBase + first] = PADDING_REPLACEMENT_HU;
       first++;
     }
     let end = outputSize;
     while (end > first && (count[end - 1] === 0 || start[end - 1] >= trailingStart)) {
-      if (count[end - 1] === 0) this.sumWindows(end - 1, end, target, outputBase);
+      if (count[end - 1] === 0)
+        sumReplacingPadding(source, inputBase, unrolled, end - 1, target, outputBase);
       else target[outputBase + end - 1] = PADDING_REPLACEMENT_HU;
       end--;
     }
-    this.sumWindows(first, end, target, outputBase);
+
+    // Windows inside the padding-free span read the int16 values directly.
+    const w = unrolled.weights;
+    const windowStart = unrolled.start;
+    for (let t = first; t < end; t++) {
+      const i0 = windowStart[t];
+      if (i0 < leading || i0 + UNROLLED_TAPS > trailingStart) {
+        sumReplacingPadding(source, inputBase, unrolled, t, target, outputBase);
+        continue;
+      }
+      const o = t * UNROLLED_TAPS;
+      const s0 = inputBase + i0;
+      target[outputBase + t] =
+        w[o] * source[s0] +
+        w[o + 1] * source[s0 + 1] +
+        w[o + 2] * source[s0 + 2] +
+        w[o + 3] * source[s0 + 3] +
+        w[o + 4] * source[s0 + 4] +
+        w[o + 5] * source[s0 + 5] +
+        w[o + 6] * source[s0 + 6] +
+        w[o + 7] * source[s0 + 7];
+    }
   }
 
   /** Copies a row into `row` with padding replaced and returns its number of padding voxels. */
@@ -258,6 +289,27 @@ class HuRowFilter {
       target[outputBase + t] = sum;
     }
   }
+}
+
+/** Writes the unrolled sum of output `t`, reading padding as `PADDING_REPLACEMENT_HU`. */
+function sumReplacingPadding(
+  source: Int16Array,
+  inputBase: number,
+  unrolled: { start: Int32Array; weights: Float32Array },
+  t: number,
+  target: Float32Array,
+  outputBase: number,
+): void {
+  const w = unrolled.weights;
+  const o = t * UNROLLED_TAPS;
+  const s0 = inputBase + unrolled.start[t];
+  let sum = 0;
+  for (let n = 0; n < UNROLLED_TAPS; n++) {
+    const hu = source[s0 + n];
+    const value = hu < PADDING_THRESHOLD_HU ? PADDING_REPLACEMENT_HU : hu;
+    sum = n === 0 ? w[o] * value : sum + w[o + n] * value;
+  }
+  target[outputBase + t] = sum;
 }
 
 /** Returns whether the first and the end of the non-empty tap windows never decrease with t. */
