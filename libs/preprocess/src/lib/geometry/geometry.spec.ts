@@ -325,6 +325,18 @@ describe('resampleFirstTwoAxesHu', () => {
     });
   }
 
+  it('writes 0 for positions outside the row', () => {
+    const source = paddedVolume();
+    const positions = Float64Array.from([-3, 0, 10, 20, 39, 42]);
+    const kernel = buildAxisKernel(n0, positions, 2.86);
+    const result = resampleFirstAxisHu(source, n1 * n2, kernel);
+    for (let row = 0; row < n1 * n2; row++) {
+      // Zero weights times negative HU give -0, which is the same value.
+      expect(Math.abs(result[row * kernel.outputSize])).toBe(0);
+      expect(Math.abs(result[row * kernel.outputSize + 5])).toBe(0);
+    }
+  });
+
   it('matches a direct weighted sum with a wide kernel', () => {
     const source = paddedVolume();
     const positions = Float64Array.from({ length: 7 }, (_, t) => t * 6);
