@@ -73,7 +73,7 @@ function splitByErosion(
   size: Size3,
   spacingMm: Spacing3,
 ): Int32Array | undefined {
-  const box = boundingBox(mask, size, (v) => v === 1, 1);
+  const box = boundingBox(mask, size, 1, 1);
   if (!box) return undefined;
   const local = cropToBox(mask, size, box);
   const localSize = boxSize(box);

@@ -134,13 +134,11 @@ export interface Box {
   max: Size3;
 }
 
-/**
- * Returns the bounding box of the voxels where `predicate(value)` holds, grown by `margin` voxels.
- */
+/** Returns the bounding box of the voxels equal to `value`, grown by `margin` voxels. */
 export function boundingBox(
-  data: ArrayLike<number>,
+  data: Uint8Array,
   size: Size3,
-  predicate: (value: number) => boolean,
+  value: number,
   margin: number,
 ): Box | undefined {
   const [n0, n1, n2] = size;
@@ -152,10 +150,10 @@ export function boundingBox(
       // from both ends and its middle is skipped.
       const rowBase = n0 * (j + n1 * k);
       let first = 0;
-      while (first < n0 && !predicate(data[rowBase + first])) first++;
+      while (first < n0 && data[rowBase + first] !== value) first++;
       if (first === n0) continue;
       let last = n0 - 1;
-      while (!predicate(data[rowBase + last])) last--;
+      while (data[rowBase + last] !== value) last--;
       if (first < min[0]) min[0] = first;
       if (last > max[0]) max[0] = last;
       if (j < min[1]) min[1] = j;

@@ -35,7 +35,7 @@ export function smoothLungs(
   const out = Uint8Array.from(labels);
   const margin = Math.ceil(options.radiusMm / Math.min(...spacingMm)) + 1;
   for (const lung of [LUNG_LABELS.right, LUNG_LABELS.left]) {
-    const box = boundingBox(labels, size, (v) => v === lung, margin);
+    const box = boundingBox(labels, size, lung, margin);
     if (!box) continue;
     const localSize = boxSize(box);
     const local = cropToBox(labels, size, box);

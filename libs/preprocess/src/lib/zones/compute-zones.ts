@@ -126,7 +126,7 @@ function coreMask(
   rindDepthMm: number,
 ): Uint8Array {
   const core = new Uint8Array(labels.data.length);
-  const box = boundingBox(labels.data, labels.size, (v) => v === lung, 1);
+  const box = boundingBox(labels.data, labels.size, lung, 1);
   if (!box) return core;
   const local = cropToBox(labels.data, labels.size as Size3, box);
   for (let m = 0; m < local.length; m++) local[m] = local[m] === lung ? 1 : 0;
