@@ -76,7 +76,7 @@ export async function readGrid<T extends ArrayLike<number>>(
     size: image.size as [number, number, number],
     spacingMm: image.spacing as [number, number, number],
     originMm: image.origin as [number, number, number],
-    direction: Float64Array.from(image.direction),
+    direction: Float64Array.from(image.direction as ArrayLike<number>),
     data: image.data as unknown as T,
   };
 }

@@ -24,7 +24,7 @@ import {
   PredictionsWriter,
   readPredictions,
 } from './batch-predictions.ts';
-import { runBatchRows } from './batch-run.ts';
+import { runBatchRows, type BatchRunSummary } from './batch-run.ts';
 import { DEFAULT_MODEL_DIR } from './predict.ts';
 
 /** One shard of a manifest: rows `index - 1`, `index - 1 + count`, ... (0-based). */
@@ -77,7 +77,8 @@ export function batchCommand(): Command {
     )
     .option(
       '--explain <list>',
-      `comma-separated explanations per scan: ${EXPLANATION_NAMES.join(', ')}`,
+      `comma-separated explanations per scan: ${EXPLANATION_NAMES.join(', ')} (default adds ` +
+        'attention for attention models)',
       'contributions',
     )
     .option('--threads <n>', 'ONNX Runtime threads per operator (default: one per core)', (text) =>
@@ -86,8 +87,9 @@ export function batchCommand(): Command {
     .action(
       runAction(async (manifest: string, _options: unknown, command: Command) => {
         const options = command.optsWithGlobals<BatchCommandOptions>();
+        const explainIsDefault = command.getOptionValueSource('explain') === 'default';
         try {
-          return await runBatch(manifest, options);
+          return await runBatch(manifest, options, explainIsDefault);
         } catch (error) {
           if (!isModelError(error)) throw error;
           process.stderr.write(`error [${error.code}]: ${error.message}\n`);
@@ -97,7 +99,11 @@ export function batchCommand(): Command {
     );
 }
 
-async function runBatch(manifestPath: string, options: BatchCommandOptions): Promise<number> {
+async function runBatch(
+  manifestPath: string,
+  options: BatchCommandOptions,
+  explainIsDefault: boolean,
+): Promise<number> {
   const allRows = await readBatchManifest(manifestPath);
   const explain = parseExplanations(options.explain);
   const shard = options.shard;
@@ -105,6 +111,12 @@ async function runBatch(manifestPath: string, options: BatchCommandOptions): Pro
     shard === undefined
       ? allRows
       : allRows.filter((_, index) => index % shard.count === shard.index - 1);
+  // Loaded before the output folder is created, so a missing model leaves nothing behind.
+  const model = await loadModel(resolve(options.model), {
+    threads: options.threads,
+    logger: loggerFromOptions(options),
+  });
+  if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
 
   const outDir = resolve(options.out);
   await mkdir(outDir, { recursive: true });
@@ -115,14 +127,11 @@ async function runBatch(manifestPath: string, options: BatchCommandOptions): Pro
   const skipped = shardRows.length - rows.length;
 
   const progress = createScanProgress(rows.length, process.stderr, 'batch');
+  // Log lines go through the progress reporter so that they do not break the bar.
   const logger = loggerFromOptions(options, (line) => progress.log(line.trimEnd()));
   if (skipped > 0) progress.log(`${skipped} scans already ok in ${predictions.path}, skipped`);
-  let summary;
+  let summary: BatchRunSummary;
   try {
-    const model = await loadModel(resolve(options.model), { threads: options.threads, logger });
-    if (options.explain === 'contributions' && model.card.aggregator.pooling === 'attention') {
-      explain.push('attention');
-    }
     summary = await runBatchRows(rows, {
       model,
       outDir,
