@@ -7,7 +7,12 @@ from dlco_train.aggregators import cotes_hb_factor
 from dlco_train.bags import NO_DATA_HU
 from dlco_train.config import TrainConfig
 from dlco_train.manifest import METADATA_FEATURES, METADATA_INDEX
-from dlco_train.model import PatchEncoder, build_model, lung_density_features
+from dlco_train.model import (
+    DENSITY_FEATURE_GAIN,
+    PatchEncoder,
+    build_model,
+    lung_density_features,
+)
 
 M = len(METADATA_FEATURES)
 STATS = {
@@ -77,7 +82,7 @@ def test_density_features_of_uniform_lung():
     lung = torch.ones(2, 8, 8, 8)
     lung[:, :, :, :4] = 0
     scaled = (hu.clamp(-1024, 600) + 1024) * (2 / 1624) - 1
-    features = lung_density_features(hu, scaled, lung)
+    features = lung_density_features(hu, scaled, lung) / DENSITY_FEATURE_GAIN
     assert features[0, 0] == pytest.approx((-900 + 1024) * 2 / 1624 - 1)
     assert features[0, 1] == 0
     assert features[0, 2] == 0
