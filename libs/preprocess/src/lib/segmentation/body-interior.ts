@@ -20,41 +20,49 @@ export function bodyInterior(
 ): Uint8Array {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
-  const interior = new Uint8Array(volume.data.length);
-  const outside = new Uint8Array(plane);
+  const data = volume.data;
+  const interior = new Uint8Array(data.length);
+  const tissue = new Uint8Array(plane);
   const blocked = new Uint8Array(plane);
+  // Per voxel of a slice: FREE, WALL (tissue or a blocked edge run) or OUTSIDE (flooded).
+  const state = new Uint8Array(plane);
   const queue = new Int32Array(plane);
   const perimeter = slicePerimeter(n0, n1);
+  const isTissue = (p: number) => tissue[p] === 1;
 
   for (let k = 0; k < n2; k++) {
     const base = k * plane;
-    const isTissue = (p: number) =>
-      fovMask[base + p] === 1 && volume.data[base + p] > tissueThresholdHu;
+    for (let p = 0; p < plane; p++) {
+      tissue[p] = fovMask[base + p] === 1 && data[base + p] > tissueThresholdHu ? 1 : 0;
+    }
     blocked.fill(0);
     markEdgeCuts(perimeter, n0, n1, isTissue, blocked);
+    for (let p = 0; p < plane; p++) state[p] = tissue[p] | blocked[p] ? WALL : FREE;
 
-    outside.fill(0);
     let tail = 0;
-    const push = (p: number) => {
-      if (!outside[p] && !blocked[p] && !isTissue(p)) {
-        outside[p] = 1;
-        queue[tail++] = p;
-      }
-    };
-    for (const p of perimeter) push(p);
-    for (let p = 0; p < plane; p++) if (!fovMask[base + p]) push(p);
+    for (const p of perimeter) {
+      if (state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
+    }
+    for (let p = 0; p < plane; p++) {
+      if (!fovMask[base + p] && state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
+    }
     for (let head = 0; head < tail; head++) {
       const p = queue[head];
       const i = p % n0;
-      if (i > 0) push(p - 1);
-      if (i < n0 - 1) push(p + 1);
-      if (p >= n0) push(p - n0);
-      if (p < plane - n0) push(p + n0);
+      if (i > 0 && state[p - 1] === FREE) ((state[p - 1] = OUTSIDE), (queue[tail++] = p - 1));
+      if (i < n0 - 1 && state[p + 1] === FREE) ((state[p + 1] = OUTSIDE), (queue[tail++] = p + 1));
+      if (p >= n0 && state[p - n0] === FREE) ((state[p - n0] = OUTSIDE), (queue[tail++] = p - n0));
+      if (p < plane - n0 && state[p + n0] === FREE)
+        ((state[p + n0] = OUTSIDE), (queue[tail++] = p + n0));
     }
-    for (let p = 0; p < plane; p++) if (!outside[p]) interior[base + p] = 1;
+    for (let p = 0; p < plane; p++) if (state[p] !== OUTSIDE) interior[base + p] = 1;
   }
   return interior;
 }
+
+const FREE = 0;
+const WALL = 1;
+const OUTSIDE = 2;
 
 /** Returns the slice-edge voxels in order around the slice, starting at the corner (0, 0). */
 function slicePerimeter(n0: number, n1: number): Int32Array {
