@@ -12,8 +12,9 @@ export interface Components {
 
 /** Labels the 6-connected components of `mask` with a breadth-first search. */
 export function connectedComponents(mask: Uint8Array, size: Size3): Components {
-  const [n0, n1, n2] = size;
+  const [n0, n1] = size;
   const plane = n0 * n1;
+  const lastPlaneStart = mask.length - plane;
   const labels = new Int32Array(mask.length);
   const queue = new Int32Array(mask.length);
   const sizes: number[] = [];
@@ -26,20 +27,20 @@ export function connectedComponents(mask: Uint8Array, size: Size3): Components {
     labels[seed] = label;
     while (head < tail) {
       const n = queue[head++];
+      // Position within the row and within the slice; the slice bounds need no division.
       const i = n % n0;
-      const j = ((n / n0) | 0) % n1;
-      const k = (n / plane) | 0;
+      const inPlane = n % plane;
       if (i > 0 && mask[n - 1] && !labels[n - 1])
         ((labels[n - 1] = label), (queue[tail++] = n - 1));
       if (i < n0 - 1 && mask[n + 1] && !labels[n + 1])
         ((labels[n + 1] = label), (queue[tail++] = n + 1));
-      if (j > 0 && mask[n - n0] && !labels[n - n0])
+      if (inPlane >= n0 && mask[n - n0] && !labels[n - n0])
         ((labels[n - n0] = label), (queue[tail++] = n - n0));
-      if (j < n1 - 1 && mask[n + n0] && !labels[n + n0])
+      if (inPlane < plane - n0 && mask[n + n0] && !labels[n + n0])
         ((labels[n + n0] = label), (queue[tail++] = n + n0));
-      if (k > 0 && mask[n - plane] && !labels[n - plane])
+      if (n >= plane && mask[n - plane] && !labels[n - plane])
         ((labels[n - plane] = label), (queue[tail++] = n - plane));
-      if (k < n2 - 1 && mask[n + plane] && !labels[n + plane])
+      if (n < lastPlaneStart && mask[n + plane] && !labels[n + plane])
         ((labels[n + plane] = label), (queue[tail++] = n + plane));
     }
     sizes.push(tail);
