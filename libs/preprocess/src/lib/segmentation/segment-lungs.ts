@@ -171,10 +171,13 @@ function selectLungAir(
 function midlineIndex(interior: Uint8Array, size: Size3): number {
   let sum = 0;
   let count = 0;
-  for (let n = 0; n < interior.length; n++) {
-    if (interior[n]) {
-      sum += n % size[0];
-      count++;
+  const rowLength = size[0];
+  for (let rowStart = 0; rowStart < interior.length; rowStart += rowLength) {
+    for (let i = 0; i < rowLength; i++) {
+      if (interior[rowStart + i]) {
+        sum += i;
+        count++;
+      }
     }
   }
   return count ? sum / count : size[0] / 2;

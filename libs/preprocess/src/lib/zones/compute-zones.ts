@@ -71,7 +71,7 @@ export function computeZones(
     const core = coreMask(labels, lung, spacing, rindDepthMm);
     for (let n = 0; n < data.length; n++) {
       if (labels.data[n] !== lung) continue;
-      const third = z(n) >= cuts[0] ? 0 : z(n) >= cuts[1] ? 1 : 2;
+      const third = z[n] >= cuts[0] ? 0 : z[n] >= cuts[1] ? 1 : 2;
       data[n] = zoneCode(lung, third, core[n] === 1);
     }
   }
@@ -87,29 +87,29 @@ export function computeZones(
   };
 }
 
-/** Returns a function giving the LPS z (mm) of voxel centre `n`. */
-function voxelZ(grid: LabelVolume): (n: number) => number {
+/** Returns the LPS z (mm) of every voxel centre of `grid`. */
+function voxelZ(grid: LabelVolume): Float64Array {
   const { matrix, offset } = indexToPhysical(grid);
-  const [n0, n1] = grid.size;
-  const plane = n0 * n1;
-  return (n) =>
-    matrix[6] * (n % n0) +
-    matrix[7] * (((n / n0) | 0) % n1) +
-    matrix[8] * ((n / plane) | 0) +
-    offset[2];
+  const [n0, n1, n2] = grid.size;
+  const z = new Float64Array(n0 * n1 * n2);
+  let n = 0;
+  for (let k = 0; k < n2; k++) {
+    for (let j = 0; j < n1; j++) {
+      for (let i = 0; i < n0; i++, n++) {
+        z[n] = matrix[6] * i + matrix[7] * j + matrix[8] * k + offset[2];
+      }
+    }
+  }
+  return z;
 }
 
 /**
  * Returns the z values that cut a lung into thirds by voxel count: voxels with z at or above
  * `cuts[0]` are upper, at or above `cuts[1]` middle, the rest lower.
  */
-function thirdCuts(
-  data: Uint8Array,
-  z: (n: number) => number,
-  lung: number,
-): [number, number] | undefined {
+function thirdCuts(data: Uint8Array, z: Float64Array, lung: number): [number, number] | undefined {
   const values: number[] = [];
-  for (let n = 0; n < data.length; n++) if (data[n] === lung) values.push(z(n));
+  for (let n = 0; n < data.length; n++) if (data[n] === lung) values.push(z[n]);
   if (values.length === 0) return undefined;
   const sorted = Float64Array.from(values).sort().reverse();
   // Voxels sharing a slice share a z, so a cut lands on a slice boundary.
