@@ -5,7 +5,7 @@
  * Usage: node --import tsx bench-child.ts itk-read|read|pipeline FILE
  * `itk-read` only decodes the file with ITK-wasm, `read` runs `readScan` (decoding plus header
  * and HU validation) and `pipeline` runs `preprocessScan`. Prints one JSON line on stdout: wall
- * time of the call in ms and peak RSS in bytes.
+ * time and CPU time of the call in ms, and peak RSS in bytes.
  */
 import { readFileSync } from 'node:fs';
 
@@ -54,7 +54,14 @@ const [mode, file] = process.argv.slice(2);
 if (mode === undefined || file === undefined) {
   throw new Error('usage: bench-child.ts itk-read|read|pipeline FILE');
 }
+const cpuStarted = process.cpuUsage();
 const report = await measure(mode, file);
+// CPU time of the call (user plus system, all threads of the process), less sensitive than the
+// wall time to other processes on a shared machine.
+const cpuUsed = process.cpuUsage(cpuStarted);
+const cpuMs = (cpuUsed.user + cpuUsed.system) / 1000;
 // resourceUsage().maxRSS is in KiB.
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
-process.stdout.write(`${JSON.stringify({ ...report, maxRssBytes, vmHwmBytes: vmHwmBytes() })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ...report, cpuMs, maxRssBytes, vmHwmBytes: vmHwmBytes() })}\n`,
+);
