@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 
@@ -47,6 +47,17 @@ describe('readScan on NRRD and MetaImage', () => {
     expect(format).toBe('nrrd');
     expect(volume.size).toEqual([64, 64, 79]);
     expect(volume.spacingMm[0]).toBeCloseTo(4.171872, 6);
+  });
+
+  it('reads a scan through a symbolic link', async () => {
+    const target = path.join(realDataDir, 'cip-ct64/ct-64.nrrd');
+    const link = path.join(folder, 'linked.nrrd');
+    await symlink(target, link);
+
+    const linked = await readScan(link);
+    const direct = await readScan(target);
+    expect(linked.volume.size).toEqual(direct.volume.size);
+    expect(countMismatches(linked.volume.data, direct.volume.data)).toBe(0);
   });
 
   it('reads a NRRD with spacing and origin', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -71,7 +71,9 @@ export async function readScan(
   dicomOptions.logger.debug({ format: source.format, layout: source.layout }, 'Reading scan');
 
   if (source.format !== 'dicom') {
-    const volume = await readVolumeFile(scanPath, source.format, dicomOptions.maxVoxels);
+    // ITK-wasm's readers fail on a path through a symbolic link, so they get the real path.
+    const filePath = await realpath(scanPath);
+    const volume = await readVolumeFile(filePath, source.format, dicomOptions.maxVoxels);
     return { volume, format: source.format, warnings: [] };
   }
   const result =
