@@ -24,6 +24,8 @@ const MAX_PEAK_RSS_BYTES = 2.5e9;
 
 interface ChildReport {
   ms: number;
+  /** CPU time of the call (user plus system), absent from children that do not report it. */
+  cpuMs?: number;
   maxRssBytes: number;
   vmHwmBytes?: number;
   timingsMs?: Record<string, number>;
@@ -157,9 +159,28 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
     );
   }
   console.log(`             ${(pipelineMs / itkReadMs).toFixed(2)} x ITK decoding alone`);
+  reportCpuTimes(itkReads, reads, pipelines);
   console.log(
     `peak RSS     ${(rssRatio * 100).toFixed(0)}% of ${megabytes(MAX_PEAK_RSS_BYTES)} ` +
       `(target <= 100%): ${rssRatio <= 1 ? 'met' : 'MISSED'}`,
+  );
+}
+
+/** Prints median CPU times, which vary less with the load of other processes than wall times. */
+function reportCpuTimes(
+  itkReads: ChildReport[],
+  reads: ChildReport[],
+  pipelines: ChildReport[],
+): void {
+  const cpuMedian = (runs: ChildReport[]) => median(runs.map((run) => run.cpuMs ?? Number.NaN));
+  const [itkCpuMs, readCpuMs, pipelineCpuMs] = [itkReads, reads, pipelines].map(cpuMedian);
+  console.log(
+    `CPU time     ITK decode ${seconds(itkCpuMs)}, readScan ${seconds(readCpuMs)}, ` +
+      `pipeline ${seconds(pipelineCpuMs)} (medians)`,
+  );
+  console.log(
+    `             pipeline ${(pipelineCpuMs / readCpuMs).toFixed(2)} x readScan, ` +
+      `${(pipelineCpuMs / itkCpuMs).toFixed(2)} x ITK decoding alone`,
   );
 }
 
