@@ -69,8 +69,9 @@ export function computeZones(
     if (!cuts) continue;
     boundaries[lung === LUNG_LABELS.right ? 'right' : 'left'] = cuts;
     const core = coreMask(labels, lung, spacing, rindDepthMm);
+    const labelData = labels.data;
     for (let n = 0; n < data.length; n++) {
-      if (labels.data[n] !== lung) continue;
+      if (labelData[n] !== lung) continue;
       const third = z[n] >= cuts[0] ? 0 : z[n] >= cuts[1] ? 1 : 2;
       data[n] = zoneCode(lung, third, core[n] === 1);
     }
@@ -87,15 +88,17 @@ export function computeZones(
   };
 }
 
-/** Returns the LPS z (mm) of every voxel centre of `grid`. */
+/** Returns the LPS z (mm) of the centre of every lung voxel of `grid`, and 0 elsewhere. */
 function voxelZ(grid: LabelVolume): Float64Array {
   const { matrix, offset } = indexToPhysical(grid);
   const [n0, n1, n2] = grid.size;
+  const labelData = grid.data;
   const z = new Float64Array(n0 * n1 * n2);
   let n = 0;
   for (let k = 0; k < n2; k++) {
     for (let j = 0; j < n1; j++) {
       for (let i = 0; i < n0; i++, n++) {
+        if (labelData[n] !== LUNG_LABELS.right && labelData[n] !== LUNG_LABELS.left) continue;
         z[n] = matrix[6] * i + matrix[7] * j + matrix[8] * k + offset[2];
       }
     }
@@ -108,10 +111,12 @@ function voxelZ(grid: LabelVolume): Float64Array {
  * `cuts[0]` are upper, at or above `cuts[1]` middle, the rest lower.
  */
 function thirdCuts(data: Uint8Array, z: Float64Array, lung: number): [number, number] | undefined {
-  const values: number[] = [];
-  for (let n = 0; n < data.length; n++) if (data[n] === lung) values.push(z[n]);
-  if (values.length === 0) return undefined;
-  const sorted = Float64Array.from(values).sort().reverse();
+  let count = 0;
+  for (let n = 0; n < data.length; n++) if (data[n] === lung) count++;
+  if (count === 0) return undefined;
+  const sorted = new Float64Array(count);
+  for (let n = 0, m = 0; n < data.length; n++) if (data[n] === lung) sorted[m++] = z[n];
+  sorted.sort().reverse();
   // Voxels sharing a slice share a z, so a cut lands on a slice boundary.
   const cut = (share: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))];
