@@ -1,0 +1,163 @@
+import {
+  DEFAULT_BOOTSTRAP_RESAMPLES,
+  DEFAULT_BOOTSTRAP_SEED,
+  type Interval,
+} from './bootstrap.ts';
+import { comparePredictors, type PairedComparison } from './compare-predictors.ts';
+import { EvalInputError } from './errors.ts';
+import { evaluateAgreement, type AgreementMetricName } from './evaluate-agreement.ts';
+import { evaluateClassification, type ClassificationResult } from './evaluate-classification.ts';
+import {
+  DEFAULT_MIN_STRATUM_SIZE,
+  evaluateStratum,
+  type StratumOptions,
+  type StratumResult,
+} from './evaluate-strata.ts';
+import { joinSubjects, type EvaluatedSubject, type FailedSubject } from './join-subjects.ts';
+import type { LabelsFile } from './read-labels.ts';
+import type { PredictionsFile } from './read-predictions.ts';
+import { selectStrata } from './strata.ts';
+
+/** Minimum number of subjects for which every agreement metric, correlations included, is defined. */
+export const MIN_EVALUATED_SUBJECTS = 3;
+
+/** Settings of {@link evaluatePredictions}. */
+export interface EvaluationOptions extends StratumOptions {
+  /** Manifest columns to stratify by, in addition to the built-in strata. */
+  readonly strata?: readonly string[];
+  /** Another predictions file to compare the model with, subject by subject. */
+  readonly other?: { readonly name: string; readonly predictions: PredictionsFile };
+}
+
+/** Accounting of every id in the inputs. */
+export interface SubjectAccounting {
+  /** Subjects with a label and an ok prediction, used in the metrics. */
+  readonly evaluated: number;
+  readonly failed: readonly FailedSubject[];
+  readonly predictionsOnly: readonly string[];
+  readonly labelsOnly: readonly string[];
+  /** Ids with more than one prediction row; the last row was used. */
+  readonly duplicatePredictionIds: readonly string[];
+}
+
+/** Everything `dlco eval` reports. DLCO values and errors are in ml/min/mmHg. */
+export interface EvaluationReport {
+  readonly n: number;
+  readonly seed: number;
+  readonly resamples: number;
+  readonly minStratumSize: number;
+  readonly inputs: { readonly predictions: string; readonly labels: string; other?: string };
+  readonly subjects: SubjectAccounting;
+  readonly overall: Record<AgreementMetricName, Interval>;
+  readonly classification: ClassificationResult;
+  readonly strata: readonly StratumResult[];
+  readonly comparisons: readonly PairedComparison[];
+}
+
+/**
+ * Evaluates model predictions against measured DLCO: agreement metrics, impairment
+ * classification, strata and paired comparisons, all with seeded 95 % bootstrap intervals.
+ *
+ * @throws EvalInputError `EVAL_TOO_FEW_SUBJECTS` when fewer than 3 subjects remain after the
+ *   join, and `EVAL_COLUMN_MISSING` for a strata column that the manifest lacks.
+ * @example
+ * const report = evaluatePredictions(predictions, labels, { seed: 7, strata: ['site'] });
+ * report.overall.mae; // { estimate, lower, upper, undefinedResamples }
+ */
+export function evaluatePredictions(
+  predictions: PredictionsFile,
+  labels: LabelsFile,
+  options: EvaluationOptions = {},
+): EvaluationReport {
+  const bootstrap = {
+    resamples: options.resamples ?? DEFAULT_BOOTSTRAP_RESAMPLES,
+    seed: options.seed ?? DEFAULT_BOOTSTRAP_SEED,
+    minStratumSize: options.minStratumSize ?? DEFAULT_MIN_STRATUM_SIZE,
+  };
+  const strata = selectStrata(labels.metadataColumns, options.strata ?? [], labels.path);
+  const joined = joinSubjects(predictions, labels);
+  const subjects = joined.subjects;
+  if (subjects.length < MIN_EVALUATED_SUBJECTS) {
+    throw new EvalInputError(
+      'EVAL_TOO_FEW_SUBJECTS',
+      `only ${subjects.length} subjects have both a label in ${labels.path} and an ok ` +
+        `prediction in ${predictions.path} (${joined.failed.length} failed, ` +
+        `${joined.labelsOnly.length} without prediction); at least ${MIN_EVALUATED_SUBJECTS} ` +
+        'are needed. Check that the ids of both files match.',
+      { file: predictions.path, column: 'id' },
+    );
+  }
+
+  const estimate = subjects.map((subject) => subject.estimate);
+  const measured = subjects.map((subject) => subject.measured);
+  return {
+    n: subjects.length,
+    ...bootstrap,
+    inputs: {
+      predictions: predictions.path,
+      labels: labels.path,
+      ...(options.other ? { other: options.other.predictions.path } : {}),
+    },
+    subjects: {
+      evaluated: subjects.length,
+      failed: joined.failed,
+      predictionsOnly: joined.predictionsOnly,
+      labelsOnly: joined.labelsOnly,
+      duplicatePredictionIds: predictions.duplicateIds,
+    },
+    overall: evaluateAgreement(estimate, measured, bootstrap),
+    classification: evaluateClassification(subjects, bootstrap),
+    strata: strata.map((stratum) => evaluateStratum(stratum, subjects, bootstrap)),
+    comparisons: comparisons(subjects, options.other, bootstrap),
+  };
+}
+
+/** Compares the model with the baseline column and with another predictions file, if given. */
+function comparisons(
+  subjects: readonly EvaluatedSubject[],
+  other: EvaluationOptions['other'],
+  bootstrap: { resamples: number; seed: number },
+): PairedComparison[] {
+  const results: PairedComparison[] = [];
+  const withBaseline = subjects.filter((subject) => subject.prediction.baselineEstimate !== null);
+  if (withBaseline.length >= MIN_EVALUATED_SUBJECTS) {
+    results.push(
+      comparePredictors(
+        'model',
+        withBaseline.map((subject) => subject.estimate),
+        'baseline_estimate',
+        withBaseline.map((subject) => subject.prediction.baselineEstimate!),
+        withBaseline.map((subject) => subject.measured),
+        bootstrap,
+      ),
+    );
+  }
+  if (other !== undefined) {
+    const otherById = new Map(
+      other.predictions.records
+        .filter((record) => record.status === 'ok' && record.estimate !== null)
+        .map((record) => [record.id, record.estimate!]),
+    );
+    const paired = subjects.filter((subject) => otherById.has(subject.id));
+    if (paired.length < MIN_EVALUATED_SUBJECTS) {
+      throw new EvalInputError(
+        'EVAL_TOO_FEW_SUBJECTS',
+        `only ${paired.length} evaluated subjects have an ok prediction in ` +
+          `${other.predictions.path}; at least ${MIN_EVALUATED_SUBJECTS} are needed for a ` +
+          'paired comparison. Check that both predictions files cover the same ids.',
+        { file: other.predictions.path, column: 'id' },
+      );
+    }
+    results.push(
+      comparePredictors(
+        'model',
+        paired.map((subject) => subject.estimate),
+        other.name,
+        paired.map((subject) => otherById.get(subject.id)!),
+        paired.map((subject) => subject.measured),
+        bootstrap,
+      ),
+    );
+  }
+  return results;
+}
