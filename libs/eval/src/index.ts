@@ -13,3 +13,4 @@ export * from './lib/random.ts';
 export * from './lib/read-labels.ts';
 export * from './lib/read-predictions.ts';
 export * from './lib/strata.ts';
+export * from './lib/write-evaluation.ts';

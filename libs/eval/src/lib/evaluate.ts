@@ -18,7 +18,10 @@ import type { LabelsFile } from './read-labels.ts';
 import type { PredictionsFile } from './read-predictions.ts';
 import { selectStrata } from './strata.ts';
 
-/** Minimum number of subjects for which every agreement metric, correlations included, is defined. */
+/**
+ * Minimum number of subjects for which every agreement metric, correlations included, is
+ * defined.
+ */
 export const MIN_EVALUATED_SUBJECTS = 3;
 
 /** Settings of {@link evaluatePredictions}. */

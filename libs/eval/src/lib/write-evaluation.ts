@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+import { from } from 'arquero';
+
+import type { Interval } from './bootstrap.ts';
+import { EvalInputError } from './errors.ts';
+import { AGREEMENT_METRICS } from './evaluate-agreement.ts';
+import type { EvaluationReport } from './evaluate.ts';
+
+/** Files that {@link writeEvaluation} writes into the output folder. */
+export const EVALUATION_FILES = {
+  metrics: 'metrics.json',
+  overall: 'overall.csv',
+  classification: 'classification.csv',
+  strata: 'strata.csv',
+  comparisons: 'comparisons.csv',
+} as const;
+
+function intervalColumns(prefix: string, interval: Interval): Record<string, number> {
+  return {
+    [prefix]: interval.estimate,
+    [`${prefix}_lower`]: interval.lower,
+    [`${prefix}_upper`]: interval.upper,
+  };
+}
+
+/** Builds the CSV tables of a report, keyed by file name. */
+export function evaluationTables(report: EvaluationReport): Record<string, string> {
+  const overall = AGREEMENT_METRICS.map(({ name, unit, label }) => ({
+    metric: name,
+    unit,
+    description: label,
+    n: report.n,
+    ...intervalColumns('value', report.overall[name]),
+  }));
+  const classification = report.classification.thresholds.flatMap((threshold) =>
+    (['auc', 'sensitivity', 'specificity', 'ppv', 'npv'] as const).map((metric) => ({
+      threshold: threshold.threshold,
+      metric,
+      n: threshold.n,
+      positives: threshold.positives,
+      ...intervalColumns('value', threshold[metric]),
+    })),
+  );
+  const strata = report.strata.flatMap((stratum) =>
+    stratum.levels.map((level) => ({
+      stratum: stratum.stratum,
+      level: level.level,
+      n: level.n,
+      too_small: level.tooSmall,
+      ...intervalColumns('mae_ml_min_mmhg', level.mae),
+      ...intervalColumns('bias_ml_min_mmhg', level.bias),
+      is_worst: stratum.gap?.worstLevel === level.level,
+      is_best: stratum.gap?.bestLevel === level.level,
+      ...intervalColumns('gap_mae_ml_min_mmhg', stratum.gap?.maeDifference ?? NO_INTERVAL),
+    })),
+  );
+  const comparisons = report.comparisons.map((comparison) => ({
+    predictor: comparison.name,
+    against: comparison.against,
+    n: comparison.n,
+    ...intervalColumns('mae_ml_min_mmhg', comparison.mae),
+    ...intervalColumns('mae_against_ml_min_mmhg', comparison.maeAgainst),
+    ...intervalColumns('mae_difference_ml_min_mmhg', comparison.maeDifference),
+  }));
+  return {
+    [EVALUATION_FILES.overall]: toCsv(overall),
+    [EVALUATION_FILES.classification]: toCsv(classification),
+    [EVALUATION_FILES.strata]: toCsv(strata),
+    [EVALUATION_FILES.comparisons]: toCsv(comparisons),
+  };
+}
+
+const NO_INTERVAL: Interval = { estimate: NaN, lower: NaN, upper: NaN, undefinedResamples: 0 };
+
+function toCsv(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '';
+  // NaN (an undefined statistic) becomes an empty cell rather than the text NaN.
+  const cleaned = rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([key, value]) => [
+        key,
+        typeof value === 'number' && Number.isNaN(value) ? null : value,
+      ]),
+    ),
+  );
+  return `${from(cleaned).toCSV()}\n`;
+}
+
+/**
+ * Writes metrics.json and the CSV tables of {@link EVALUATION_FILES} into `outDir`. The files
+ * are written to a temporary sibling folder first, which then replaces `outDir` by rename, so
+ * readers never see a half-written evaluation. An existing `outDir` is replaced whole.
+ *
+ * @throws EvalInputError `EVAL_INPUT_INVALID` when `outDir` exists and is not a folder.
+ */
+export async function writeEvaluation(report: EvaluationReport, outDir: string): Promise<void> {
+  const existing = await stat(outDir).catch(() => null);
+  if (existing !== null && !existing.isDirectory()) {
+    throw new EvalInputError(
+      'EVAL_INPUT_INVALID',
+      `--out ${outDir} exists and is not a folder. Pass a folder path.`,
+      { column: 'out' },
+    );
+  }
+  await mkdir(dirname(outDir), { recursive: true });
+  const suffix = randomBytes(4).toString('hex');
+  const staging = join(dirname(outDir), `.${basename(outDir)}.tmp-${suffix}`);
+  const retired = join(dirname(outDir), `.${basename(outDir)}.old-${suffix}`);
+
+  try {
+    await mkdir(staging);
+    // NaN is not valid JSON, so undefined statistics are written as null.
+    const json = JSON.stringify(report, (_key, value) => (Number.isNaN(value) ? null : value), 2);
+    await writeFile(join(staging, EVALUATION_FILES.metrics), `${json}\n`);
+    // TODO: write report.html with calibration, Bland-Altman and per-stratum plots here.
+    for (const [name, text] of Object.entries(evaluationTables(report))) {
+      await writeFile(join(staging, name), text);
+    }
+    if (existing !== null) await rename(outDir, retired);
+    await rename(staging, outDir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    // Puts the previous evaluation back if it was moved aside before the failure.
+    if (existing !== null) await rename(retired, outDir).catch(() => undefined);
+    throw error;
+  }
+  await rm(retired, { recursive: true, force: true });
+}
