@@ -2,9 +2,11 @@ import { Command, Option } from 'commander';
 
 import { batchCommand } from './commands/batch.ts';
 import { demoCommand } from './commands/demo.ts';
+import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { predictCommand } from './commands/predict.ts';
 import { preprocessCommand } from './commands/preprocess.ts';
+import { serveCommand } from './commands/serve.ts';
 import { LOG_LEVELS } from './logger.ts';
 
 /** Builds the `dlco` command line. Each subcommand lives in its own module under `commands/`. */
@@ -26,5 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(predictCommand());
   program.addCommand(batchCommand());
   program.addCommand(demoCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(serveCommand());
   return program;
 }

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+
+import type { HttpBindings } from '@hono/node-server';
+import { loadModel, type DlcoModel, type ExplanationName } from '@dlco/model';
+import { Hono, type Context } from 'hono';
+import { routePath } from 'hono/route';
+import type { Logger } from 'pino';
+
+import { bearerAuth, hashApiKeys } from './auth.ts';
+import { HttpError } from './errors.ts';
+import { JobStore } from './job-store.ts';
+import { RequestMetrics } from './metrics.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { predictionRoutes } from './predictions.ts';
+import { PredictionWorker } from './worker.ts';
+
+/** Limits of the service. */
+export interface ServerLimits {
+  /** Maximum upload body in bytes (default 2 GiB). */
+  maxUploadBytes: number;
+  /** Maximum number of files in one upload (default 4000, a thin-slice DICOM series). */
+  maxUploadFiles: number;
+  /** Jobs waiting beyond the running ones before POST returns 503 (default 16). */
+  maxQueueDepth: number;
+  /** Jobs predicted at the same time (default 1). */
+  concurrency: number;
+  /** Retry-After seconds sent with a full queue (default 30). */
+  retryAfterSeconds: number;
+  /** Starts of one job before an interrupted job is failed instead of queued again (default 2). */
+  maxAttempts: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxUploadBytes: 2 * 1024 ** 3,
+  maxUploadFiles: 4000,
+  maxQueueDepth: 16,
+  concurrency: 1,
+  retryAfterSeconds: 30,
+  maxAttempts: 2,
+};
+
+/** Options of `createApp`. */
+export interface CreateAppOptions {
+  /** Folder for `jobs.sqlite` and the job folders; created when missing. */
+  dataDir: string;
+  /** Accepted API keys; only their SHA-256 digests are kept. */
+  apiKeys: readonly string[];
+  /** Model folder with model-card.json. */
+  modelDir: string;
+  logger: Logger;
+  limits?: Partial<ServerLimits>;
+  /** Explanations per job (default: the ones `dlco predict` computes by default). */
+  explain?: ExplanationName[];
+}
+
+/** The service: the Hono app plus what must be stopped with it. */
+export interface DlcoServerApp {
+  app: Hono<{ Bindings: HttpBindings }>;
+  /** Resolves when the model is loaded, or rejects with its loading error. */
+  ready: Promise<void>;
+  /** Waits for running jobs, then closes the job store. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_EXPLANATIONS: ExplanationName[] = [
+  'contributions',
+  'occlusion',
+  'shapley',
+  'deletion',
+];
+
+/**
+ * Creates the HTTP service: health, readiness, metrics and OpenAPI routes, and the
+ * authenticated `/v1/predictions` routes backed by a SQLite job store and a worker. Jobs found
+ * queued in `dataDir` start once the model is loaded. Interrupted ones are queued again, or
+ * failed after `maxAttempts` starts.
+ *
+ * @example
+ * const options = { dataDir: 'data', apiKeys: ['secret'], modelDir: 'models/demo' };
+ * const { app } = createApp({ ...options, logger: pino() });
+ * serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 8080 });
+ */
+export function createApp(options: CreateAppOptions): DlcoServerApp {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const logger = options.logger;
+  const keyDigests = hashApiKeys(options.apiKeys);
+  const store = new JobStore(options.dataDir);
+  const recovered = store.recoverInterrupted(limits.maxAttempts);
+  if (recovered.requeued.length + recovered.failed.length > 0) {
+    logger.warn(recovered, 'Found jobs interrupted by a stop');
+  }
+
+  let model: DlcoModel | undefined;
+  let modelError: unknown;
+  const modelPromise = loadModel(options.modelDir, { logger });
+  const ready = modelPromise.then(
+    (loaded) => {
+      model = loaded;
+      const { modelId, modelVersion } = loaded.card;
+      logger.info({ modelId, modelVersion }, 'Model loaded');
+    },
+    (error: unknown) => {
+      modelError = error;
+      logger.error({ err: error }, 'Model failed to load');
+      throw error;
+    },
+  );
+  ready.catch(() => {});
+  const worker = new PredictionWorker(store, modelPromise, logger, {
+    concurrency: limits.concurrency,
+    explain: options.explain ?? DEFAULT_EXPLANATIONS,
+  });
+  void ready.then(() => worker.start(), () => {});
+
+  const metrics = new RequestMetrics();
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.use(requestLogging(logger, metrics));
+  app.onError((error, c) => errorResponse(error, c.get('requestLogger') ?? logger));
+  app.notFound(() => jsonError(404, 'NOT_FOUND', 'No such route; see /openapi.json.'));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    if (model !== undefined) return c.json({ status: 'ready', model: model.card.modelId });
+    if (modelError !== undefined) {
+      return jsonError(503, 'MODEL_UNAVAILABLE', 'The model failed to load; see the server log.');
+    }
+    return jsonError(503, 'MODEL_UNAVAILABLE', 'The model is loading.');
+  });
+  app.get('/metrics', (c) =>
+    c.text(metrics.render(store.countByState(), worker.queueDepth), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    }),
+  );
+  app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
+
+  app.use('/v1/*', bearerAuth(keyDigests));
+  app.route(
+    '/v1/predictions',
+    predictionRoutes({
+      store,
+      worker,
+      limits: { ...limits, maxBodyBytes: limits.maxUploadBytes, maxFiles: limits.maxUploadFiles },
+      modelAvailable: () => modelError === undefined,
+    }),
+  );
+
+  return {
+    app,
+    ready,
+    async close() {
+      await worker.stop();
+      store.close();
+    },
+  };
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    requestLogger: Logger;
+  }
+}
+
+/**
+ * Gives each request an id (a valid incoming `X-Request-Id` or a new UUID), a child logger
+ * that carries it, and one log line and one metrics count when it ends. Only the method, the
+ * route pattern and the status are logged, never the body.
+ */
+function requestLogging(logger: Logger, metrics: RequestMetrics) {
+  return async (c: Context, next: () => Promise<void>) => {
+    const incoming = c.req.header('X-Request-Id');
+    const isValid = incoming !== undefined && /^[\w.-]{1,64}$/.test(incoming);
+    const requestId = isValid ? incoming : randomUUID();
+    const requestLogger = logger.child({ requestId });
+    c.set('requestLogger', requestLogger);
+    const started = performance.now();
+    await next();
+    c.header('X-Request-Id', requestId);
+    // The last matched pattern is the handler's, and '*' for an unknown path.
+    const route = routePath(c, -1);
+    metrics.record(c.req.method, route, c.res.status);
+    requestLogger.info(
+      {
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'Request',
+    );
+  };
+}
+
+function errorResponse(error: Error, logger: Logger): Response {
+  if (error instanceof HttpError) {
+    return jsonError(error.status, error.code, error.message, error.details, error.headers);
+  }
+  logger.error({ err: error }, 'Request failed');
+  return jsonError(500, 'INTERNAL_ERROR', 'The server failed to handle the request.');
+}
+
+function jsonError(
+  status: number,
+  code: string,
+  message: string,
+  details: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ error: { code, message, details } }), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
+}

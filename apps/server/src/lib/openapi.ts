@@ -1,0 +1,168 @@
+import { METADATA_FIELDS } from './metadata.ts';
+
+const ERROR = { $ref: '#/components/schemas/Error' };
+
+function errorResponse(description: string) {
+  return { description, content: { 'application/json': { schema: ERROR } } };
+}
+
+const JOB_ID = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', format: 'uuid' },
+};
+
+function fileRoute(summary: string, mediaType: string) {
+  return {
+    get: {
+      summary,
+      parameters: [JOB_ID],
+      responses: {
+        200: { description: summary, content: { [mediaType]: {} } },
+        404: errorResponse('No such job'),
+        409: errorResponse('The job is not done (JOB_NOT_DONE)'),
+      },
+    },
+  };
+}
+
+const metadataProperties = Object.fromEntries(
+  Object.entries(METADATA_FIELDS).map(([name, unit]) => [
+    name,
+    { type: 'string', description: `${name} (${unit})` },
+  ]),
+);
+
+/** OpenAPI 3.1 description of every route the server mounts. */
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'dlco-ct',
+    version: '0.1.0',
+    description:
+      'Estimates lung DLCO (ml/min/mmHg) from chest CT with regional maps. Research use, not ' +
+      'diagnosis.',
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: {
+              code: { type: 'string', examples: ['METADATA_INVALID', 'INPUT_CORRUPT'] },
+              message: { type: 'string' },
+              details: { type: 'object' },
+            },
+          },
+        },
+      },
+      Job: {
+        type: 'object',
+        required: ['id', 'state', 'createdAt'],
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          state: { enum: ['queued', 'running', 'done', 'failed'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          startedAt: { type: ['string', 'null'], format: 'date-time' },
+          finishedAt: { type: ['string', 'null'], format: 'date-time' },
+          result: { type: 'object', description: 'result.json of `dlco predict`, when done' },
+          error: { $ref: '#/components/schemas/Error/properties/error' },
+        },
+      },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': {
+      get: { summary: 'Liveness', security: [], responses: { 200: { description: 'Alive' } } },
+    },
+    '/readyz': {
+      get: {
+        summary: 'Readiness: the model is loaded',
+        security: [],
+        responses: { 200: { description: 'Ready' }, 503: errorResponse('Model not loaded') },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics: requests by route and status, jobs by state, queue depth',
+        security: [],
+        responses: { 200: { description: 'Text format 0.0.4', content: { 'text/plain': {} } } },
+      },
+    },
+    '/openapi.json': {
+      get: { summary: 'This document', security: [], responses: { 200: { description: 'OK' } } },
+    },
+    '/v1/predictions': {
+      post: {
+        summary: 'Queue a prediction for an uploaded scan',
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['scan', 'age', 'sex', 'height', 'weight'],
+                properties: {
+                  scan: {
+                    description:
+                      'NIfTI, NRRD, MetaImage (.mha), a .zip of a DICOM series, or several ' +
+                      'DICOM files of one series; recognised by content',
+                    type: 'array',
+                    items: { type: 'string', contentMediaType: 'application/octet-stream' },
+                  },
+                  ...metadataProperties,
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          202: {
+            description: 'Queued; Location names the job',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
+          },
+          400: errorResponse('Missing metadata or invalid multipart body'),
+          401: errorResponse('Missing API key'),
+          403: errorResponse('Invalid API key'),
+          413: errorResponse('Upload too large (UPLOAD_TOO_LARGE)'),
+          415: errorResponse('Not a supported scan file (UPLOAD_TYPE_UNSUPPORTED)'),
+          422: errorResponse('Metadata out of range (METADATA_INVALID)'),
+          503: errorResponse('Queue full (QUEUE_FULL), with Retry-After'),
+        },
+      },
+    },
+    '/v1/predictions/{id}': {
+      get: {
+        summary: 'Job state, with the result when done or the error when failed',
+        parameters: [JOB_ID],
+        responses: {
+          200: {
+            description: 'The job',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
+          },
+          404: errorResponse('No such job'),
+        },
+      },
+      delete: {
+        summary: 'Delete a job that is not running, with its files',
+        parameters: [JOB_ID],
+        responses: {
+          204: { description: 'Deleted' },
+          404: errorResponse('No such job'),
+          409: errorResponse('The job is running (JOB_RUNNING)'),
+        },
+      },
+    },
+    '/v1/predictions/{id}/map.nii.gz': fileRoute('Deficit or contribution map', 'application/gzip'),
+    '/v1/predictions/{id}/lung-mask.nii.gz': fileRoute('Lung mask', 'application/gzip'),
+    '/v1/predictions/{id}/overlay.png': fileRoute('Overlay image', 'image/png'),
+  },
+} as const;

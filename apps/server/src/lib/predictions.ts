@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+
+import { HttpError } from './errors.ts';
+import type { Job, JobStore } from './job-store.ts';
+import { subjectFromFields } from './metadata.ts';
+import { identifyUpload, readHead, STORED_EXTENSION } from './sniff.ts';
+import { receiveUpload, SCAN_FIELD, type UploadLimits } from './upload.ts';
+import type { PredictionWorker } from './worker.ts';
+
+/** Result files a client can download, with their media types. */
+const RESULT_FILES: Record<string, string> = {
+  'map.nii.gz': 'application/gzip',
+  'lung-mask.nii.gz': 'application/gzip',
+  'overlay.png': 'image/png',
+};
+
+/** What the prediction routes use. */
+export interface PredictionRoutesContext {
+  store: JobStore;
+  worker: PredictionWorker;
+  limits: UploadLimits & { maxQueueDepth: number; retryAfterSeconds: number };
+  /** Rejects new jobs with 503 while the model is not available. */
+  modelAvailable: () => boolean;
+}
+
+/** Routes under `/v1/predictions`; authentication is applied by the caller. */
+export function predictionRoutes(context: PredictionRoutesContext) {
+  const { store, worker, limits } = context;
+  const routes = new Hono<{ Bindings: HttpBindings }>();
+
+  routes.post('/', async (c) => {
+    if (!context.modelAvailable()) {
+      throw new HttpError(503, 'MODEL_UNAVAILABLE', 'The model is not loaded; see /readyz.');
+    }
+    if (worker.queueDepth >= limits.maxQueueDepth) throw queueFull(limits);
+
+    const id = randomUUID();
+    const uploadDir = join(store.jobDir(id), 'upload');
+    await mkdir(uploadDir, { recursive: true });
+    try {
+      const upload = await receiveUpload(c.env.incoming, uploadDir, limits);
+      const subject = subjectFromFields(upload.fields);
+      const scanPath = await storeScan(uploadDir, upload.files);
+      // Checked again, because the queue may have filled while the upload streamed.
+      if (worker.queueDepth >= limits.maxQueueDepth) throw queueFull(limits);
+      store.insert({ id, scanPath, subject });
+    } catch (error) {
+      await rm(store.jobDir(id), { recursive: true, force: true });
+      throw error;
+    }
+    worker.enqueue(id);
+    c.header('Location', `/v1/predictions/${id}`);
+    return c.json(jobBody(store.get(id)!), 202);
+  });
+
+  routes.get('/:id', async (c) => {
+    const job = requireJob(store, c.req.param('id'));
+    const body = jobBody(job);
+    if (job.state === 'done') {
+      const text = await readFile(join(store.jobDir(job.id), 'result', 'result.json'), 'utf8');
+      body.result = JSON.parse(text);
+    }
+    return c.json(body);
+  });
+
+  routes.get('/:id/:file{map\\.nii\\.gz|lung-mask\\.nii\\.gz|overlay\\.png}', async (c) => {
+    const job = requireJob(store, c.req.param('id'));
+    if (job.state !== 'done') {
+      throw new HttpError(409, 'JOB_NOT_DONE', `Job ${job.id} is ${job.state}, not done.`, {
+        details: { state: job.state },
+      });
+    }
+    const file = c.req.param('file');
+    const path = join(store.jobDir(job.id), 'result', file);
+    const size = await stat(path).then((stats) => stats.size, () => undefined);
+    if (size === undefined) throw new HttpError(404, 'NOT_FOUND', `Job ${job.id} has no ${file}.`);
+    const stream = Readable.toWeb(createReadStream(path)) as ReadableStream;
+    return c.body(stream, 200, {
+      'Content-Type': RESULT_FILES[file],
+      'Content-Length': String(size),
+    });
+  });
+
+  routes.delete('/:id', async (c) => {
+    const job = requireJob(store, c.req.param('id'));
+    if (job.state === 'running') {
+      throw new HttpError(409, 'JOB_RUNNING', `Job ${job.id} is running; delete it when it ends.`);
+    }
+    worker.dequeue(job.id);
+    store.delete(job.id);
+    await rm(store.jobDir(job.id), { recursive: true, force: true });
+    return c.body(null, 204);
+  });
+
+  return routes;
+}
+
+/**
+ * Checks the uploaded files by content and names them so that `readScan` reads them: one
+ * volume file gets its format's extension, and DICOM files go into a `dicom/` folder.
+ *
+ * @returns the scan path for `predictScan`
+ * @throws HttpError 400 `UPLOAD_INVALID` without a file, and 415 `UPLOAD_TYPE_UNSUPPORTED` for
+ *   content that is no supported format or for several files that are not all DICOM.
+ */
+async function storeScan(uploadDir: string, files: string[]): Promise<string> {
+  if (files.length === 0) {
+    throw new HttpError(400, 'UPLOAD_INVALID', `Missing file field '${SCAN_FIELD}'.`);
+  }
+  const kinds = await Promise.all(files.map(async (file) => identifyUpload(await readHead(file))));
+  const unknown = kinds.findIndex((kind) => kind === undefined);
+  if (unknown >= 0) {
+    throw new HttpError(
+      415,
+      'UPLOAD_TYPE_UNSUPPORTED',
+      `File ${unknown + 1} of '${SCAN_FIELD}' is not a supported scan. Send NIfTI (.nii, ` +
+        '.nii.gz), NRRD, MetaImage (.mha), a .zip of a DICOM series or DICOM files.',
+      { details: { fileIndex: unknown } },
+    );
+  }
+  if (kinds.every((kind) => kind === 'dicom')) {
+    const folder = join(uploadDir, 'dicom');
+    await mkdir(folder);
+    await Promise.all(files.map((file, n) => rename(file, join(folder, `${n}.dcm`))));
+    return folder;
+  }
+  if (files.length > 1) {
+    throw new HttpError(
+      415,
+      'UPLOAD_TYPE_UNSUPPORTED',
+      'Several files are accepted only as DICOM files of one series; send other formats as ' +
+        'one file.',
+    );
+  }
+  const kind = kinds[0] as keyof typeof STORED_EXTENSION;
+  const scanPath = join(uploadDir, `scan${STORED_EXTENSION[kind]}`);
+  await rename(files[0], scanPath);
+  return scanPath;
+}
+
+function requireJob(store: JobStore, id: string): Job {
+  const job = store.get(id);
+  if (job === undefined) throw new HttpError(404, 'NOT_FOUND', `No prediction job ${id}.`);
+  return job;
+}
+
+function queueFull(limits: PredictionRoutesContext['limits']): HttpError {
+  return new HttpError(
+    503,
+    'QUEUE_FULL',
+    `The queue holds ${limits.maxQueueDepth} jobs, its maximum; retry later.`,
+    { headers: { 'Retry-After': String(limits.retryAfterSeconds) } },
+  );
+}
+
+/** The job as GET returns it; the stored scan path and the subject data stay on the server. */
+function jobBody(job: Job): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    id: job.id,
+    state: job.state,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+  if (job.failure !== null) {
+    body.error = { code: job.failure.code, message: job.failure.message };
+    body.errorStatus = job.failure.status;
+  }
+  return body;
+}

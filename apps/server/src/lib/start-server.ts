@@ -1,0 +1,58 @@
+import type { AddressInfo } from 'node:net';
+
+import { serve, type ServerType } from '@hono/node-server';
+
+import { createApp, type CreateAppOptions } from './app.ts';
+
+/** Options of `startServer`: the app's options plus where to listen. */
+export interface StartServerOptions extends CreateAppOptions {
+  /** Interface to listen on (default 127.0.0.1, loopback only). */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  /** Base URL such as `http://127.0.0.1:8080`. */
+  url: string;
+  port: number;
+  /** Resolves when the model is loaded. */
+  ready: Promise<void>;
+  /** Stops accepting connections, waits for running jobs and closes the job store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the app and listens on `host:port`.
+ *
+ * @example
+ * const server = await startServer({ port: 0, dataDir, apiKeys: ['secret'], modelDir, logger });
+ * await fetch(`${server.url}/healthz`);
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const service = createApp(options);
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const listening = serve({ fetch: service.app.fetch, hostname: host, port: options.port }, () =>
+      resolve(listening),
+    );
+    listening.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  options.logger.info({ host, port }, 'Server listening');
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    ready: service.ready,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      await service.close();
+      options.logger.info({ host, port }, 'Server stopped');
+    },
+  };
+}
