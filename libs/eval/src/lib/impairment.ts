@@ -41,7 +41,8 @@ export function subjectImpairment(subject: EvaluatedSubject): SubjectImpairment 
       measuredZ: zScore(subject.measured, reference),
       predictedZ: prediction.zScore ?? zScore(subject.estimate, reference),
       measuredPercent: (100 * subject.measured) / reference.predicted,
-      predictedPercent: prediction.percentPredicted ?? (100 * subject.estimate) / reference.predicted,
+      predictedPercent:
+        prediction.percentPredicted ?? (100 * subject.estimate) / reference.predicted,
     };
   } catch (error) {
     if (isReferenceInputError(error)) return error.message;

@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { createRandom } from '@dlco/eval';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const DLCO_BIN = join(CLI_ROOT, 'bin/dlco.js');
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runDlco(args: string[]): Promise<CliRun> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [DLCO_BIN, ...args], (error, stdout, stderr) => {
+      let code = 0;
+      if (error !== null) code = typeof error.code === 'number' ? error.code : -1;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'dlco-cli-eval-'));
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+const PREDICTIONS = join(workDir, 'predictions.csv');
+const LABELS = join(workDir, 'labels.csv');
+const OTHER = join(workDir, 'other.csv');
+const SUBJECTS = 30;
+
+/**
+ * Writes a cohort of 30 subjects: s0 failed, s29 has no label, and `extra` has a label but no
+ * prediction. The model is off by up to ±3 ml/min/mmHg, the baseline by up to ±6.
+ */
+function writeCohort(): void {
+  const random = createRandom(2024);
+  const labels = ['id,dlco,age,sex,height_cm,weight_kg,smoking,scanner_profile,site'];
+  const predictions = ['id,estimate,z_score,baseline_estimate,status,error'];
+  const other = ['id,estimate,status'];
+  for (let i = 0; i < SUBJECTS; i++) {
+    const id = `s${i}`;
+    const measured = 10 + 20 * random();
+    const sex = i % 2 === 0 ? 'F' : 'M';
+    const age = 35 + Math.floor(45 * random());
+    const height = sex === 'F' ? 165 : 178;
+    const smoking = ['never', 'former', 'current'][i % 3];
+    if (i < SUBJECTS - 1) {
+      labels.push(
+        `${id},${measured.toFixed(2)},${age},${sex},${height},${60 + i},${smoking},` +
+          `${i % 4 === 0 ? 'sharp' : 'soft'},${i < 5 ? 'B' : 'A'}`,
+      );
+    }
+    if (i === 0) {
+      predictions.push(`${id},,,,failed,PREPROCESS_FAILED: no lung found`);
+      continue;
+    }
+    const estimate = measured + 6 * (random() - 0.5);
+    const baseline = measured + 12 * (random() - 0.5);
+    predictions.push(`${id},${estimate.toFixed(2)},,${baseline.toFixed(2)},ok,`);
+    other.push(`${id},${baseline.toFixed(2)},ok`);
+  }
+  labels.push('extra,20,50,F,165,60,never,soft,A');
+  writeFileSync(LABELS, `${labels.join('\n')}\n`);
+  writeFileSync(PREDICTIONS, `${predictions.join('\n')}\n`);
+  writeFileSync(OTHER, `${other.join('\n')}\n`);
+}
+
+beforeAll(writeCohort);
+
+function evalArgs(outDir: string, extra: string[] = []): string[] {
+  return [
+    'eval',
+    PREDICTIONS,
+    '--labels',
+    LABELS,
+    '--out',
+    outDir,
+    '--bootstrap',
+    '200',
+    '--seed',
+    '5',
+    ...extra,
+  ];
+}
+
+describe('dlco eval', () => {
+  const outDir = join(workDir, 'out');
+  let run: CliRun;
+  beforeAll(async () => {
+    run = await runDlco(evalArgs(outDir, ['--strata', 'site', '--baseline', OTHER]));
+  });
+
+  it('exits 0 and prints the summary', () => {
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('28 subjects evaluated, 1 failed predictions');
+    expect(run.stdout).toContain('failed: s0: PREPROCESS_FAILED: no lung found');
+  });
+
+  it('metrics.json accounts for every id', () => {
+    const metrics = JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8'));
+    expect(metrics.n).toBe(28);
+    expect(metrics.seed).toBe(5);
+    expect(metrics.resamples).toBe(200);
+    expect(metrics.subjects.failed).toEqual([
+      { id: 's0', error: 'PREPROCESS_FAILED: no lung found' },
+    ]);
+    expect(metrics.subjects.labelsOnly).toEqual(['extra']);
+    expect(metrics.subjects.predictionsOnly).toEqual(['s29']);
+    expect(metrics.overall.mae.estimate).toBeGreaterThan(0);
+    expect(metrics.overall.mae.lower).toBeLessThanOrEqual(metrics.overall.mae.estimate);
+    expect(metrics.classification.thresholds[0].n).toBe(28);
+  });
+
+  it('tables cover strata and comparisons', () => {
+    const strata = readFileSync(join(outDir, 'strata.csv'), 'utf8');
+    for (const stratum of ['sex', 'age_band', 'bmi_class', 'smoking', 'scanner_profile']) {
+      expect(strata).toContain(`\n${stratum},`);
+    }
+    expect(strata).toMatch(/\nsite,B,4,true,/);
+    const comparisons = readFileSync(join(outDir, 'comparisons.csv'), 'utf8').trim().split('\n');
+    expect(comparisons).toHaveLength(3);
+    expect(comparisons[1]).toMatch(/^model,baseline_estimate,28,/);
+    expect(comparisons[2]).toMatch(/^model,other\.csv,28,/);
+    expect(existsSync(join(outDir, 'overall.csv'))).toBe(true);
+    expect(existsSync(join(outDir, 'classification.csv'))).toBe(true);
+  });
+
+  it('same seed reproduces metrics.json', async () => {
+    const again = join(workDir, 'again');
+    const rerun = await runDlco(evalArgs(again, ['--strata', 'site', '--baseline', OTHER]));
+    expect(rerun.code).toBe(0);
+    const first = JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8'));
+    const second = JSON.parse(readFileSync(join(again, 'metrics.json'), 'utf8'));
+    expect({ ...second, inputs: undefined }).toEqual({ ...first, inputs: undefined });
+  });
+
+  it('BAD CALL - unknown strata column', async () => {
+    const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--strata', 'hospital']));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_COLUMN_MISSING]');
+    expect(existsSync(join(workDir, 'bad'))).toBe(false);
+  });
+
+  it('BAD CALL - invalid bootstrap count', async () => {
+    const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--bootstrap', '0']));
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain("invalid --bootstrap '0'");
+  });
+});
