@@ -58,6 +58,11 @@ describe('readPredictionsFile', () => {
     await expectEvalError(readPredictionsFile(path), 'EVAL_INPUT_INVALID', 'status');
   });
 
+  it('BAD CALL - estimate in another unit', async () => {
+    const path = writeCsv('unit.csv', ['id,estimate,unit', 'a,7.5,mmol/min/kPa']);
+    await expectEvalError(readPredictionsFile(path), 'EVAL_INPUT_INVALID', 'unit');
+  });
+
   it('BAD CALL - missing file', async () => {
     await expectEvalError(readPredictionsFile(join(workDir, 'absent.csv')), 'EVAL_FILE_NOT_FOUND');
   });

@@ -1,6 +1,9 @@
 import { EvalInputError } from './errors.ts';
 import { parseOptionalNumber, readCsvTable } from './read-csv.ts';
 
+/** The only DLCO unit accepted in a `unit` column. */
+export const DLCO_UNIT = 'ml/min/mmHg';
+
 /** Columns that predictions.csv must have. */
 export const REQUIRED_PREDICTION_COLUMNS = ['id', 'estimate'] as const;
 
@@ -43,7 +46,8 @@ export interface PredictionsFile {
  *
  * @param path - path of the CSV file
  * @throws EvalInputError `EVAL_FILE_NOT_FOUND`, `EVAL_COLUMN_MISSING`, or `EVAL_INPUT_INVALID`
- *   for an empty id, an unknown status, a non-numeric cell, or an `ok` row without estimate.
+ *   for an empty id, an unknown status, a non-numeric cell, an `ok` row without estimate, or
+ *   a `unit` other than ml/min/mmHg.
  * @example
  * const predictions = await readPredictionsFile('out/predictions.csv');
  */
@@ -79,6 +83,15 @@ export async function readPredictionsFile(path: string): Promise<PredictionsFile
         `${path} row ${rowNumber} (id ${id}): column estimate is empty in an ok row. ` +
           'Fill it in or set status to failed.',
         { file: path, column: 'estimate' },
+      );
+    }
+    const unit = row.unit ?? '';
+    if (unit !== '' && unit !== DLCO_UNIT) {
+      throw new EvalInputError(
+        'EVAL_INPUT_INVALID',
+        `${path} row ${rowNumber} (id ${id}): column unit is '${unit}'; labels are compared ` +
+          `in ${DLCO_UNIT}. Convert the estimates to ${DLCO_UNIT} first.`,
+        { file: path, column: 'unit' },
       );
     }
     if (byId.has(id)) duplicateIds.add(id);
