@@ -39,6 +39,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     );
     listening.once('error', reject);
   });
+  // Longer than the idle timeouts of common clients (undici: 4 s), so that the client, not the
+  // server, closes an idle keep-alive connection and a request never races the close.
+  if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   options.logger.info({ host, port }, 'Server listening');
