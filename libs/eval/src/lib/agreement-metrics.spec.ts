@@ -78,6 +78,21 @@ describe('classification metrics', () => {
     expect(rocAuc([0.9, 0.5, 0.5, 0.2], [true, true, false, false])).toBeCloseTo(0.875, 12);
   });
 
+  it('AUC matches pairwise counting', () => {
+    const score = [3, 1, 2, 2, 5, 4, 4, 0, 2];
+    const positive = [true, false, true, false, true, false, true, false, false];
+    let wins = 0;
+    let pairs = 0;
+    for (let i = 0; i < score.length; i++) {
+      for (let j = 0; j < score.length; j++) {
+        if (!positive[i] || positive[j]) continue;
+        pairs++;
+        wins += score[i] > score[j] ? 1 : score[i] === score[j] ? 0.5 : 0;
+      }
+    }
+    expect(rocAuc(score, positive)).toBeCloseTo(wins / pairs, 12);
+  });
+
   it('AUC without negatives is NaN', () => {
     expect(rocAuc([0.9, 0.5], [true, true])).toBeNaN();
   });
