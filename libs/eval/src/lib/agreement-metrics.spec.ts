@@ -87,7 +87,8 @@ describe('classification metrics', () => {
       for (let j = 0; j < score.length; j++) {
         if (!positive[i] || positive[j]) continue;
         pairs++;
-        wins += score[i] > score[j] ? 1 : score[i] === score[j] ? 0.5 : 0;
+        if (score[i] > score[j]) wins += 1;
+        if (score[i] === score[j]) wins += 0.5;
       }
     }
     expect(rocAuc(score, positive)).toBeCloseTo(wins / pairs, 12);
