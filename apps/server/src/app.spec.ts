@@ -13,6 +13,7 @@ const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REAL_DATA = join(SERVER_ROOT, '../../../shared/data/real');
 const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
 const CT64_DICOM = join(REAL_DATA, 'cip-ct64/dicom');
+const TWO_SLICES = join(REAL_DATA, 'lungmask-two-slices');
 const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
@@ -227,9 +228,29 @@ describe('upload checks', () => {
     });
   }
 
-  it('rejected uploads leave no job folders', () => {
-    // Only the NRRD job from above may exist.
-    expect(readdirSync(join(dataDir, 'jobs')).length).toBeLessThanOrEqual(1);
+  it('EXPECTED FAILURE - two DICOM files fail with INPUT_TOO_FEW_SLICES', async () => {
+    const files = ['0.dcm', '1.dcm'].map((name) => fileBlob(join(TWO_SLICES, name)));
+    const response = await postScan(files);
+    expect(response.status).toBe(202);
+    const job = await waitForJob((await response.json()).id);
+    expect(job.state).toBe('failed');
+    expect(job.error.code).toBe('INPUT_TOO_FEW_SLICES');
+    expect(job.errorStatus).toBe(422);
+  });
+
+  it('BAD CALL - DICOM mixed with NRRD returns 415', async () => {
+    const response = await postScan([fileBlob(join(TWO_SLICES, '0.dcm')), fileBlob(CT64_NRRD)]);
+    expect(response.status).toBe(415);
+    expect((await response.json()).error.code).toBe('UPLOAD_TYPE_UNSUPPORTED');
+  });
+
+  it('rejected uploads leave no job folders', async () => {
+    const folders = readdirSync(join(dataDir, 'jobs'));
+    expect(folders.length).toBeGreaterThan(0);
+    for (const id of folders) {
+      const response = await fetch(`${server.url}/v1/predictions/${id}`, authorized());
+      expect(response.status, id).toBe(200);
+    }
   });
 
   it('EXPECTED FAILURE - truncated gzip fails with INPUT_CORRUPT', async () => {

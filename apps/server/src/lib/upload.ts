@@ -93,6 +93,9 @@ export async function receiveUpload(
       parser.on('error', reject);
       counter.on('error', reject);
       request.on('error', reject);
+      request.on('close', () => {
+        if (!request.complete) reject(new Error('the client closed the connection mid-upload'));
+      });
       // Not stream.pipeline: it would destroy the request, and with it the socket the 413
       // response must go out on.
       request.pipe(counter).pipe(parser);
