@@ -58,10 +58,13 @@ load_average() {
 
 STAGE_NAME=""
 STAGE_START=0
+# "yes" when a stage finds its output and skips its work. It is recorded with the timings.
+STAGE_SKIPPED=no
 
 start_stage() {
   STAGE_NAME="$1"
   STAGE_START=$(date +%s)
+  STAGE_SKIPPED=no
   echo "== $STAGE_NAME: started $(date -u +%H:%M:%S) UTC, load average $(load_average)"
 }
 
@@ -69,12 +72,12 @@ end_stage() {
   local seconds=$(($(date +%s) - STAGE_START))
   local load
   load="$(load_average)"
-  printf '%s\t%s\t%s\n' "$STAGE_NAME" "$seconds" "$load" >>"$TIMINGS"
-  echo "== $STAGE_NAME: $seconds s, load average $load"
+  printf '%s\t%s\t%s\t%s\n' "$STAGE_NAME" "$seconds" "$STAGE_SKIPPED" "$load" >>"$TIMINGS"
+  echo "== $STAGE_NAME: $seconds s (skipped: $STAGE_SKIPPED), load average $load"
 }
 
 TOTAL_START=$(date +%s)
-printf 'stage\tseconds\tload_average_at_end\n' >"$TIMINGS"
+printf 'stage\tseconds\tskipped\tload_average_at_end\n' >"$TIMINGS"
 echo "train-demo: seed $SEED, $SUBJECTS subjects, work folder $WORK_DIR, model folder $OUT_DIR"
 echo "train-demo: $(nproc) CPUs, load average $(load_average)"
 
@@ -85,6 +88,7 @@ end_stage
 start_stage simulate
 if [ -f "$COHORT_DIR/manifest.csv" ]; then
   echo "cohort exists at $COHORT_DIR; skipping"
+  STAGE_SKIPPED=yes
 else
   rm -rf "$COHORT_DIR"
   (cd "$TRAINING_DIR" && "$PYTHON" -m dlco_train.simulator --out "$COHORT_DIR" \
@@ -135,6 +139,7 @@ end_stage
 start_stage train
 if [ -f "$RUN_DIR/metrics.json" ]; then
   echo "finished run exists at $RUN_DIR; skipping"
+  STAGE_SKIPPED=yes
 else
   resume=()
   if [ -f "$RUN_DIR/checkpoint-last.pt" ]; then
@@ -156,7 +161,7 @@ cp "$RUN_DIR/learning-curves.csv" "$RUN_DIR/predictions.csv" "$WORK_DIR/export/"
 end_stage
 
 TOTAL_SECONDS=$(($(date +%s) - TOTAL_START))
-printf '%s\t%s\t%s\n' total "$TOTAL_SECONDS" "$(load_average)" >>"$TIMINGS"
+printf '%s\t%s\t%s\t%s\n' total "$TOTAL_SECONDS" - "$(load_average)" >>"$TIMINGS"
 
 "$PYTHON" - "$WORK_DIR" "$TIMINGS" "$SEED" "$SUBJECTS" "$PROFILE_MIX" "$CONFIG" <<'EOF'
 import csv
@@ -171,6 +176,7 @@ with open(timings_path, newline="", encoding="utf-8") as f:
         {
             "stage": row["stage"],
             "seconds": int(row["seconds"]),
+            "skipped": row["skipped"] == "yes",
             "loadAverageAtEnd": [float(v) for v in row["load_average_at_end"].split()],
         }
         for row in csv.DictReader(f, delimiter="\t")
