@@ -1,12 +1,23 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { resultSchemaErrors } from '@dlco/model';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startServer, type RunningServer } from './index.ts';
+import { JobStore } from './lib/job-store.ts';
 import { capturingLogger, postZeros } from './testing/http-helpers.ts';
 
 const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,10 +81,14 @@ async function postScan(file: Blob | Blob[], fields?: Record<string, string>) {
 }
 
 /** Polls a job until it is done or failed, for at most `timeoutMs`. */
-async function waitForJob(id: string, timeoutMs = 180_000): Promise<Record<string, any>> {
+async function waitForJob(
+  id: string,
+  baseUrl = server.url,
+  timeoutMs = 180_000,
+): Promise<Record<string, any>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const response = await fetch(`${server.url}/v1/predictions/${id}`, authorized());
+    const response = await fetch(`${baseUrl}/v1/predictions/${id}`, authorized());
     const job = (await response.json()) as Record<string, any>;
     if (job.state === 'done' || job.state === 'failed') return job;
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -157,6 +172,7 @@ describe('prediction of the NRRD scan', () => {
     expect(typeof job.result.dlco.estimate).toBe('number');
     expect(job.result.model.id).toBe('dlco-ct-tiny-model');
     expect(job.result.intendedUse).toMatch(/^Research use, not diagnosis\./);
+    expect(resultSchemaErrors(job.result)).toEqual([]);
   });
 
   it('serves map, lung mask and overlay', async () => {
@@ -360,4 +376,29 @@ describe('restart and delete', () => {
     expect((await fetch(url, authorized())).status).toBe(404);
     expect(existsSync(join(dataDir, 'jobs', jobId))).toBe(false);
   });
+});
+
+describe('job interrupted by a stop', () => {
+  it('runs again on the next start', async () => {
+    const interruptedDir = join(workDir, 'interrupted');
+    const store = new JobStore(interruptedDir);
+    const id = 'interrupted-job';
+    const scanPath = join(store.jobDir(id), 'upload', 'scan.nrrd');
+    mkdirSync(dirname(scanPath), { recursive: true });
+    copyFileSync(CT64_NRRD, scanPath);
+    const subject = { ageYears: 63, sex: 'M' as const, heightCm: 175, weightKg: 80 };
+    store.insert({ id, scanPath, subject });
+    store.markRunning(id);
+    store.close();
+
+    const restarted = await startTestServer({ dataDir: interruptedDir });
+    try {
+      await restarted.ready;
+      const job = await waitForJob(id, restarted.url);
+      expect(job.state, JSON.stringify(job.error)).toBe('done');
+      expect(typeof job.result.dlco.estimate).toBe('number');
+    } finally {
+      await restarted.close();
+    }
+  }, 240_000);
 });
