@@ -89,6 +89,49 @@ export function fillHolesPerSlice(mask: Uint8Array, size: Size3): Uint8Array {
   return mask;
 }
 
+/**
+ * Fills the background regions of `mask` that are enclosed in 3-D: those not 6-connected to a
+ * face of the volume. Unlike `fillHolesPerSlice`, this leaves tissue that one axial slice shows
+ * as an island inside the lung but that continues outside the lung in other slices (the liver or
+ * spleen under the diaphragm dome, the heart). Works in place and returns `mask`.
+ */
+export function fillEnclosedHoles(mask: Uint8Array, size: Size3): Uint8Array {
+  const [n0, n1, n2] = size;
+  const plane = n0 * n1;
+  const lastPlaneStart = mask.length - plane;
+  const outside = new Uint8Array(mask.length);
+  const queue = new Int32Array(mask.length);
+  let tail = 0;
+  for (let n = 0; n < mask.length; n++) {
+    const i = n % n0;
+    const j = ((n / n0) | 0) % n1;
+    const k = (n / plane) | 0;
+    const onFace = i === 0 || i === n0 - 1 || j === 0 || j === n1 - 1 || k === 0 || k === n2 - 1;
+    if (onFace && !mask[n]) {
+      outside[n] = 1;
+      queue[tail++] = n;
+    }
+  }
+  for (let head = 0; head < tail; head++) {
+    const n = queue[head];
+    const i = n % n0;
+    const inPlane = n % plane;
+    if (i > 0 && !mask[n - 1] && !outside[n - 1]) ((outside[n - 1] = 1), (queue[tail++] = n - 1));
+    if (i < n0 - 1 && !mask[n + 1] && !outside[n + 1])
+      ((outside[n + 1] = 1), (queue[tail++] = n + 1));
+    if (inPlane >= n0 && !mask[n - n0] && !outside[n - n0])
+      ((outside[n - n0] = 1), (queue[tail++] = n - n0));
+    if (inPlane < plane - n0 && !mask[n + n0] && !outside[n + n0])
+      ((outside[n + n0] = 1), (queue[tail++] = n + n0));
+    if (n >= plane && !mask[n - plane] && !outside[n - plane])
+      ((outside[n - plane] = 1), (queue[tail++] = n - plane));
+    if (n < lastPlaneStart && !mask[n + plane] && !outside[n + plane])
+      ((outside[n + plane] = 1), (queue[tail++] = n + plane));
+  }
+  for (let n = 0; n < mask.length; n++) if (!outside[n]) mask[n] = 1;
+  return mask;
+}
+
 /** Dilates `mask` by a ball of `radiusMm` (exact Euclidean, via the distance transform). */
 export function dilate(
   mask: Uint8Array,

@@ -4,7 +4,7 @@ import {
   boxSize,
   close,
   cropToBox,
-  fillHolesPerSlice,
+  fillEnclosedHoles,
   forEachInBox,
   type Size3,
   type Spacing3,
@@ -19,12 +19,15 @@ export interface SmoothLungsOptions {
 }
 
 /**
- * Pulls vessels, airway walls and juxtapleural nodules into each lung: per lung, fills holes in
- * every axial slice and applies a morphological closing with a ball of `radiusMm`, then fills
- * slice holes again. A closing with a ball never leaves the convex hull of the lung, and the
- * slice filling stays inside each slice's outline, so nothing grows beyond the lung's convex
- * region. Added voxels must also pass `allowed` and must not belong to the other lung, so the
- * closing cannot bridge the mediastinum into the other lung or re-add the trachea.
+ * Pulls vessels, airway walls and juxtapleural nodules into each lung: per lung, fills holes
+ * enclosed in 3-D and applies a morphological closing with a ball of `radiusMm`, then fills
+ * enclosed holes again. Holes are filled only when the lung encloses them in 3-D. Tissue that
+ * looks like an island in some axial slices but continues outside the lung in others therefore
+ * stays out, such as the liver or spleen under the diaphragm dome, or the heart. A closing with a
+ * ball never leaves the convex hull of the lung, so nothing grows beyond the lung's convex region.
+ * Added voxels
+ * must also pass `allowed` and must not belong to the other lung, so the closing cannot bridge
+ * the mediastinum into the other lung or re-add the trachea.
  */
 export function smoothLungs(
   labels: Uint8Array,
@@ -40,8 +43,8 @@ export function smoothLungs(
     const localSize = boxSize(box);
     const local = cropToBox(labels, size, box);
     for (let m = 0; m < local.length; m++) local[m] = local[m] === lung ? 1 : 0;
-    fillHolesPerSlice(local, localSize);
-    const closed = fillHolesPerSlice(
+    fillEnclosedHoles(local, localSize);
+    const closed = fillEnclosedHoles(
       close(local, localSize, spacingMm, options.radiusMm),
       localSize,
     );
