@@ -25,9 +25,8 @@ export interface SmoothLungsOptions {
  * looks like an island in some axial slices but continues outside the lung in others therefore
  * stays out, such as the liver or spleen under the diaphragm dome, or the heart. A closing with a
  * ball never leaves the convex hull of the lung, so nothing grows beyond the lung's convex region.
- * Added voxels
- * must also pass `allowed` and must not belong to the other lung, so the closing cannot bridge
- * the mediastinum into the other lung or re-add the trachea.
+ * Added voxels must also pass `allowed` and must not belong to the other lung, so the closing
+ * cannot bridge the mediastinum into the other lung or re-add the trachea.
  */
 export function smoothLungs(
   labels: Uint8Array,
