@@ -1,4 +1,13 @@
 import type { Volume } from '../volume.ts';
+import {
+  boundingBox,
+  boxSize,
+  cropToBox,
+  dilate,
+  forEachInBox,
+  type Size3,
+  type Spacing3,
+} from './morphology.ts';
 
 /** Cross-section of a trachea candidate in one axial slice, in mm². */
 const TRACHEA_AREA_MM2 = { min: 40, max: 700 };
@@ -22,14 +31,30 @@ const MAX_CROSS_SECTION_MM2 = 1200;
 const LUMEN_THRESHOLDS_HU = [-400, -500, -600, -700, -800];
 /** How far the airway grows in 3-D beyond the traced slices, in mm. */
 const BRONCHUS_GROWTH_MM = 40;
-/** Most lenient lumen threshold for the 3-D growth, in HU; lung parenchyma lies near -850. */
-const BRONCHUS_LUMEN_MAX_HU = -700;
+/**
+ * Lumen thresholds of the 3-D growth, in HU. Parenchyma lies near -850, so the lenient ones
+ * follow partial-volume bronchi on coarse scans but leak sooner, and the leak guard of
+ * `growIntoBronchi` stops them. The union of all growths is kept.
+ */
+const BRONCHUS_THRESHOLDS_HU = [-700, -750, -800, -850, -900];
 /**
  * Largest airway volume removed from the lungs, in mL. Trachea and main bronchi contain about
  * 40 mL in adults and all conducting airways about 150 mL, so this bounds how much lung a leak
  * can take.
  */
 const MAX_AIRWAY_VOLUME_ML = 120;
+/** A bronchus-growth layer above this multiple of the narrowest layer so far is a leak. */
+const LEAK_GROWTH = 2;
+/** Layers may exceed `LEAK_GROWTH` times the narrowest layer by this many voxels. */
+const LEAK_SLACK_VOXELS = 20;
+/**
+ * After a leak, up to `LEAK_KEEP_LAYERS` layers that follow the narrowest one are kept while they
+ * stay within this multiple of it, because such a layer is still one bronchus cross-section (cut
+ * obliquely or at a branching). The first wider layer and all later ones are dropped.
+ */
+const LEAK_KEEP_GROWTH = 1.5;
+/** Most layers kept after the narrowest one when a leak is found. */
+const LEAK_KEEP_LAYERS = 2;
 
 /** Trachea and main bronchi found by `traceAirway`. */
 export interface AirwayTrace {
@@ -50,7 +75,8 @@ export interface AirwayTrace {
  * `LUMEN_THRESHOLDS_HU` is tried and the largest trace kept, because on coarse scans the blurred
  * airway wall only separates lumen from lung at a strict threshold. Finally a breadth-first growth
  * in 3-D follows the main bronchi, which run almost horizontally and escape slice tracing, for up
- * to `BRONCHUS_GROWTH_MM` (`growIntoBronchi`).
+ * to `BRONCHUS_GROWTH_MM` (`growIntoBronchi`), once per threshold of `BRONCHUS_THRESHOLDS_HU` no
+ * more lenient than the tracing one.
  * Returns undefined when no trachea is found (for example a scan that starts below the carina).
  */
 export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | undefined {
@@ -62,22 +88,33 @@ export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | unde
     if (!best || voxels.length > best.voxels.length) best = { voxels, thresholdHu };
   }
   const trace = best!;
+
   const mask = new Uint8Array(air.length);
   for (const n of trace.voxels) mask[n] = 1;
   const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
-  const isBronchusLumen = lumenTest(
-    volume,
-    air,
-    Math.min(trace.thresholdHu, BRONCHUS_LUMEN_MAX_HU),
-  );
-  const frontier = trace.voxels.filter((n) =>
-    touchesOutsideLumen(n, volume.size, isBronchusLumen, mask),
-  );
   const budget = Math.max(0, Math.floor(MAX_AIRWAY_VOLUME_ML / voxelMl) - trace.voxels.length);
-  const count =
-    trace.voxels.length + growIntoBronchi(volume, isBronchusLumen, mask, frontier, budget);
+
+  const grown = Uint8Array.from(mask);
+  let count = trace.voxels.length;
+  for (const thresholdHu of BRONCHUS_THRESHOLDS_HU) {
+    if (thresholdHu > trace.thresholdHu) continue;
+    const isBronchusLumen = lumenTest(volume, air, thresholdHu);
+    const candidate = Uint8Array.from(mask);
+    const frontier = trace.voxels.filter((n) =>
+      touchesOutsideLumen(n, volume.size, isBronchusLumen, candidate),
+    );
+    const budgetLeft = budget - (count - trace.voxels.length);
+    growIntoBronchi(volume, isBronchusLumen, candidate, frontier, budgetLeft);
+    for (let n = 0; n < candidate.length; n++) {
+      if (candidate[n] && !grown[n]) {
+        grown[n] = 1;
+        count++;
+      }
+    }
+  }
+
   return {
-    mask,
+    mask: grown,
     volumeMl: count * voxelMl,
     lumenThresholdHu: trace.thresholdHu,
     seedSlice: seed.slice,
@@ -132,9 +169,16 @@ function traceSlices(
 /**
  * Extends `mask` in place by a 6-connected breadth-first search through lumen voxels, starting
  * from `start` (traced voxels next to untraced lumen), one layer per step, for at most
- * `BRONCHUS_GROWTH_MM` and at most `budget` voxels. A layer more than twice the size of the
- * previous one (plus 20 voxels) means the front has reached the parenchyma: it is dropped and
- * growth stops. Returns the number of voxels added.
+ * `BRONCHUS_GROWTH_MM` and at most `budget` voxels. Returns the number of voxels added.
+ *
+ * Inside a bronchus each layer is one cross-section, so layer sizes stay near the narrowest one
+ * and at most double per branching. Once the front escapes into parenchyma (which passes the
+ * lumen test), the layers are shells of an L1 ball that widen step after step. A layer larger
+ * than `LEAK_GROWTH` times the narrowest layer so far (plus `LEAK_SLACK_VOXELS`) marks such a
+ * leak. Growth then stops and all layers are dropped except those up to the narrowest and at most
+ * `LEAK_KEEP_LAYERS` after it that stay within `LEAK_KEEP_GROWTH` times its size, so the leak does
+ * not cut a diamond-shaped piece out of the lung. NOTE: those kept layers may already lie in
+ * parenchyma, so up to `LEAK_KEEP_LAYERS` voxels of lung beyond a bronchus end can be removed.
  */
 function growIntoBronchi(
   volume: Volume,
@@ -146,7 +190,9 @@ function growIntoBronchi(
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
   let front = start;
-  let previousLayer = front.length;
+  const layers: number[][] = [];
+  let narrowestSize = front.length;
+  let narrowestIndex = -1;
   let added = 0;
   const steps = Math.round(BRONCHUS_GROWTH_MM / Math.min(...volume.spacingMm));
   for (let step = 0; step < steps && front.length; step++) {
@@ -155,32 +201,56 @@ function growIntoBronchi(
       const i = n % n0;
       const j = ((n / n0) | 0) % n1;
       const k = (n / plane) | 0;
-      const candidates = [
-        i > 0 ? n - 1 : -1,
-        i < n0 - 1 ? n + 1 : -1,
-        j > 0 ? n - n0 : -1,
-        j < n1 - 1 ? n + n0 : -1,
-        k > 0 ? n - plane : -1,
-        k < n2 - 1 ? n + plane : -1,
-      ];
-      for (const m of candidates) {
-        if (m >= 0 && mask[m] === 0 && isLumen(m)) {
-          mask[m] = 2;
-          layer.push(m);
+      if (i > 0) visitLumen(n - 1, isLumen, mask, layer);
+      if (i < n0 - 1) visitLumen(n + 1, isLumen, mask, layer);
+      if (j > 0) visitLumen(n - n0, isLumen, mask, layer);
+      if (j < n1 - 1) visitLumen(n + n0, isLumen, mask, layer);
+      if (k > 0) visitLumen(n - plane, isLumen, mask, layer);
+      if (k < n2 - 1) visitLumen(n + plane, isLumen, mask, layer);
+    }
+    const leaks = layer.length > LEAK_GROWTH * narrowestSize + LEAK_SLACK_VOXELS;
+    if (leaks || added + layer.length > budget) {
+      for (const m of layer) mask[m] = 0;
+      if (leaks) {
+        let keep = narrowestIndex + 1;
+        const lastKept = narrowestIndex + LEAK_KEEP_LAYERS;
+        while (
+          keep <= lastKept &&
+          keep < layers.length &&
+          layers[keep].length <= LEAK_KEEP_GROWTH * narrowestSize
+        ) {
+          keep++;
+        }
+        for (let l = keep; l < layers.length; l++) {
+          for (const m of layers[l]) mask[m] = 0;
+          added -= layers[l].length;
         }
       }
-    }
-    const explodes = layer.length > 2 * previousLayer + 20;
-    if (explodes || added + layer.length > budget) {
-      for (const m of layer) mask[m] = 0;
       break;
     }
     for (const m of layer) mask[m] = 1;
     added += layer.length;
-    previousLayer = layer.length;
+    layers.push(layer);
+    if (layer.length && layer.length <= narrowestSize) {
+      narrowestSize = layer.length;
+      narrowestIndex = layers.length - 1;
+    }
     front = layer;
   }
   return added;
+}
+
+/** Marks lumen voxel `m` as grown (2) and appends it to `layer` unless it is already in `mask`. */
+function visitLumen(
+  m: number,
+  isLumen: (n: number) => boolean,
+  mask: Uint8Array,
+  layer: number[],
+): void {
+  if (mask[m] === 0 && isLumen(m)) {
+    mask[m] = 2;
+    layer.push(m);
+  }
 }
 
 /** Returns whether voxel `n` has a 6-neighbour that is lumen and not yet in `mask`. */
@@ -391,4 +461,25 @@ function floodSlice(
     if (p < plane - n0) visit(p + n0);
   }
   return Array.from(queue.subarray(0, tail));
+}
+
+/**
+ * Returns the airway `mask` dilated by a Euclidean ball of `radiusMm`: the lumen plus the
+ * partial-volume voxels of its wall, which the lung mask must not contain. A ball follows the
+ * airway wall at the same distance in every direction, where repeated face-neighbour dilation
+ * would cut diamond-shaped notches into the lung.
+ */
+export function widenAirway(
+  mask: Uint8Array,
+  size: Size3,
+  spacingMm: Spacing3,
+  radiusMm: number,
+): Uint8Array {
+  const out = new Uint8Array(mask.length);
+  const margin = Math.ceil(radiusMm / Math.min(...spacingMm)) + 1;
+  const box = boundingBox(mask, size, 1, margin);
+  if (!box) return out;
+  const widened = dilate(cropToBox(mask, size, box), boxSize(box), spacingMm, radiusMm);
+  forEachInBox(size, box, (m, n) => (out[n] = widened[m]));
+  return out;
 }

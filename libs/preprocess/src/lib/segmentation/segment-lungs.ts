@@ -4,7 +4,7 @@ import { LUNG_LABELS, PADDING_THRESHOLD_HU, type LabelVolume, type Volume } from
 import { geometryOf } from '../geometry/grid-geometry.ts';
 import type { WorkingGrid } from '../geometry/working-grid.ts';
 import { isIdentityDirection } from '../geometry/canonical.ts';
-import { traceAirway } from './airway.ts';
+import { traceAirway, widenAirway } from './airway.ts';
 import { bodyInterior } from './body-interior.ts';
 import { assessCoverage, type LungCoverage } from './coverage.ts';
 import { separateLungs, type SeparationMethod } from './lung-separation.ts';
@@ -12,8 +12,8 @@ import { smoothLungs } from './smoothing.ts';
 import {
   componentsBySize,
   connectedComponents,
-  dilateByOneVoxel,
   type Size3,
+  type Spacing3,
 } from './morphology.ts';
 
 /** Options of `segmentLungs`. */
@@ -56,7 +56,8 @@ const MIN_AIR_VOLUME_ML = 100;
  * Steps: flood outside air from the slice edges (`bodyInterior`) and threshold air below
  * `airThresholdHu` inside the body. Keep the largest air component and any other holding at
  * least 30 % of it. Remove the trachea and main bronchi traced from the top (`traceAirway`),
- * widened by one voxel to take the partial-volume voxels of the airway wall. Then split right
+ * widened by a Euclidean ball of one voxel (of the source scan when it is coarser than the working
+ * grid) to take the partial-volume voxels of the airway wall. Then split right
  * from left (`separateLungs`) and close each lung (`smoothLungs`).
  *
  * @param input CT on an isotropic working grid with identity direction, in HU, or the
@@ -79,6 +80,7 @@ export function segmentLungs(
     );
   }
   const gridFovMask = 'fovMask' in input ? input.fovMask : undefined;
+  const sourceSpacing = 'fovMask' in input ? input.source.spacingMm : working.spacingMm;
   const logger = options.logger ?? silentLogger;
   let stepStart = performance.now();
   const logStep = (step: string, fields: Record<string, unknown> = {}) => {
@@ -100,7 +102,7 @@ export function segmentLungs(
   const trace = traceAirway(working, air);
   let airway: Uint8Array = new Uint8Array(air.length);
   if (trace) {
-    airway = dilateByOneVoxel(trace.mask, size);
+    airway = widenAirway(trace.mask, size, spacing, airwayWallMm(spacing, sourceSpacing));
     for (let n = 0; n < air.length; n++) if (airway[n]) air[n] = 0;
     logStep('airway', {
       volumeMl: trace.volumeMl,
@@ -129,6 +131,15 @@ export function segmentLungs(
     'Segmented the lungs',
   );
   return { labels, airway, coverage, warnings, volumesMl, separation: separated.method };
+}
+
+/**
+ * Returns how far the removed airway reaches beyond the traced lumen, in mm. That is one voxel of
+ * the working grid, or one in-plane voxel of the source scan when that is coarser, because partial
+ * volume blurs the airway wall over about one source voxel.
+ */
+function airwayWallMm(spacingMm: Spacing3, sourceSpacingMm: ArrayLike<number>): number {
+  return Math.max(...spacingMm, sourceSpacingMm[0], sourceSpacingMm[1]);
 }
 
 function deriveFovMask(volume: Volume): Uint8Array {
