@@ -50,8 +50,8 @@ export interface JobFailure {
 
 /**
  * Converts an error thrown while a job runs into its stored failure. Input errors from
- * preprocessing become 422 with their stable code; anything else is a 500 whose message is
- * generic, because internal messages may contain file paths.
+ * preprocessing become 422 with their stable code, and model errors keep their code. Any other
+ * error becomes a 500 with a generic message, because its own message may contain file paths.
  */
 export function jobFailureFromError(error: unknown): JobFailure {
   if (isInputError(error)) return { status: 422, code: error.code, message: error.message };

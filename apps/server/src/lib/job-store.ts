@@ -60,7 +60,7 @@ export class JobStore {
     )`);
   }
 
-  /** Folder of one job: `upload/` holds the scan and `result/` the prediction files. */
+  /** Folder of one job: `upload/` contains the scan and `result/` the prediction files. */
   jobDir(id: string): string {
     return join(this.#dataDir, 'jobs', id);
   }

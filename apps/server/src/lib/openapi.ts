@@ -73,6 +73,10 @@ export const OPENAPI_DOCUMENT = {
           finishedAt: { type: ['string', 'null'], format: 'date-time' },
           result: { type: 'object', description: 'result.json of `dlco predict`, when done' },
           error: { $ref: '#/components/schemas/Error/properties/error' },
+          errorStatus: {
+            type: 'integer',
+            description: 'HTTP status of the failure: 422 for a rejected scan, 500 otherwise',
+          },
         },
       },
     },

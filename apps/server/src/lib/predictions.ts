@@ -21,7 +21,7 @@ const RESULT_FILES: Record<string, string> = {
   'overlay.png': 'image/png',
 };
 
-/** What the prediction routes use. */
+/** Dependencies of the prediction routes. */
 export interface PredictionRoutesContext {
   store: JobStore;
   worker: PredictionWorker;

@@ -123,7 +123,7 @@ function tooLarge(limits: UploadLimits): HttpError {
   );
 }
 
-/** Passes bytes through and raises once more than `maxBytes` have passed. */
+/** Passes bytes through and fails once more than `maxBytes` have passed. */
 class ByteCounter extends Transform {
   exceeded = false;
   #bytes = 0;

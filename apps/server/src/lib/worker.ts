@@ -105,8 +105,8 @@ export class PredictionWorker {
       const failure = jobFailureFromError(error);
       // Messages that name the stored scan show the path below the job folder only.
       failure.message = failure.message.replaceAll(`${this.#store.jobDir(id)}/`, '');
-      // The error object is logged only for server faults; input error messages may name the
-      // stored scan path but never patient data.
+      // The full error is logged only for server faults. A rejected scan is logged by its code,
+      // because an input error message may quote values read from the file.
       if (failure.status >= 500) logger.error({ err: error }, 'Prediction failed');
       else logger.warn({ code: failure.code }, 'Prediction rejected the scan');
       if (this.#store.get(id) !== undefined) this.#store.markFailed(id, failure);
