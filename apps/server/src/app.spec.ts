@@ -223,6 +223,21 @@ describe('upload checks', () => {
     expect(error.details.field).toBe('age');
   });
 
+  it('BAD CALL - age 300 stops a large upload early', async () => {
+    const response = await postZeros(
+      `${server.url}/v1/predictions`,
+      API_KEY,
+      { ...SUBJECT, age: '300' },
+      MAX_UPLOAD_BYTES - 1024 * 1024,
+      false,
+    );
+    expect(response.status).toBe(422);
+    const { error } = JSON.parse(response.body);
+    expect(error.code).toBe('METADATA_INVALID');
+    expect(error.details.field).toBe('age');
+    expect(response.headers.connection).toBe('close');
+  });
+
   it('BAD CALL - missing scan returns 400', async () => {
     const response = await postScan([]);
     expect(response.status).toBe(400);

@@ -54,6 +54,16 @@ export function subjectFromFields(fields: Record<string, string>): SubjectMetada
   }
 }
 
+/**
+ * Checks the metadata fields received so far when all required ones are present, because the
+ * others may still follow in the body.
+ *
+ * @throws HttpError as `subjectFromFields` does
+ */
+export function checkEarlyFields(fields: Record<string, string>): void {
+  if (REQUIRED.every((name) => (fields[name] ?? '').trim() !== '')) subjectFromFields(fields);
+}
+
 function optionalText(fields: Record<string, string>, name: string): string | undefined {
   const text = fields[name]?.trim();
   return text === undefined || text === '' ? undefined : text;

@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 
 import { HttpError } from './errors.ts';
 import type { Job, JobStore } from './job-store.ts';
-import { subjectFromFields } from './metadata.ts';
+import { checkEarlyFields, subjectFromFields } from './metadata.ts';
 import { identifyUpload, readHead, STORED_EXTENSION } from './sniff.ts';
 import { receiveUpload, SCAN_FIELD, type UploadLimits } from './upload.ts';
 import type { PredictionWorker } from './worker.ts';
@@ -45,7 +45,7 @@ export function predictionRoutes(context: PredictionRoutesContext) {
     const uploadDir = join(store.jobDir(id), 'upload');
     await mkdir(uploadDir, { recursive: true });
     try {
-      const upload = await receiveUpload(c.env.incoming, uploadDir, limits);
+      const upload = await receiveUpload(c.env.incoming, uploadDir, limits, checkEarlyFields);
       const subject = subjectFromFields(upload.fields);
       const scanPath = await storeScan(uploadDir, upload.files);
       // Checked again, because the queue may have filled while the upload streamed.

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 
 import busboy from 'busboy';
 
-import { HttpError } from './errors.ts';
+import { HttpError, type ServerErrorCode } from './errors.ts';
 
 /** Form field that carries the scan file or files. */
 export const SCAN_FIELD = 'scan';
@@ -31,13 +31,19 @@ export interface StoredUpload {
  * arrives and the parse stops with 413 `UPLOAD_TOO_LARGE` once it passes `maxBodyBytes`, so
  * nothing is held whole in memory.
  *
- * @throws HttpError 413 `UPLOAD_TOO_LARGE`, or 400 `UPLOAD_INVALID` for a body that is not
- *   multipart, has a file in another field or too many files.
+ * `checkFieldsBeforeFile` runs on the fields sent before the first file. An HttpError it throws
+ * ends the upload at once, so a client that sends invalid metadata first does not have to send
+ * the whole scan before it learns so.
+ *
+ * @throws HttpError 413 `UPLOAD_TOO_LARGE`, 400 `UPLOAD_INVALID` for a body that is not
+ *   multipart, has a file in another field or too many files, or the error of
+ *   `checkFieldsBeforeFile`.
  */
 export async function receiveUpload(
   request: IncomingMessage,
   dir: string,
   limits: UploadLimits,
+  checkFieldsBeforeFile?: (fields: Record<string, string>) => void,
 ): Promise<StoredUpload> {
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxBodyBytes) throw tooLarge(limits);
@@ -58,6 +64,7 @@ export async function receiveUpload(
   const fail = (error: HttpError) => {
     failure ??= error;
   };
+  let rejectUpload: (error: unknown) => void = () => {};
 
   parser.on('field', (name, value) => {
     upload.fields[name] = value;
@@ -70,6 +77,15 @@ export async function receiveUpload(
       }
       stream.resume();
       return;
+    }
+    if (upload.files.length === 0 && checkFieldsBeforeFile !== undefined) {
+      try {
+        checkFieldsBeforeFile(upload.fields);
+      } catch (error) {
+        stream.resume();
+        rejectUpload(error);
+        return;
+      }
     }
     const path = join(dir, `part-${upload.files.length}`);
     upload.files.push(path);
@@ -89,6 +105,7 @@ export async function receiveUpload(
   const counter = new ByteCounter(limits.maxBodyBytes);
   try {
     await new Promise<void>((resolve, reject) => {
+      rejectUpload = reject;
       parser.on('close', resolve);
       parser.on('error', reject);
       counter.on('error', reject);
@@ -106,11 +123,20 @@ export async function receiveUpload(
     for (const stream of fileStreams) stream.destroy();
     await Promise.allSettled(writes);
     if (counter.exceeded) throw tooLarge(limits);
+    if (error instanceof HttpError) throw withConnectionClose(error);
     const reason = (error as Error).message;
     throw new HttpError(400, 'UPLOAD_INVALID', `Invalid multipart body: ${reason}.`);
   }
   if (failure !== undefined) throw failure;
   return upload;
+}
+
+/** Copies an error raised before the body was read whole, so that the socket is closed after. */
+function withConnectionClose(error: HttpError): HttpError {
+  return new HttpError(error.status, error.code as ServerErrorCode, error.message, {
+    details: error.details,
+    headers: { ...error.headers, Connection: 'close' },
+  });
 }
 
 function tooLarge(limits: UploadLimits): HttpError {
