@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 
-import { createServerLogger, startServer } from '@dlco/server';
 import { Command, Option } from 'commander';
 
 import { runAction } from '../errors.ts';
@@ -60,6 +59,8 @@ async function runServe(options: ServeCommandOptions, logLevel: string): Promise
     process.stderr.write(`error: invalid --port '${options.port}': expected 0 to 65535.\n`);
     return 2;
   }
+  // Loaded here, so that other commands do not load Hono, pino and the SQLite binding.
+  const { createServerLogger, startServer } = await import('@dlco/server');
   const logger = createServerLogger(options.verbose === true ? 'debug' : logLevel);
   const server = await startServer({
     host: options.host,
