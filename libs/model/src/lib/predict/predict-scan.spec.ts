@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -363,10 +363,31 @@ describe('writePrediction', () => {
     const parent = await temporaryDir();
     const target = join(parent, 'out');
     await writePrediction(target, prediction);
-    await writeFile(join(target, 'stale.txt'), 'from an earlier run');
+    const firstFiles = (await readdir(target)).sort();
     await writePrediction(target, prediction);
-    expect((await readdir(target)).includes('stale.txt')).toBe(false);
+    expect((await readdir(target)).sort()).toEqual(firstFiles);
+    expect(firstFiles).toContain('result.json');
     expect(await readdir(parent)).toEqual(['out']);
+  });
+
+  it('EXPECTED FAILURE - earlier result with user files', async () => {
+    const parent = await temporaryDir();
+    const target = join(parent, 'out');
+    await writePrediction(target, prediction);
+    await writeFile(join(target, 'notes.txt'), 'keep me');
+    const error = await writePrediction(target, prediction).catch((e) => e);
+    expect(error.code).toBe('OUTPUT_EXISTS');
+    expect(error.message).toContain('notes.txt');
+    expect((await readdir(target)).includes('notes.txt')).toBe(true);
+  });
+
+  it('EXPECTED FAILURE - result.json beside a subfolder', async () => {
+    const parent = await temporaryDir();
+    await writeFile(join(parent, 'result.json'), '{"hello":1}');
+    await mkdir(join(parent, 'important'));
+    const error = await writePrediction(parent, prediction).catch((e) => e);
+    expect(error.code).toBe('OUTPUT_EXISTS');
+    expect((await readdir(parent)).sort()).toEqual(['important', 'result.json']);
   });
 
   it('EXPECTED FAILURE - folder with other files', async () => {

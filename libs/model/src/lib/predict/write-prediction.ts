@@ -79,6 +79,18 @@ async function writeFiles(dir: string, prediction: Prediction): Promise<void> {
   }
 }
 
+/**
+ * Files a prediction writes. A folder is replaced only when it holds a result and nothing
+ * else, so files a user put beside an earlier result are never deleted.
+ */
+const PREDICTION_FILES = new Set([
+  RESULT_FILE,
+  'map.nii.gz',
+  'lung-mask.nii.gz',
+  'sliding-window.nii.gz',
+  'overlay.png',
+]);
+
 async function checkReplaceable(target: string): Promise<void> {
   let entries: string[];
   try {
@@ -87,12 +99,16 @@ async function checkReplaceable(target: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  if (entries.length > 0 && !entries.includes(RESULT_FILE)) {
+  if (entries.length === 0) return;
+
+  const others = entries.filter((entry) => !PREDICTION_FILES.has(entry));
+  if (!entries.includes(RESULT_FILE) || others.length > 0) {
+    const shown = (others.length > 0 ? others : entries).slice(0, 5).join(', ');
     throw new ModelError(
       'OUTPUT_EXISTS',
-      `Output folder ${target} exists and holds files that are not a dlco result. Pass a new or ` +
-        'empty folder to --out, or an earlier result folder to replace it.',
-      { outDir: target },
+      `Output folder ${target} holds files that are not part of a dlco result (${shown}). ` +
+        'Pass a new or empty folder to --out, or a folder holding only an earlier result.',
+      { outDir: target, otherEntries: others },
     );
   }
 }
