@@ -1,5 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +31,17 @@ interface CliRun {
   stderr: string;
 }
 
+// Runs start one after another: several ITK-wasm processes at once on a 2-core machine made
+// reads fail under memory and CPU pressure.
+let previousRun: Promise<unknown> = Promise.resolve();
+
 function runDlco(args: string[]): Promise<CliRun> {
+  const run = previousRun.then(() => spawnDlco(args));
+  previousRun = run;
+  return run;
+}
+
+function spawnDlco(args: string[]): Promise<CliRun> {
   return new Promise((resolvePromise) => {
     execFile(
       process.execPath,
@@ -43,11 +60,12 @@ const workDir = mkdtempSync(join(tmpdir(), 'dlco-cli-e2e-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 const nrrdMaskPath = join(workDir, 'ct64-mask.nrrd');
+const scanCopyPath = join(workDir, 'ct64-copy.nrrd');
 const niftiMaskPath = join(workDir, 'ct64-mask.nii.gz');
 const outDir = join(workDir, 'bags');
 const manifestPath = join(workDir, 'manifest.csv');
 
-/** CLI runs started at once, so their start-up and I/O overlap. */
+/** CLI runs queued in `beforeAll`; each test awaits the run it checks. */
 let runs: Record<
   | 'json'
   | 'text'
@@ -61,6 +79,7 @@ let runs: Record<
 >;
 
 beforeAll(() => {
+  copyFileSync(CT64_NRRD, scanCopyPath);
   writeFileSync(
     join(workDir, 'broken.nrrd'),
     'NRRD0004\ntype: short\ndimension: 3\n\nnot a volume',
@@ -80,6 +99,7 @@ beforeAll(() => {
     text: runDlco(['inspect', CT64_DICOM, '--mask-out', niftiMaskPath]),
     missingScan: runDlco(['inspect', join(workDir, 'missing.nrrd')]),
     invalidMask: runDlco(['inspect', CT64_NRRD, '--mask-out', join(workDir, 'mask.png')]),
+    maskOverScan: runDlco(['inspect', scanCopyPath, '--mask-out', scanCopyPath]),
     missingOut: runDlco(['preprocess', manifestPath]),
     invalidId: runDlco(['preprocess', CT64_NRRD, '--out', outDir, '--id', '../outside']),
     manifest: runDlco(['preprocess', manifestPath, '--out', outDir]),
@@ -169,6 +189,14 @@ describe('dlco inspect', () => {
 
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^error \[INPUT_NOT_FOUND\]: /);
+  });
+
+  it('BAD CALL - mask over the input scan', async () => {
+    const overwrite = await runs.maskOverScan;
+
+    expect(overwrite.code).toBe(1);
+    expect(overwrite.stderr).toMatch(/--mask-out/);
+    expect(readFileSync(scanCopyPath).equals(readFileSync(CT64_NRRD))).toBe(true);
   });
 
   it('BAD CALL - names the flag of an invalid mask file', async () => {

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 
 import { Command } from 'commander';
 import {
@@ -52,8 +52,16 @@ async function runInspect(scan: string, options: InspectCommandOptions): Promise
     );
   }
 
+  const scanPath = resolve(scan);
+  if (maskOut !== undefined && (maskOut === scanPath || maskOut.startsWith(scanPath + sep))) {
+    throw new Error(
+      `invalid --mask-out '${options.maskOut}': it would overwrite the input scan. ` +
+        'Choose a file outside the scan.',
+    );
+  }
+
   const logger = loggerFromOptions(options);
-  const result = await preprocessScan(resolve(scan), { params: DEFAULT_PREPROCESS_PARAMS, logger });
+  const result = await preprocessScan(scanPath, { params: DEFAULT_PREPROCESS_PARAMS, logger });
   if (maskOut !== undefined) {
     await writeNativeMask(result, maskOut);
     logger.info({ file: maskOut }, 'lung labels written');
