@@ -123,6 +123,8 @@ async function runBatch(
   const predictions = new PredictionsWriter(join(outDir, PREDICTIONS_FILE));
   await predictions.init();
   const done = await readPredictions(predictions.path);
+  // NOTE: an id already ok is skipped even when its manifest row changed since (other scan
+  // path or subject values); delete its line from predictions.csv to predict it again.
   const rows = shardRows.filter((row) => done.get(row.id)?.status !== 'ok');
   const skipped = shardRows.length - rows.length;
 
