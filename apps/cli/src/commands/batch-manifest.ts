@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
@@ -142,4 +143,14 @@ function parseCell(row: BatchRow, column: string, text: string): number {
     );
   }
   return value;
+}
+
+/**
+ * Hashes what a row's prediction depends on (the resolved scan path and every cell), so a rerun
+ * predicts again a row that was edited after it was predicted.
+ */
+export function rowInputHash(row: BatchRow): string {
+  const cells = Object.entries(row.cells).sort(([a], [b]) => a.localeCompare(b));
+  const canonical = JSON.stringify({ path: row.path, cells });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }

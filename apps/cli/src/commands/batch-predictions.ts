@@ -26,6 +26,7 @@ export const PREDICTION_COLUMNS = [
   'lung_volume_ml',
   'model_id',
   'model_version',
+  'input_hash',
   'status',
   'error',
 ] as const;
@@ -34,7 +35,7 @@ export type PredictionColumn = (typeof PREDICTION_COLUMNS)[number];
 export type PredictionRow = Record<PredictionColumn, string>;
 
 /** Builds the predictions.csv row of a scan that was estimated. */
-export function okRow(id: string, result: PredictionResult): PredictionRow {
+export function okRow(id: string, result: PredictionResult, inputHash = ''): PredictionRow {
   const { dlco } = result;
   return {
     id,
@@ -50,6 +51,7 @@ export function okRow(id: string, result: PredictionResult): PredictionRow {
     lung_volume_ml: formatNumber(result.preprocessing.lungVolumeMl),
     model_id: result.model.id,
     model_version: result.model.version,
+    input_hash: inputHash,
     status: 'ok',
     error: '',
   };
@@ -61,6 +63,7 @@ export function failedRow(
   code: string,
   message: string,
   model: { id: string; version: string },
+  inputHash = '',
 ): PredictionRow {
   const row = Object.fromEntries(PREDICTION_COLUMNS.map((column) => [column, ''])) as PredictionRow;
   return {
@@ -68,6 +71,7 @@ export function failedRow(
     id,
     model_id: model.id,
     model_version: model.version,
+    input_hash: inputHash,
     status: 'failed',
     error: `${code}: ${message.replace(/\s+/g, ' ').trim()}`,
   };

@@ -11,7 +11,7 @@ import {
 import { InputError, isInputError, type Logger } from '@dlco/preprocess';
 
 import type { ScanProgress } from '../progress.ts';
-import { subjectFromRow, type BatchRow } from './batch-manifest.ts';
+import { rowInputHash, subjectFromRow, type BatchRow } from './batch-manifest.ts';
 import { failedRow, okRow, type PredictionsWriter } from './batch-predictions.ts';
 import { UNEXPECTED_ERROR_CODE, type ScanFailure } from './preprocess-jobs.ts';
 
@@ -79,7 +79,7 @@ async function runRow(
     await writePrediction(join(options.outDir, row.id), prediction, {
       writeExtraFiles: options.writeExtraFiles,
     });
-    await options.predictions.append(okRow(row.id, prediction.result));
+    await options.predictions.append(okRow(row.id, prediction.result, rowInputHash(row)));
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const estimate = prediction.result.dlco.estimate.toFixed(2);
     logger.info({ id: row.id, estimate, seconds }, 'scan predicted');
@@ -93,7 +93,7 @@ async function runRow(
       failedRow(row.id, failure.code, failure.message, {
         id: card.modelId,
         version: card.modelVersion,
-      }),
+      }, rowInputHash(row)),
     );
     summary.failures.push(failure);
     progress.advance(row.id, `failed [${failure.code}]`);

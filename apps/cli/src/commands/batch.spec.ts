@@ -7,7 +7,7 @@ import { isInputError } from '@dlco/preprocess';
 import { InvalidArgumentError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { readBatchManifest, subjectFromRow } from './batch-manifest.ts';
+import { readBatchManifest, rowInputHash, subjectFromRow } from './batch-manifest.ts';
 import {
   compactPredictions,
   failedRow,
@@ -98,6 +98,27 @@ describe('subjectFromRow', () => {
       error = caught;
     }
     expect(isModelError(error) && error.code).toBe('METADATA_INVALID');
+  });
+});
+
+describe('rowInputHash', () => {
+  it('changes when a cell or the path changes', async () => {
+    const path = writeText('h1.csv', `${HEADER}\na1,a,64,M,175,80,,,,\nb1,a,30,F,175,80,,,,\n`);
+    const [first, second] = await readBatchManifest(path);
+    const moved = { ...first, path: `${first.path}-other` };
+
+    expect(rowInputHash(first)).toMatch(/^[0-9a-f]{16}$/);
+    expect(rowInputHash({ ...second, id: first.id, cells: { ...second.cells, id: 'a1' } })).not.toBe(
+      rowInputHash(first),
+    );
+    expect(rowInputHash(moved)).not.toBe(rowInputHash(first));
+  });
+
+  it('ignores the order of columns', async () => {
+    const [row] = await readBatchManifest(writeText('h2.csv', `${HEADER}\na1,a,64,M,175,80,,,,\n`));
+    const reversed = { ...row, cells: Object.fromEntries(Object.entries(row.cells).reverse()) };
+
+    expect(rowInputHash(reversed)).toBe(rowInputHash(row));
   });
 });
 

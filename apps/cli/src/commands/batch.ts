@@ -17,6 +17,7 @@ import {
   OPTIONAL_BATCH_COLUMNS,
   readBatchManifest,
   REQUIRED_BATCH_COLUMNS,
+  rowInputHash,
 } from './batch-manifest.ts';
 import {
   compactPredictions,
@@ -123,9 +124,11 @@ async function runBatch(
   const predictions = new PredictionsWriter(join(outDir, PREDICTIONS_FILE));
   await predictions.init();
   const done = await readPredictions(predictions.path);
-  // NOTE: an id already ok is skipped even when its manifest row changed since (other scan
-  // path or subject values); delete its line from predictions.csv to predict it again.
-  const rows = shardRows.filter((row) => done.get(row.id)?.status !== 'ok');
+  // A row is skipped only when it was predicted from the same path and cells as now.
+  const rows = shardRows.filter((row) => {
+    const previous = done.get(row.id);
+    return previous?.status !== 'ok' || previous.input_hash !== rowInputHash(row);
+  });
   const skipped = shardRows.length - rows.length;
 
   const progress = createScanProgress(rows.length, process.stderr, 'batch');
