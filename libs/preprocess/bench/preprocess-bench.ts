@@ -147,10 +147,14 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
     `  result     lung ${Number(medianRun.lungVolumeMl).toFixed(0)} mL, ${String(medianRun.patchCount)} patches, ` +
       `coverage complete: ${String(medianRun.coverageComplete)}`,
   );
+  // The target compares the pipeline with only reading and decompressing the file, which is
+  // what ITK decode measures; readScan also converts to HU and checks the intensities.
+  const decodeRatio = pipelineMs / itkReadMs;
   console.log(
-    `time ratio   ${timeRatio.toFixed(2)} x readScan (target <= ${MAX_TIME_RATIO}): ` +
-      `${timeRatio <= MAX_TIME_RATIO ? 'met' : 'MISSED'}`,
+    `time ratio   ${decodeRatio.toFixed(2)} x ITK decoding alone (target <= ${MAX_TIME_RATIO}): ` +
+      `${decodeRatio <= MAX_TIME_RATIO ? 'met' : 'MISSED'}`,
   );
+  console.log(`             ${timeRatio.toFixed(2)} x readScan`);
   // The same ratio inside one run is less sensitive to load that varies between processes.
   const ownReadMs = steps.read;
   if (ownReadMs !== undefined) {
@@ -158,7 +162,6 @@ function report(itkReads: ChildReport[], reads: ChildReport[], pipelines: ChildR
       `             ${(steps.total / ownReadMs).toFixed(2)} x the pipeline's own read step`,
     );
   }
-  console.log(`             ${(pipelineMs / itkReadMs).toFixed(2)} x ITK decoding alone`);
   reportCpuTimes(itkReads, reads, pipelines);
   console.log(
     `peak RSS     ${(rssRatio * 100).toFixed(0)}% of ${megabytes(MAX_PEAK_RSS_BYTES)} ` +
