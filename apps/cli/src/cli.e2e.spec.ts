@@ -71,6 +71,7 @@ let runs: Record<
   | 'text'
   | 'missingScan'
   | 'invalidMask'
+  | 'maskOverScan'
   | 'missingOut'
   | 'invalidId'
   | 'manifest'

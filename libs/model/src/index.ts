@@ -26,3 +26,8 @@ export {
   type BagInputs,
 } from './lib/predict/bag-replacement.ts';
 export { DEFICIT_DEFINITION } from './lib/predict/regions.ts';
+export {
+  OVERLAY_FILE,
+  writePredictionOverlay,
+  type PredictionOverlayOptions,
+} from './lib/predict/write-overlay.ts';

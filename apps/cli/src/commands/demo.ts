@@ -7,8 +7,10 @@ import {
   loadModel,
   MODEL_CARD_FILE,
   ModelError,
+  OVERLAY_FILE,
   predictScan,
   writePrediction,
+  writePredictionOverlay,
   type SubjectMetadata,
 } from '@dlco/model';
 import { InputError } from '@dlco/preprocess';
@@ -16,7 +18,6 @@ import { Command } from 'commander';
 
 import { EXIT_FAILURE, runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
-import { OVERLAY_FILE, writePredictionOverlay } from './demo-overlay.ts';
 import { formatPredictionSummary } from './predict-summary.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -88,7 +89,9 @@ async function runDemo(options: DemoCommandOptions): Promise<number> {
     explain: [...DEMO_EXPLANATIONS],
     logger,
   });
-  await writePrediction(outDir, prediction, { writeExtraFiles: writePredictionOverlay });
+  await writePrediction(outDir, prediction, {
+    writeExtraFiles: (dir, written) => writePredictionOverlay(dir, written, { showFileName: true }),
+  });
 
   process.stdout.write(formatPredictionSummary(prediction.result, outDir));
   process.stdout.write(nextSteps(outDir, subject));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   predictScan,
   writePrediction,
+  writePredictionOverlay,
   type DlcoModel,
   type ExplanationName,
 } from '@dlco/model';
@@ -10,7 +11,6 @@ import type { Logger } from 'pino';
 
 import { jobFailureFromError } from './errors.ts';
 import type { JobStore } from './job-store.ts';
-import { writePredictionOverlay } from './overlay.ts';
 
 /** Settings of the prediction worker. */
 export interface WorkerOptions {

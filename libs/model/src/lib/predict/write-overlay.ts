@@ -1,9 +1,20 @@
 import { join } from 'node:path';
 
 import { mapPatchValuesToVolume, writeOverlayPng } from '@dlco/explain';
-import { RESEARCH_USE_NOTICE, type Prediction } from '@dlco/model';
+
+import type { Prediction } from './prediction-types.ts';
+import { RESEARCH_USE_NOTICE } from './result-assembly.ts';
 
 export const OVERLAY_FILE = 'overlay.png';
+
+/** Options of `writePredictionOverlay`. */
+export interface PredictionOverlayOptions {
+  /**
+   * Puts the input's file name in the title. Off by default because an uploaded file name can
+   * carry patient identifiers.
+   */
+  showFileName?: boolean;
+}
 
 /**
  * Writes `overlay.png` into `dir`: axial and coronal working-grid CT slices with the prediction's
@@ -12,7 +23,11 @@ export const OVERLAY_FILE = 'overlay.png';
  * Meant as `writePrediction`'s `writeExtraFiles`, so the image appears with result.json or not
  * at all. The working grid is used because it is axis-aligned LPS, as the renderer requires.
  */
-export async function writePredictionOverlay(dir: string, prediction: Prediction): Promise<void> {
+export async function writePredictionOverlay(
+  dir: string,
+  prediction: Prediction,
+  options: PredictionOverlayOptions = {},
+): Promise<void> {
   const { result, preprocessed } = prediction;
   const isDeficit = result.maps.map?.quantity.startsWith('deficit') === true;
   const values = new Float64Array(preprocessed.patches.count);
@@ -27,13 +42,15 @@ export async function writePredictionOverlay(dir: string, prediction: Prediction
     gridSize: labels.size,
     lungMask: labels.data,
   });
+
+  const estimate = `DLCO ${result.dlco.estimate.toFixed(1)} ml/min/mmHg`;
   await writeOverlayPng(join(dir, OVERLAY_FILE), {
     ct: preprocessed.working.volume,
     map: placed.map,
     lungMask: labels.data,
     options: {
       mapLabel: isDeficit ? 'DLCO deficit' : 'DLCO contribution',
-      title: `${result.input.fileName}: DLCO ${result.dlco.estimate.toFixed(1)} ml/min/mmHg`,
+      title: options.showFileName ? `${result.input.fileName}: ${estimate}` : estimate,
       footer: `${result.model.id} ${result.model.version}. ${RESEARCH_USE_NOTICE}`,
     },
   });
