@@ -57,14 +57,16 @@ describe('readBatchManifest', () => {
   it('EXPECTED FAILURE - missing subject column', async () => {
     const path = writeText('m2.csv', 'id,path,age,sex\na1,a.nii.gz,60,M\n');
     const error = await readBatchManifest(path).catch((caught: unknown) => caught);
-    expect(isInputError(error) && error.code).toBe('MANIFEST_INVALID');
+    expect(isInputError(error)).toBe(true);
+    expect((error as { code?: string }).code).toBe('MANIFEST_INVALID');
     expect((error as Error).message).toContain('height_cm, weight_kg');
   });
 
   it('EXPECTED FAILURE - repeated id', async () => {
     const path = writeText('m3.csv', `${HEADER}\na1,a,60,M,175,80\na1,b,60,M,175,80\n`);
     const error = await readBatchManifest(path).catch((caught: unknown) => caught);
-    expect(isInputError(error) && error.code).toBe('MANIFEST_INVALID');
+    expect(isInputError(error)).toBe(true);
+    expect((error as { code?: string }).code).toBe('MANIFEST_INVALID');
   });
 });
 
@@ -97,7 +99,8 @@ describe('subjectFromRow', () => {
     } catch (caught) {
       error = caught;
     }
-    expect(isModelError(error) && error.code).toBe('METADATA_INVALID');
+    expect(isModelError(error)).toBe(true);
+    expect((error as { code?: string }).code).toBe('METADATA_INVALID');
   });
 });
 

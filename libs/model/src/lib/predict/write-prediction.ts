@@ -24,9 +24,10 @@ export interface WritePredictionOptions {
  *
  * Every file goes to a staging folder next to `outDir` first, which is renamed to `outDir` once
  * all are written. A failure removes the staging folder, so `outDir` never contains a partial
- * result. An existing `outDir` is replaced only when it is empty or holds an earlier result.
+ * result. An existing `outDir` is replaced only when it is empty or contains nothing but an earlier
+ * result's files.
  *
- * @throws ModelError `OUTPUT_EXISTS` when `outDir` holds other files, and `MODEL_RUNTIME_FAILED`
+ * @throws ModelError `OUTPUT_EXISTS` when `outDir` contains other files, and `MODEL_RUNTIME_FAILED`
  *   when the result does not follow its schema (a defect, never an input problem).
  * @example
  * await writePrediction('out/chest', await predictScan(scan, subject, { model }));
@@ -80,7 +81,7 @@ async function writeFiles(dir: string, prediction: Prediction): Promise<void> {
 }
 
 /**
- * Files a prediction writes. A folder is replaced only when it holds a result and nothing
+ * Files a prediction writes. A folder is replaced only when it contains a result and nothing
  * else, so files a user put beside an earlier result are never deleted.
  */
 const PREDICTION_FILES = new Set([
@@ -106,7 +107,7 @@ async function checkReplaceable(target: string): Promise<void> {
     const shown = (others.length > 0 ? others : entries).slice(0, 5).join(', ');
     throw new ModelError(
       'OUTPUT_EXISTS',
-      `Output folder ${target} holds files that are not part of a dlco result (${shown}). ` +
+      `Output folder ${target} contains files that are not part of a dlco result (${shown}). ` +
         'Pass a new or empty folder to --out, or a folder holding only an earlier result.',
       { outDir: target, otherEntries: others },
     );

@@ -87,11 +87,16 @@ export async function readNrrdHeader(file: string): Promise<TextHeader> {
     sizes: parseSizes(fields.get('sizes'), file, 'sizes'),
     spacingMm: nrrdSpacing(fields),
     bytesPerVoxel: bytesPerElement(fields.get('type') ?? ''),
-    compression:
-      encoding === 'raw' ? 'none' : encoding === 'gzip' || encoding === 'gz' ? 'gzip' : 'other',
+    compression: nrrdCompression(encoding),
     dataFile: detached ? path.resolve(path.dirname(file), detached.split(/\s+/)[0]) : file,
     dataOffset: detached ? 0 : dataOffset,
   };
+}
+
+function nrrdCompression(encoding: string): 'none' | 'gzip' | 'other' {
+  if (encoding === 'raw') return 'none';
+  if (encoding === 'gzip' || encoding === 'gz') return 'gzip';
+  return 'other';
 }
 
 /** Parses the header of a .mha or .mhd file without reading the pixel data. */

@@ -72,7 +72,9 @@ export function computeZones(
     const labelData = labels.data;
     for (let n = 0; n < data.length; n++) {
       if (labelData[n] !== lung) continue;
-      const third = z[n] >= cuts[0] ? 0 : z[n] >= cuts[1] ? 1 : 2;
+      let third = 2;
+      if (z[n] >= cuts[0]) third = 0;
+      else if (z[n] >= cuts[1]) third = 1;
       data[n] = zoneCode(lung, third, core[n] === 1);
     }
   }
