@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-/** Where Debian's `chromium` package installs the browser. */
+/** Install path of Debian's `chromium` package. */
 const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
 /**
