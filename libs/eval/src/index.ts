@@ -1,5 +1,6 @@
 export * from './lib/agreement-metrics.ts';
 export * from './lib/bootstrap.ts';
+export * from './lib/calibration.ts';
 export * from './lib/classification-metrics.ts';
 export * from './lib/compare-predictors.ts';
 export * from './lib/errors.ts';
@@ -17,4 +18,5 @@ export * from './lib/random.ts';
 export * from './lib/read-labels.ts';
 export * from './lib/read-predictions.ts';
 export * from './lib/strata.ts';
+export * from './lib/subject-points.ts';
 export * from './lib/write-evaluation.ts';

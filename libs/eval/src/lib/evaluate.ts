@@ -3,6 +3,7 @@ import {
   DEFAULT_BOOTSTRAP_SEED,
   type Interval,
 } from './bootstrap.ts';
+import { evaluateCalibration, type CalibrationResult } from './calibration.ts';
 import { comparePredictors, type PairedComparison } from './compare-predictors.ts';
 import { EvalInputError } from './errors.ts';
 import { evaluateAgreement, type AgreementMetricName } from './evaluate-agreement.ts';
@@ -13,10 +14,12 @@ import {
   type StratumOptions,
   type StratumResult,
 } from './evaluate-strata.ts';
+import type { FaithfulnessReport } from './faithfulness.ts';
 import { joinSubjects, type EvaluatedSubject, type FailedSubject } from './join-subjects.ts';
 import type { LabelsFile } from './read-labels.ts';
 import type { PredictionsFile } from './read-predictions.ts';
 import { selectStrata } from './strata.ts';
+import { subjectPoints, type SubjectPoint } from './subject-points.ts';
 
 /**
  * Minimum number of subjects for which every agreement metric, correlations included, is
@@ -43,6 +46,15 @@ export interface SubjectAccounting {
   readonly duplicatePredictionIds: readonly string[];
 }
 
+/** A model named in the predictions file, with the number of evaluated subjects it predicted. */
+export interface ModelCount {
+  /** `model_id` column, empty when the file has none. */
+  readonly id: string;
+  /** `model_version` column, empty when the file has none. */
+  readonly version: string;
+  readonly n: number;
+}
+
 /** Everything `dlco eval` reports. DLCO values and errors are in ml/min/mmHg. */
 export interface EvaluationReport {
   readonly n: number;
@@ -51,10 +63,17 @@ export interface EvaluationReport {
   readonly minStratumSize: number;
   readonly inputs: { readonly predictions: string; readonly labels: string; other?: string };
   readonly subjects: SubjectAccounting;
+  /** Models of the evaluated predictions, most subjects first. */
+  readonly models: readonly ModelCount[];
   readonly overall: Record<AgreementMetricName, Interval>;
   readonly classification: ClassificationResult;
+  readonly calibration: CalibrationResult;
   readonly strata: readonly StratumResult[];
   readonly comparisons: readonly PairedComparison[];
+  /** Explanation faithfulness, present when the labels have ground-truth deficit maps. */
+  readonly faithfulness?: FaithfulnessReport;
+  /** Per-subject values, written to subjects.csv and plotted in report.html, not metrics.json. */
+  readonly points: readonly SubjectPoint[];
 }
 
 /**
@@ -108,11 +127,25 @@ export function evaluatePredictions(
       labelsOnly: joined.labelsOnly,
       duplicatePredictionIds: predictions.duplicateIds,
     },
+    models: countModels(subjects),
     overall: evaluateAgreement(estimate, measured, bootstrap),
     classification: evaluateClassification(subjects, bootstrap),
+    calibration: evaluateCalibration(subjects, bootstrap),
     strata: strata.map((stratum) => evaluateStratum(stratum, subjects, bootstrap)),
     comparisons: comparisons(subjects, options.other, bootstrap),
+    points: subjectPoints(subjects),
   };
+}
+
+function countModels(subjects: readonly EvaluatedSubject[]): ModelCount[] {
+  const counts = new Map<string, ModelCount>();
+  for (const { prediction } of subjects) {
+    const id = prediction.modelId ?? '';
+    const version = prediction.modelVersion ?? '';
+    const key = JSON.stringify([id, version]);
+    counts.set(key, { id, version, n: (counts.get(key)?.n ?? 0) + 1 });
+  }
+  return [...counts.values()].sort((a, b) => b.n - a.n);
 }
 
 /** Compares the model with the baseline column and with another predictions file, if given. */

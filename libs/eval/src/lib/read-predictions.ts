@@ -30,6 +30,10 @@ export interface PredictionRecord {
   readonly baselineEstimate: number | null;
   /** `CODE: message` of a failed row, empty otherwise. */
   readonly error: string;
+  /** `model_id` column; empty or absent when the file has none. */
+  readonly modelId?: string;
+  /** `model_version` column; empty or absent when the file has none. */
+  readonly modelVersion?: string;
 }
 
 /** Predictions read from one CSV file. */
@@ -107,6 +111,8 @@ export async function readPredictionsFile(path: string): Promise<PredictionsFile
       percentPredicted: number('percent_predicted'),
       baselineEstimate: number('baseline_estimate'),
       error: row.error ?? '',
+      modelId: row.model_id ?? '',
+      modelVersion: row.model_version ?? '',
     });
   });
 
