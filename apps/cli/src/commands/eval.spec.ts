@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { createRandom } from '@dlco/eval';
+import { writeFloatVolume, writeLabelVolume } from '@dlco/preprocess';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -152,5 +153,129 @@ describe('dlco eval', () => {
     const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--bootstrap', '0']));
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toContain("invalid --bootstrap '0'");
+  });
+});
+
+/**
+ * Writes a simulated-style cohort of three subjects: truth volumes of 8 × 4 × 4 voxels at 1 mm
+ * and result folders with two 4 mm patches each. Patch 1 holds the deficit and the lesion, and
+ * the model's deficit ranks it first.
+ */
+async function writeTruthCohort(dir: string): Promise<void> {
+  const geometry = {
+    size: [8, 4, 4] as [number, number, number],
+    spacingMm: [1, 1, 1] as [number, number, number],
+    originMm: [0, 0, 0] as [number, number, number],
+    direction: Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1),
+  };
+  const labels = ['id,dlco,phenotype,truth_path'];
+  const predictions = ['id,estimate'];
+  const gradcam = ['id,patch_index,value'];
+  for (const id of ['t1', 't2', 't3']) {
+    const truthDir = join(dir, 'truth', id);
+    mkdirSync(truthDir, { recursive: true });
+    const deficit = new Float32Array(128);
+    const lesion = new Uint8Array(128).fill(1);
+    for (let index = 0; index < 128; index++) {
+      if (index % 8 >= 4) deficit[index] = 0.05;
+    }
+    lesion[4] = 2;
+    await writeFloatVolume(join(truthDir, 'deficit.nii.gz'), geometry, deficit);
+    await writeLabelVolume(join(truthDir, 'labels.nii.gz'), { ...geometry, data: lesion });
+    const resultDir = join(dir, 'run', id);
+    mkdirSync(resultDir, { recursive: true });
+    const patches = [0, 1].map((n) => ({
+      index: n,
+      zone: n === 0 ? 'right-upper-core' : 'right-lower-core',
+      centerMm: [4 * n + 1.5, 1.5, 1.5],
+      deficitMlMinMmHg: n === 0 ? 0.1 : 2,
+    }));
+    writeFileSync(
+      join(resultDir, 'result.json'),
+      JSON.stringify({
+        preprocessing: { params: { workingSpacingMm: 2, patchSizeVoxels: 2 } },
+        patches,
+        regions: [],
+        explanations: {},
+      }),
+    );
+    labels.push(`${id},20,centrilobular,truth/${id}`);
+    predictions.push(`${id},19`);
+    gradcam.push(`${id},0,1`, `${id},1,0`);
+  }
+  writeFileSync(join(dir, 'manifest.csv'), `${labels.join('\n')}\n`);
+  writeFileSync(join(dir, 'run', 'predictions.csv'), `${predictions.join('\n')}\n`);
+  writeFileSync(join(dir, 'gradcam.csv'), `${gradcam.join('\n')}\n`);
+}
+
+describe('dlco eval faithfulness', () => {
+  const cohort = join(workDir, 'truth-cohort');
+  const outDir = join(workDir, 'faithfulness-out');
+  const truthArgs = (out: string, extra: string[] = []) => [
+    'eval',
+    join(cohort, 'run', 'predictions.csv'),
+    '--labels',
+    join(cohort, 'manifest.csv'),
+    '--out',
+    out,
+    '--bootstrap',
+    '50',
+    ...extra,
+  ];
+  let run: CliRun;
+  beforeAll(async () => {
+    await writeTruthCohort(cohort);
+    run = await runDlco(
+      truthArgs(outDir, ['--explanation', `gradcam=${join(cohort, 'gradcam.csv')}`]),
+    );
+  });
+
+  it('exits 0 and prints faithfulness', () => {
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('faithfulness: 3 subjects with truth, 0 without result.json');
+    expect(run.stdout).toMatch(/ {2}contributions: zoneSpearman n\/a/);
+  });
+
+  it('metrics.json has the faithfulness key', () => {
+    const metrics = JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8'));
+    expect(metrics.faithfulness.methods).toEqual(['contributions', 'gradcam']);
+    expect(metrics.faithfulness.subjects.evaluated).toBe(3);
+    const contributions = metrics.faithfulness.groups.find(
+      (group: { phenotype: string; method: string }) =>
+        group.phenotype === 'all' && group.method === 'contributions',
+    );
+    // Two zones are too few for a rank correlation, so every rho is undefined.
+    expect(contributions.metrics.zoneSpearman.nUndefined).toBe(3);
+    expect(contributions.metrics.pointingGame.estimate).toBe(1);
+    expect(contributions.metrics.recoveryAuc.estimate).toBeCloseTo(1, 6);
+  });
+
+  it('writes both faithfulness tables', () => {
+    const groups = readFileSync(join(outDir, 'faithfulness.csv'), 'utf8');
+    expect(groups).toContain('\ngradcam,all,pointingGame,mean,3,0,0,0,');
+    const subjects = readFileSync(join(outDir, 'faithfulness-subjects.csv'), 'utf8').trim();
+    expect(subjects.split('\n')).toHaveLength(1 + 3 * 2);
+  });
+
+  it('BAD CALL - missing results folder', async () => {
+    const bad = join(workDir, 'bad-results');
+    const failed = await runDlco(truthArgs(bad, ['--results', join(cohort, 'nowhere')]));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_FILE_NOT_FOUND]');
+    expect(failed.stderr).toContain('nowhere');
+    expect(existsSync(bad)).toBe(false);
+  });
+
+  it('BAD CALL - explanation without name', async () => {
+    const failed = await runDlco(truthArgs(join(workDir, 'bad'), ['--explanation', 'gradcam.csv']));
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain("invalid --explanation 'gradcam.csv'");
+  });
+
+  it('BAD CALL - results without truth_path', async () => {
+    const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--results', workDir]));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_COLUMN_MISSING]');
+    expect(failed.stderr).toContain('truth_path');
   });
 });

@@ -4,13 +4,22 @@ import {
   DEFAULT_BOOTSTRAP_RESAMPLES,
   DEFAULT_BOOTSTRAP_SEED,
   DEFAULT_MIN_STRATUM_SIZE,
+  ALL_PHENOTYPES,
+  evaluateFaithfulness,
   evaluatePredictions,
+  EvalInputError,
+  hasTruthPaths,
   isEvalInputError,
   readLabelsFile,
   readPredictionsFile,
+  TRUTH_PATH_COLUMN,
   writeEvaluation,
   type EvaluationReport,
+  type ExplanationSource,
+  type FaithfulnessReport,
   type Interval,
+  type LabelsFile,
+  type PredictionsFile,
 } from '@dlco/eval';
 import { Command, InvalidArgumentError } from 'commander';
 
@@ -24,6 +33,9 @@ interface EvalCommandOptions {
   bootstrap: number;
   seed: number;
   minStratumSize: number;
+  results?: string;
+  explanation: ExplanationSource[];
+  faithfulness: boolean;
 }
 
 /** Builds `dlco eval`, which scores predictions against measured DLCO. */
@@ -61,6 +73,19 @@ export function evalCommand(): Command {
       (text) => parseWholeNumber(text, '--min-stratum-size', 1),
       DEFAULT_MIN_STRATUM_SIZE,
     )
+    .option(
+      '--results <dir>',
+      'folder with one <id>/result.json per scan, for explanation faithfulness when the labels ' +
+        'have a truth_path column (default: the folder of the predictions CSV)',
+    )
+    .option(
+      '--explanation <name=csv>',
+      'extra explanation method from a CSV with columns id, patch_index, value (attributed ' +
+        'deficit, larger is more); repeatable',
+      collectExplanation,
+      [],
+    )
+    .option('--no-faithfulness', 'skip explanation faithfulness even when truth_path is present')
     .action(
       runAction(async (predictionsPath: string, options: EvalCommandOptions) => {
         try {
@@ -96,10 +121,61 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
     strata,
     other,
   });
+  const faithfulness = await runFaithfulness(predictions, labels, options);
   const outDir = resolve(options.out);
-  await writeEvaluation(report, outDir);
-  process.stdout.write(summarize(report, outDir));
+  const full: EvaluationReport = faithfulness ? { ...report, faithfulness } : report;
+  await writeEvaluation(full, outDir);
+  process.stdout.write(summarize(full, outDir));
   return 0;
+}
+
+/**
+ * Scores the explanations against the truth when the labels have a truth_path column, unless
+ * --no-faithfulness is given.
+ *
+ * @throws EvalInputError `EVAL_COLUMN_MISSING` when --results or --explanation is given but the
+ *   labels have no truth_path column, so the request cannot be met.
+ */
+async function runFaithfulness(
+  predictions: PredictionsFile,
+  labels: LabelsFile,
+  options: EvalCommandOptions,
+): Promise<FaithfulnessReport | undefined> {
+  if (!options.faithfulness) return undefined;
+  if (!hasTruthPaths(labels)) {
+    const requested = options.results !== undefined || options.explanation.length > 0;
+    if (!requested) return undefined;
+    throw new EvalInputError(
+      'EVAL_COLUMN_MISSING',
+      `--results and --explanation need ground-truth deficit maps, but ${labels.path} has no ` +
+        `${TRUTH_PATH_COLUMN} column. Pass the manifest.csv of a simulated cohort or drop them.`,
+      { file: labels.path, column: TRUTH_PATH_COLUMN },
+    );
+  }
+  return evaluateFaithfulness(predictions, labels, {
+    resamples: options.bootstrap,
+    seed: options.seed,
+    resultsDir: options.results === undefined ? undefined : resolve(options.results),
+    explanations: options.explanation,
+    onSubject: (_id, done, total) => {
+      if (done % FAITHFULNESS_PROGRESS_STEP === 0 || done === total) {
+        process.stderr.write(`faithfulness: ${done}/${total} subjects\n`);
+      }
+    },
+  });
+}
+
+/** Subjects between two faithfulness progress lines on stderr. */
+const FAITHFULNESS_PROGRESS_STEP = 25;
+
+function collectExplanation(text: string, previous: ExplanationSource[]): ExplanationSource[] {
+  const separator = text.indexOf('=');
+  if (separator <= 0 || separator === text.length - 1) {
+    throw new InvalidArgumentError(
+      `invalid --explanation '${text}': expected NAME=CSV, for example gradcam=gradcam.csv`,
+    );
+  }
+  return [...previous, { name: text.slice(0, separator), path: text.slice(separator + 1) }];
 }
 
 function formatInterval(interval: Interval, digits = 2): string {
@@ -124,9 +200,32 @@ export function summarize(report: EvaluationReport, outDir: string): string {
         `${formatInterval(comparison.maeDifference)} ml/min/mmHg on ${comparison.n} subjects`,
     );
   }
+  if (report.faithfulness) lines.push(...summarizeFaithfulness(report.faithfulness));
   for (const failed of subjects.failed) lines.push(`failed: ${failed.id}: ${failed.error}`);
   lines.push(`out: ${outDir}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Formats one line per method of the `all` faithfulness group. */
+function summarizeFaithfulness(faithfulness: FaithfulnessReport): string[] {
+  const { subjects } = faithfulness;
+  const lines = [
+    `faithfulness: ${subjects.evaluated} subjects with truth, ` +
+      `${subjects.missingResults.length} without result.json, ` +
+      `${subjects.missingTruth.length} without truth files, ` +
+      `${subjects.withoutTruthPath.length} with an empty truth_path`,
+  ];
+  for (const group of faithfulness.groups) {
+    if (group.phenotype !== ALL_PHENOTYPES) continue;
+    const parts = (['zoneSpearman', 'pointingGame', 'recoveryAuc'] as const)
+      .filter((metric) => group.metrics[metric] !== undefined)
+      .map((metric) => {
+        const value = group.metrics[metric]!;
+        return `${metric} ${formatInterval(value)} (n ${value.n}, ${value.nUndefined} undefined)`;
+      });
+    lines.push(`  ${group.method}: ${parts.join(', ')}`);
+  }
+  return lines;
 }
 
 function parseWholeNumber(text: string, flag: string, minimum: number): number {

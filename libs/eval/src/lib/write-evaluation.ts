@@ -8,6 +8,7 @@ import type { Interval } from './bootstrap.ts';
 import { EvalInputError } from './errors.ts';
 import { AGREEMENT_METRICS } from './evaluate-agreement.ts';
 import type { EvaluationReport } from './evaluate.ts';
+import { faithfulnessTables } from './faithfulness-tables.ts';
 
 /** Files that {@link writeEvaluation} writes into the output folder. */
 export const EVALUATION_FILES = {
@@ -70,6 +71,7 @@ export function evaluationTables(report: EvaluationReport): Record<string, strin
     [EVALUATION_FILES.classification]: toCsv(classification),
     [EVALUATION_FILES.strata]: toCsv(strata),
     [EVALUATION_FILES.comparisons]: toCsv(comparisons),
+    ...faithfulnessTables(report.faithfulness),
   };
 }
 
