@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 
 import { resultSchemaErrors } from '@dlco/model';
 import { zipSync } from 'fflate';
@@ -175,11 +176,12 @@ describe('prediction of the NRRD scan', () => {
     expect(resultSchemaErrors(job.result)).toEqual([]);
   });
 
-  it('serves map, lung mask and overlay', async () => {
+  it('serves map, lung mask, overlay and scan', async () => {
     const expected: Record<string, [string, number[]]> = {
       'map.nii.gz': ['application/gzip', [0x1f, 0x8b]],
       'lung-mask.nii.gz': ['application/gzip', [0x1f, 0x8b]],
       'overlay.png': ['image/png', [0x89, 0x50, 0x4e, 0x47]],
+      'scan.nii.gz': ['application/gzip', [0x1f, 0x8b]],
     };
     for (const [file, [type, magic]] of Object.entries(expected)) {
       const response = await fetch(`${server.url}/v1/predictions/${jobId}/${file}`, authorized());
@@ -328,6 +330,17 @@ describe('DICOM zip with a patient name', () => {
 
   it('ends done', () => {
     expect(job.state, JSON.stringify(job.error)).toBe('done');
+  });
+
+  it('keeps the patient name out of scan.nii.gz', async () => {
+    const url = `${server.url}/v1/predictions/${job.id}/scan.nii.gz`;
+    const response = await fetch(url, authorized());
+    expect(response.status).toBe(200);
+    const volume = gunzipSync(Buffer.from(await response.arrayBuffer()));
+    expect(volume.includes(PATIENT_NAME)).toBe(false);
+    // The 348-byte NIfTI-1 header and its extensions hold all text the file has.
+    const header = volume.subarray(0, volume.readFloatLE(108)).toString('latin1');
+    expect(header).not.toContain('DOE');
   });
 
   it('keeps the patient name out of responses and logs', () => {

@@ -168,5 +168,9 @@ export const OPENAPI_DOCUMENT = {
     '/v1/predictions/{id}/map.nii.gz': fileRoute('Deficit or contribution map', 'application/gzip'),
     '/v1/predictions/{id}/lung-mask.nii.gz': fileRoute('Lung mask', 'application/gzip'),
     '/v1/predictions/{id}/overlay.png': fileRoute('Overlay image', 'image/png'),
+    '/v1/predictions/{id}/scan.nii.gz': fileRoute(
+      'CT as read, int16 HU on the grid of map.nii.gz, without patient identifiers',
+      'application/gzip',
+    ),
   },
 } as const;

@@ -19,6 +19,7 @@ const RESULT_FILES: Record<string, string> = {
   'map.nii.gz': 'application/gzip',
   'lung-mask.nii.gz': 'application/gzip',
   'overlay.png': 'image/png',
+  'scan.nii.gz': 'application/gzip',
 };
 
 /** Dependencies of the prediction routes. */
@@ -70,7 +71,8 @@ export function predictionRoutes(context: PredictionRoutesContext) {
     return c.json(body);
   });
 
-  routes.get('/:id/:file{map\\.nii\\.gz|lung-mask\\.nii\\.gz|overlay\\.png}', async (c) => {
+  const fileRoute = '/:id/:file{map\\.nii\\.gz|lung-mask\\.nii\\.gz|overlay\\.png|scan\\.nii\\.gz}';
+  routes.get(fileRoute, async (c) => {
     const job = requireJob(store, c.req.param('id'));
     if (job.state !== 'done') {
       throw new HttpError(409, 'JOB_NOT_DONE', `Job ${job.id} is ${job.state}, not done.`, {

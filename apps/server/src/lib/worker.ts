@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -11,6 +12,7 @@ import type { Logger } from 'pino';
 
 import { jobFailureFromError } from './errors.ts';
 import type { JobStore } from './job-store.ts';
+import { writeScanVolume } from './scan-volume.ts';
 
 /** Settings of the prediction worker. */
 export interface WorkerOptions {
@@ -96,8 +98,16 @@ export class PredictionWorker {
         explain: [...this.#options.explain],
         logger,
       });
-      await writePrediction(join(this.#store.jobDir(id), 'result'), prediction, {
-        writeExtraFiles: writePredictionOverlay,
+      const resultDir = join(this.#store.jobDir(id), 'result');
+      // A result folder of a queued job is left from a start that was stopped after writing
+      // it. writePrediction replaces only folders of its own files, and scan.nii.gz is not
+      // one of them, so the folder is removed first.
+      await rm(resultDir, { recursive: true, force: true });
+      await writePrediction(resultDir, prediction, {
+        writeExtraFiles: async (dir, written) => {
+          await writePredictionOverlay(dir, written);
+          await writeScanVolume(dir, written);
+        },
       });
       this.#store.markDone(id);
       logger.info({ durationMs: Math.round(performance.now() - started) }, 'Prediction done');
