@@ -219,6 +219,8 @@ describe('evaluateFaithfulness', () => {
     const contributions = row('lesion', 'contributions');
     expect(contributions.zoneSpearman).toBeCloseTo(1, 12);
     expect(contributions.pointingGame).toBe(1);
+    // Two of the six patches contain a lesion voxel.
+    expect(contributions.pointingGameChance).toBeCloseTo(2 / 6, 12);
     expect(contributions.deletionAuc).toBeUndefined();
     expect(contributions.truthCoverage).toBeCloseTo(1, 5);
   });

@@ -54,6 +54,7 @@ export const FAITHFULNESS_METRICS = [
   'zoneSpearman',
   'patchSpearman',
   'pointingGame',
+  'pointingGameChance',
   'recoveryAuc',
   'zoneRecoveryAuc',
   'deletionAuc',
@@ -80,7 +81,7 @@ export type SubjectFaithfulness = {
 
 /** A group statistic with its interval and how many subjects it rests on. */
 export interface FaithfulnessInterval extends Interval {
-  /** `median` for every metric but the pointing game, whose hit rate is a `mean`. */
+  /** `median`, except `mean` for the pointing game and its chance level, which are rates. */
   readonly statistic: 'median' | 'mean';
   /** Subjects where the metric is defined. */
   readonly n: number;
@@ -269,6 +270,11 @@ export function scoreMethod(
       attribution.patches,
       truth.patches.map((patch) => patch.lesionVoxels > 0),
     );
+    // A constant attribution ties every patch, so this is the hit rate of a random pick.
+    scores.pointingGameChance = pointingGame(
+      attribution.patches.map(() => 0),
+      truth.patches.map((patch) => patch.lesionVoxels > 0),
+    );
     scores.recoveryAuc = normalisedRecovery(attribution.patches, patchTruth);
   }
   if (result.deletion && deletionMethod(result.deletion.rankedBy) === method) {
@@ -322,7 +328,8 @@ export function aggregateGroups(
         if (applicable.length === 0) continue;
         const values = applicable.map((row) => row[metric]!);
         const defined = values.filter((value) => !Number.isNaN(value));
-        const statistic = metric === 'pointingGame' ? 'mean' : 'median';
+        const isRate = metric === 'pointingGame' || metric === 'pointingGameChance';
+        const statistic = isRate ? 'mean' : 'median';
         const summarise = statistic === 'mean' ? meanDefined : median;
         metrics[metric] = {
           statistic,
