@@ -17,6 +17,7 @@ export * from './lib/join-subjects.ts';
 export * from './lib/random.ts';
 export * from './lib/read-labels.ts';
 export * from './lib/read-predictions.ts';
+export * from './lib/report/index.ts';
 export * from './lib/strata.ts';
 export * from './lib/subject-points.ts';
 export * from './lib/write-evaluation.ts';

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32, deflateSync } from 'node:zlib';
 
 import { createRandom } from '@dlco/eval';
 import { writeFloatVolume, writeLabelVolume } from '@dlco/preprocess';
@@ -25,6 +26,27 @@ function runDlco(args: string[]): Promise<CliRun> {
       resolvePromise({ code, stdout, stderr });
     });
   });
+}
+
+/** Builds a valid 1 × 1 grey PNG (signature, IHDR, IDAT, IEND) for a stand-in overlay image. */
+function onePixelPng(): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  // Width 1, height 1, bit depth 8, colour type 0 (grey), then default compression, filter and
+  // interlace methods.
+  const header = Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.from([0, 128]))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-cli-eval-'));
@@ -133,6 +155,29 @@ describe('dlco eval', () => {
     expect(existsSync(join(outDir, 'classification.csv'))).toBe(true);
   });
 
+  it('writes a self-contained report.html', () => {
+    const html = readFileSync(join(outDir, 'report.html'), 'utf8');
+    expect(html).toContain('Research use, not diagnosis.');
+    expect(html).toContain('28 evaluated');
+    expect(html).toContain('<div class="plot" id="plot-scatter">');
+    expect(html).toContain('<div class="plot" id="plot-forest">');
+    expect(html).not.toMatch(/<script[^>]*\ssrc=/);
+    expect(html).not.toMatch(/<link[^>]*\shref=/);
+    expect(html).toContain('No result folder in');
+  });
+
+  it('example embeds the chosen overlay', async () => {
+    mkdirSync(join(workDir, 's5'), { recursive: true });
+    const png = onePixelPng();
+    writeFileSync(join(workDir, 's5', 'overlay.png'), png);
+    const exampleOut = join(workDir, 'example');
+    const withExample = await runDlco(evalArgs(exampleOut, ['--example', 's5']));
+    expect(withExample.code).toBe(0);
+    const html = readFileSync(join(exampleOut, 'report.html'), 'utf8');
+    expect(html).toContain(`src="data:image/png;base64,${png.toString('base64')}"`);
+    expect(html).toContain('Subject s5, model not named (chosen)');
+  });
+
   it('same seed reproduces metrics.json', async () => {
     const again = join(workDir, 'again');
     const rerun = await runDlco(evalArgs(again, ['--strata', 'site', '--baseline', OTHER]));
@@ -146,6 +191,13 @@ describe('dlco eval', () => {
     const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--strata', 'hospital']));
     expect(failed.code).toBe(2);
     expect(failed.stderr).toContain('error [EVAL_COLUMN_MISSING]');
+    expect(existsSync(join(workDir, 'bad'))).toBe(false);
+  });
+
+  it('BAD CALL - example id not evaluated', async () => {
+    const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--example', 's0']));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_INPUT_INVALID]: --example s0 is not');
     expect(existsSync(join(workDir, 'bad'))).toBe(false);
   });
 

@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 import {
   DEFAULT_BOOTSTRAP_RESAMPLES,
@@ -8,6 +8,7 @@ import {
   evaluateFaithfulness,
   evaluatePredictions,
   EvalInputError,
+  findExampleMap,
   hasTruthPaths,
   isEvalInputError,
   readLabelsFile,
@@ -36,6 +37,7 @@ interface EvalCommandOptions {
   results?: string;
   explanation: ExplanationSource[];
   faithfulness: boolean;
+  example?: string;
 }
 
 /** Builds `dlco eval`, which scores predictions against measured DLCO. */
@@ -43,8 +45,8 @@ export function evalCommand(): Command {
   return new Command('eval')
     .description(
       'Evaluate predictions against measured DLCO: agreement metrics, impairment detection, ' +
-        'strata and comparison with a baseline, with seeded 95 % bootstrap intervals. Writes ' +
-        'metrics.json and CSV tables to --out.',
+        'strata, calibration and comparison with a baseline, with seeded 95 % bootstrap ' +
+        'intervals. Writes metrics.json, CSV tables and a self-contained report.html to --out.',
     )
     .argument('<predictions>', 'predictions CSV with columns id and estimate (ml/min/mmHg)')
     .requiredOption(
@@ -86,6 +88,11 @@ export function evalCommand(): Command {
       [],
     )
     .option('--no-faithfulness', 'skip explanation faithfulness even when truth_path is present')
+    .option(
+      '--example <id>',
+      'subject whose <id>/overlay.png from the results folder is shown in report.html ' +
+        '(default: the largest estimated deficit that has one)',
+    )
     .action(
       runAction(async (predictionsPath: string, options: EvalCommandOptions) => {
         try {
@@ -121,10 +128,12 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
     strata,
     other,
   });
+  const resultsDir = resolve(options.results ?? dirname(resolve(predictionsPath)));
+  const example = await findExampleMap(resultsDir, report, options.example);
   const faithfulness = await runFaithfulness(predictions, labels, options);
   const outDir = resolve(options.out);
   const full: EvaluationReport = faithfulness ? { ...report, faithfulness } : report;
-  await writeEvaluation(full, outDir);
+  await writeEvaluation(full, outDir, { example });
   process.stdout.write(summarize(full, outDir));
   return 0;
 }

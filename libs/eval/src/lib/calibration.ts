@@ -6,7 +6,7 @@ export const DEFAULT_CALIBRATION_BINS = 10;
 /** Minimum number of subjects per calibration bin, so smaller cohorts get fewer bins. */
 export const MIN_SUBJECTS_PER_CALIBRATION_BIN = 3;
 
-/** Least-squares line of measured DLCO on the estimate: measured ≈ intercept + slope × estimate. */
+/** Least-squares line of measured DLCO on the estimate (measured ≈ a + b × estimate). */
 export interface CalibrationLine {
   /** Unitless. It is 1 when a unit change in the estimate matches one in measured DLCO. */
   readonly slope: number;

@@ -9,6 +9,8 @@ import { EvalInputError } from './errors.ts';
 import { AGREEMENT_METRICS } from './evaluate-agreement.ts';
 import type { EvaluationReport } from './evaluate.ts';
 import { faithfulnessTables } from './faithfulness-tables.ts';
+import type { ExampleMap } from './report/example-map.ts';
+import { renderReportHtml } from './report/report-html.ts';
 
 /** Files that {@link writeEvaluation} writes into the output folder. */
 export const EVALUATION_FILES = {
@@ -17,7 +19,17 @@ export const EVALUATION_FILES = {
   classification: 'classification.csv',
   strata: 'strata.csv',
   comparisons: 'comparisons.csv',
+  calibration: 'calibration.csv',
+  calibrationBins: 'calibration_bins.csv',
+  subjects: 'subjects.csv',
+  report: 'report.html',
 } as const;
+
+/** Settings of {@link writeEvaluation}. */
+export interface WriteEvaluationOptions {
+  /** Regional map shown in report.html, or why there is none; see `findExampleMap`. */
+  readonly example?: ExampleMap;
+}
 
 function intervalColumns(prefix: string, interval: Interval): Record<string, number> {
   return {
@@ -67,11 +79,59 @@ export function evaluationTables(report: EvaluationReport): Record<string, strin
     ...intervalColumns('mae_difference_ml_min_mmhg', comparison.maeDifference),
   }));
   return {
+    ...calibrationTables(report),
+    [EVALUATION_FILES.subjects]: toCsv(
+      report.points.map((point) => ({
+        id: point.id,
+        measured: point.measured,
+        estimate: point.estimate,
+        difference: point.estimate - point.measured,
+        lower: point.lower,
+        upper: point.upper,
+        predicted: point.predicted,
+        phenotype: point.phenotype,
+        model_id: point.modelId,
+        model_version: point.modelVersion,
+      })),
+    ),
     [EVALUATION_FILES.overall]: toCsv(overall),
     [EVALUATION_FILES.classification]: toCsv(classification),
     [EVALUATION_FILES.strata]: toCsv(strata),
     [EVALUATION_FILES.comparisons]: toCsv(comparisons),
     ...faithfulnessTables(report.faithfulness),
+  };
+}
+
+function calibrationTables(report: EvaluationReport): Record<string, string> {
+  const { slope, intercept, bins, intervalCoverage } = report.calibration;
+  const row = (statistic: string, unit: string, n: number, interval: Interval) => ({
+    statistic,
+    unit,
+    n,
+    ...intervalColumns('value', interval),
+  });
+  const rows = [
+    row('slope', '1', report.n, slope),
+    row('intercept', 'ml/min/mmHg', report.n, intercept),
+  ];
+  if (intervalCoverage !== null) {
+    const { n, coverage, meanWidth } = intervalCoverage;
+    rows.push(
+      row('interval_coverage', 'fraction', n, coverage),
+      row('interval_mean_width', 'ml/min/mmHg', n, meanWidth),
+    );
+  }
+  const binRows = bins.map((bin) => ({
+    bin: bin.bin,
+    n: bin.n,
+    min_estimate: bin.minEstimate,
+    max_estimate: bin.maxEstimate,
+    mean_estimate: bin.meanEstimate,
+    mean_measured: bin.meanMeasured,
+  }));
+  return {
+    [EVALUATION_FILES.calibration]: toCsv(rows),
+    [EVALUATION_FILES.calibrationBins]: toCsv(binRows),
   };
 }
 
@@ -92,13 +152,18 @@ function toCsv(rows: Record<string, unknown>[]): string {
 }
 
 /**
- * Writes metrics.json and the CSV tables of {@link EVALUATION_FILES} into `outDir`. The files
+ * Writes metrics.json, the CSV tables and report.html of {@link EVALUATION_FILES} into
+ * `outDir`. Per-subject values go to subjects.csv and report.html, not metrics.json. The files
  * are written to a temporary sibling folder first, which then replaces `outDir` by rename, so
  * readers never see a half-written evaluation. An existing `outDir` is replaced whole.
  *
  * @throws EvalInputError `EVAL_INPUT_INVALID` when `outDir` exists and is not a folder.
  */
-export async function writeEvaluation(report: EvaluationReport, outDir: string): Promise<void> {
+export async function writeEvaluation(
+  report: EvaluationReport,
+  outDir: string,
+  options: WriteEvaluationOptions = {},
+): Promise<void> {
   const existing = await stat(outDir).catch(() => null);
   if (existing !== null && !existing.isDirectory()) {
     throw new EvalInputError(
@@ -115,9 +180,10 @@ export async function writeEvaluation(report: EvaluationReport, outDir: string):
   try {
     await mkdir(staging);
     // NaN is not valid JSON, so undefined statistics are written as null.
-    const json = JSON.stringify(report, (_key, value) => (Number.isNaN(value) ? null : value), 2);
+    const { points: _points, ...metrics } = report;
+    const json = JSON.stringify(metrics, (_key, value) => (Number.isNaN(value) ? null : value), 2);
     await writeFile(join(staging, EVALUATION_FILES.metrics), `${json}\n`);
-    // TODO: write report.html with calibration, Bland-Altman and per-stratum plots here.
+    await writeFile(join(staging, EVALUATION_FILES.report), renderReportHtml(report, options));
     for (const [name, text] of Object.entries(evaluationTables(report))) {
       await writeFile(join(staging, name), text);
     }

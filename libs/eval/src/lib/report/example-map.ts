@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { EvalInputError } from '../errors.ts';
+import type { EvaluationReport } from '../evaluate.ts';
+import type { SubjectPoint } from '../subject-points.ts';
+
+/**
+ * Map image that `dlco demo` and the server write into a result folder. `dlco batch` writes it
+ * only when given an overlay writer, which the CLI does not pass yet.
+ */
+export const OVERLAY_IMAGE_FILE = 'overlay.png';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** One subject's regional map image, ready to inline in the report. */
+export interface ExampleMapImage {
+  readonly kind: 'image';
+  readonly id: string;
+  /** `model_id model_version` of the subject's prediction, empty when unknown. */
+  readonly model: string;
+  /** Reason for the choice, e.g. `largest estimated deficit with a map`. */
+  readonly reason: string;
+  /** Path of the PNG that was read. */
+  readonly path: string;
+  readonly png: Buffer;
+  readonly point: SubjectPoint;
+}
+
+/** Reason that no example map is shown. */
+export interface ExampleMapMissing {
+  readonly kind: 'missing';
+  readonly message: string;
+}
+
+export type ExampleMap = ExampleMapImage | ExampleMapMissing;
+
+/**
+ * Returns the evaluated subjects in the order the report tries them for its example map:
+ * largest estimated deficit first (reference DLCO minus estimate, for rows with a `predicted`
+ * value), then the lowest estimates of the subjects without a reference value.
+ */
+export function exampleCandidates(points: readonly SubjectPoint[]): SubjectPoint[] {
+  const withReference = points
+    .filter((point) => point.predicted !== null)
+    .sort((a, b) => b.predicted! - b.estimate - (a.predicted! - a.estimate));
+  const withoutReference = points
+    .filter((point) => point.predicted === null)
+    .sort((a, b) => a.estimate - b.estimate);
+  return [...withReference, ...withoutReference];
+}
+
+async function readPng(path: string): Promise<Buffer | null> {
+  try {
+    const bytes = await readFile(path);
+    return bytes.subarray(0, 8).equals(PNG_SIGNATURE) ? bytes : null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function modelOf(point: SubjectPoint): string {
+  return `${point.modelId} ${point.modelVersion}`.trim();
+}
+
+/**
+ * Finds the regional map image of one subject in the result folders of `resultsDir`
+ * (`<resultsDir>/<id>/overlay.png`, the layout of `dlco batch` beside predictions.csv). With
+ * `exampleId`, that subject is shown. Without it, the subject with the largest estimated deficit
+ * that has an image is shown. When no image exists, it returns the reason instead of failing.
+ *
+ * @throws EvalInputError `EVAL_INPUT_INVALID` when `exampleId` is not an evaluated subject.
+ */
+export async function findExampleMap(
+  resultsDir: string,
+  report: EvaluationReport,
+  exampleId?: string,
+): Promise<ExampleMap> {
+  const folder = resultsDir;
+  if (exampleId !== undefined) {
+    const point = report.points.find((candidate) => candidate.id === exampleId);
+    if (point === undefined) {
+      throw new EvalInputError(
+        'EVAL_INPUT_INVALID',
+        `--example ${exampleId} is not an evaluated subject (it needs a label and an ok ` +
+          'prediction). Pass the id of an evaluated subject or leave --example out.',
+        { column: 'example' },
+      );
+    }
+    const path = join(folder, point.id, OVERLAY_IMAGE_FILE);
+    const png = await readPng(path);
+    if (png === null) {
+      return { kind: 'missing', message: `No PNG image at ${path} for subject ${point.id}.` };
+    }
+    return {
+      kind: 'image',
+      id: point.id,
+      model: modelOf(point),
+      reason: 'chosen',
+      path,
+      png,
+      point,
+    };
+  }
+
+  for (const point of exampleCandidates(report.points)) {
+    const path = join(folder, point.id, OVERLAY_IMAGE_FILE);
+    const png = await readPng(path);
+    if (png === null) continue;
+    const reason =
+      point.predicted === null
+        ? 'lowest estimate with a map'
+        : 'largest estimated deficit with a map';
+    return { kind: 'image', id: point.id, model: modelOf(point), reason, path, png, point };
+  }
+  return {
+    kind: 'missing',
+    message:
+      `No result folder in ${resultsDir} has an ${OVERLAY_IMAGE_FILE} for an ` +
+      'evaluated subject, so no example map is shown.',
+  };
+}
