@@ -141,7 +141,8 @@ export function blandAltmanSpec(report: EvaluationReport): TopLevelSpec {
           color: {
             field: 'line',
             type: 'nominal',
-            title: 'Line',
+            // The lines carry text labels, so they need no legend.
+            legend: null,
             scale: {
               domain: ['bias', 'upper limit', 'lower limit'],
               range: ['#d62728', '#555', '#555'],
@@ -222,7 +223,7 @@ export function forestSpec(report: EvaluationReport): TopLevelSpec {
           y,
           x: { field: 'lower', type: 'quantitative' },
           x2: { field: 'upper' },
-          color: { field: 'size', type: 'nominal', scale: sizeScale, legend: null },
+          color: { field: 'size', type: 'nominal', title: 'Level size', scale: sizeScale },
         },
       },
       {
@@ -241,7 +242,7 @@ export function forestSpec(report: EvaluationReport): TopLevelSpec {
           shape: {
             field: 'size',
             type: 'nominal',
-            legend: null,
+            title: 'Level size',
             scale: { domain: sizeScale.domain, range: ['circle', 'triangle-up'] },
           },
           tooltip: [

@@ -197,7 +197,9 @@ describe('report.html', () => {
     expect(await page.locator(`g.${CHART_MARKS.forestPoints} path`).count()).toBe(levels.length);
     expect(await page.locator(`g.${CHART_MARKS.forestIntervals} line`).count()).toBe(levels.length);
     // Site B has 4 subjects, under the minimum of 10, so the legend names the flag.
-    expect(await page.locator('#plot-forest').innerHTML()).toContain('too small (n &lt; 10)');
+    const legend = page.locator('#plot-forest g.role-legend');
+    expect(await legend.count()).toBe(1);
+    expect(await legend.innerHTML()).toContain('too small (n &lt; 10)');
   });
 
   it('calibration plot has a point per bin', async () => {
