@@ -9,3 +9,4 @@ export * from './lib/geometry/index.ts';
 export * from './lib/segmentation/index.ts';
 export * from './lib/zones/index.ts';
 export * from './lib/qct/index.ts';
+export * from './lib/parallel/index.ts';

@@ -104,27 +104,64 @@ export function resampleFirstTwoAxesHu(
   kernel0: AxisKernel,
   kernel1: AxisKernel,
 ): Float32Array {
-  const rowsPerSlice = kernel1.inputSize;
-  const sliceIn = kernel0.inputSize * rowsPerSlice;
-  const sliceAlongX = kernel0.outputSize * rowsPerSlice;
-  const sliceOut = kernel0.outputSize * kernel1.outputSize;
-  const target = new Float32Array(sliceOut * slices);
-  const scratch = new Float32Array(sliceAlongX);
-  const filter = new HuRowFilter(kernel0);
-  for (let slice = 0; slice < slices; slice++) {
-    for (let row = 0; row < rowsPerSlice; row++) {
-      const inputBase = slice * sliceIn + row * kernel0.inputSize;
-      filter.filterRow(source, inputBase, scratch, row * kernel0.outputSize);
-    }
-    resampleMiddleAxisInto(scratch, kernel0.outputSize, 1, kernel1, target, slice * sliceOut);
-  }
+  const target = new Float32Array(kernel0.outputSize * kernel1.outputSize * slices);
+  new FirstTwoAxesFilter(kernel0, kernel1).filterSlices(source, target, 0, slices);
   return target;
+}
+
+/**
+ * Filters whole slices along axes 0 and 1 like `resampleFirstTwoAxesHu`, for any range of
+ * slices, so that slabs of one volume can be filtered in any order or on several threads with
+ * the same result. Holds the scratch slice, so each thread needs its own instance.
+ */
+export class FirstTwoAxesFilter {
+  private readonly kernel0: AxisKernel;
+  private readonly kernel1: AxisKernel;
+  private readonly rowFilter: HuRowFilter;
+  private readonly unrolled1: UnrolledWindows | undefined;
+  private readonly scratch: Float32Array;
+
+  constructor(kernel0: AxisKernel, kernel1: AxisKernel) {
+    this.kernel0 = kernel0;
+    this.kernel1 = kernel1;
+    this.rowFilter = new HuRowFilter(kernel0);
+    this.unrolled1 = unrolledWindows(kernel1);
+    this.scratch = new Float32Array(kernel0.outputSize * kernel1.inputSize);
+  }
+
+  /**
+   * Writes the filtered slices `firstSlice` to `endSlice - 1` of `source` (int16 HU, slices of
+   * `kernel0.inputSize * kernel1.inputSize` voxels) into the same slices of `target`. That part
+   * of `target` must contain zeros.
+   */
+  filterSlices(
+    source: Int16Array,
+    target: Float32Array,
+    firstSlice: number,
+    endSlice: number,
+  ): void {
+    const { kernel0, kernel1, scratch } = this;
+    const rowsPerSlice = kernel1.inputSize;
+    const sliceIn = kernel0.inputSize * rowsPerSlice;
+    const sliceOut = kernel0.outputSize * kernel1.outputSize;
+    for (let slice = firstSlice; slice < endSlice; slice++) {
+      for (let row = 0; row < rowsPerSlice; row++) {
+        const inputBase = slice * sliceIn + row * kernel0.inputSize;
+        this.rowFilter.filterRow(source, inputBase, scratch, row * kernel0.outputSize);
+      }
+      for (let t = 0; t < kernel1.outputSize; t++) {
+        const targetBase = slice * sliceOut + t * kernel0.outputSize;
+        const inner = kernel0.outputSize;
+        filterMiddleAxisOutput(scratch, 0, inner, kernel1, this.unrolled1, t, target, targetBase);
+      }
+    }
+  }
 }
 
 /** Filters single rows of int16 HU along one axis, reusing its scratch buffers. */
 class HuRowFilter {
   private readonly kernel: AxisKernel;
-  private readonly unrolled: { start: Int32Array; weights: Float32Array } | undefined;
+  private readonly unrolled: UnrolledWindows | undefined;
   /** Whether the first and the end of the tap windows never decrease from one output to the next. */
   private readonly windowsAscend: boolean;
   /** The current row with padding replaced. */
@@ -295,7 +332,7 @@ class HuRowFilter {
 function sumReplacingPadding(
   source: Int16Array,
   inputBase: number,
-  unrolled: { start: Int32Array; weights: Float32Array },
+  unrolled: UnrolledWindows,
   t: number,
   target: Float32Array,
   outputBase: number,
@@ -326,13 +363,17 @@ function windowsAscend(kernel: AxisKernel): boolean {
   return true;
 }
 
+/** A kernel re-laid as windows of `UNROLLED_TAPS` inputs, padded with zero weights. */
+export interface UnrolledWindows {
+  start: Int32Array;
+  weights: Float32Array;
+}
+
 /**
  * Re-lays a kernel as fixed windows of `UNROLLED_TAPS` inputs that stay inside the row, or
  * returns undefined when a kernel needs more taps or the row is shorter than a window.
  */
-function unrolledWindows(
-  kernel: AxisKernel,
-): { start: Int32Array; weights: Float32Array } | undefined {
+export function unrolledWindows(kernel: AxisKernel): UnrolledWindows | undefined {
   const { inputSize, outputSize, taps, start, count, weights } = kernel;
   if (inputSize < UNROLLED_TAPS || count.some((c) => c > UNROLLED_TAPS)) return undefined;
   const windowStart = new Int32Array(outputSize);
@@ -366,12 +407,6 @@ export function resampleMiddleAxis(
 /**
  * Does the work of `resampleMiddleAxis`, writing into `target` from `targetOffset` on. That part
  * of `target` must contain zeros.
- *
- * Outputs of two taps are computed in float64 and rounded once. Outputs of more taps add one
- * tap after another, rounding the running sum to float32 after each tap as a float32 array
- * that is added into would. When every output fits in `UNROLLED_TAPS` taps, those sums are
- * formed in one pass over the output with `Math.fround` instead of one pass per tap, which gives
- * the same values because the extra taps have zero weight.
  */
 function resampleMiddleAxisInto(
   source: Float32Array,
@@ -381,40 +416,59 @@ function resampleMiddleAxisInto(
   target: Float32Array,
   targetOffset: number,
 ): void {
-  const { inputSize, outputSize, taps, start, count, weights } = kernel;
+  const { inputSize, outputSize } = kernel;
   const unrolled = unrolledWindows(kernel);
   for (let o = 0; o < outer; o++) {
     for (let t = 0; t < outputSize; t++) {
       const targetBase = targetOffset + (o * outputSize + t) * inner;
-      if (count[t] === 2) {
-        // Linear interpolation: one pass over the output instead of two.
-        const w0 = weights[t * taps];
-        const w1 = weights[t * taps + 1];
-        const base0 = (o * inputSize + start[t]) * inner;
-        const base1 = base0 + inner;
-        for (let i = 0; i < inner; i++)
-          target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
-        continue;
-      }
-      if (unrolled !== undefined) {
-        const sourceBase = (o * inputSize + unrolled.start[t]) * inner;
-        sumUnrolledRows(
-          source,
-          sourceBase,
-          inner,
-          unrolled.weights,
-          t * UNROLLED_TAPS,
-          target,
-          targetBase,
-        );
-        continue;
-      }
-      for (let n = 0; n < count[t]; n++) {
-        const w = weights[t * taps + n];
-        const sourceBase = (o * inputSize + start[t] + n) * inner;
-        for (let i = 0; i < inner; i++) target[targetBase + i] += w * source[sourceBase + i];
-      }
+      const sourceOffset = o * inputSize * inner;
+      filterMiddleAxisOutput(source, sourceOffset, inner, kernel, unrolled, t, target, targetBase);
     }
+  }
+}
+
+/**
+ * Writes output `t` of the middle axis, `inner` values, to `target[targetBase...]`, from the
+ * block of `kernel.inputSize * inner` values at `source[sourceOffset]`. That part of `target`
+ * must contain zeros. `unrolled` must be `unrolledWindows(kernel)`.
+ *
+ * Outputs of two taps are computed in float64 and rounded once. Outputs of more taps add one
+ * tap after another, rounding the running sum to float32 after each tap as a float32 array
+ * that is added into would. When every output fits in `UNROLLED_TAPS` taps, those sums are
+ * formed in one pass over the output with `Math.fround` instead of one pass per tap, which gives
+ * the same values because the extra taps have zero weight.
+ */
+export function filterMiddleAxisOutput(
+  source: Float32Array,
+  sourceOffset: number,
+  inner: number,
+  kernel: AxisKernel,
+  unrolled: UnrolledWindows | undefined,
+  t: number,
+  target: Float32Array,
+  targetBase: number,
+): void {
+  const { taps, start, count, weights } = kernel;
+  if (count[t] === 2) {
+    // Linear interpolation: one pass over the output instead of two.
+    const w0 = weights[t * taps];
+    const w1 = weights[t * taps + 1];
+    const base0 = sourceOffset + start[t] * inner;
+    const base1 = base0 + inner;
+    for (let i = 0; i < inner; i++)
+      target[targetBase + i] = w0 * source[base0 + i] + w1 * source[base1 + i];
+    return;
+  }
+  if (unrolled !== undefined) {
+    const sourceBase = sourceOffset + unrolled.start[t] * inner;
+    const weightBase = t * UNROLLED_TAPS;
+    sumUnrolledRows(source, sourceBase, inner, unrolled.weights, weightBase, target, targetBase);
+    return;
+  }
+  for (let n = 0; n < count[t]; n++) {
+    const w = weights[t * taps + n];
+    const sourceBase = sourceOffset + (start[t] + n) * inner;
+    for (let i = 0; i < inner; i++) target[targetBase + i] += w * source[sourceBase + i];
   }
 }
 

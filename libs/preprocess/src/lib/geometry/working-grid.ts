@@ -13,6 +13,7 @@ import {
   resampleMiddleAxis,
   type AxisKernel,
 } from './axis-resampling.ts';
+import { resampleAxisAligned, type AxisAlignedPlan } from './axis-aligned-resampling.ts';
 import { sampleTrilinear } from './trilinear.ts';
 
 /** A scan resampled to the isotropic, axis-aligned (identity direction, LPS) working grid. */
@@ -45,27 +46,102 @@ export interface WorkingGrid {
  * const grid = resampleToWorkingGrid(scan, DEFAULT_PREPROCESS_PARAMS.workingSpacingMm);
  */
 export function resampleToWorkingGrid(volume: Volume, spacingMm: number): WorkingGrid {
+  const setup = prepareWorkingGrid(volume, spacingMm);
+  if (setup.plan !== undefined) {
+    resampleAxisAligned(setup.plan);
+    return workingGridFromPlan(setup, setup.plan);
+  }
+  return resampleOblique(setup, spacingMm);
+}
+
+/** The steps of `resampleToWorkingGrid` before any voxel is filtered. */
+export interface WorkingGridSetup {
+  /** Geometry of the scan as given. */
+  source: GridGeometry;
+  canonical: Volume;
+  transform: CanonicalTransform;
+  output: GridGeometry;
+  /** The slab-wise resampling of an axis-aligned scan, undefined for an oblique one. */
+  plan: AxisAlignedPlan | undefined;
+}
+
+/**
+ * Reorders the volume to canonical LPS and, for an axis-aligned scan, builds the resampling
+ * plan, with its arrays from `allocate` (which must return zero-filled arrays).
+ */
+export function prepareWorkingGrid(
+  volume: Volume,
+  spacingMm: number,
+  allocate: ArrayAllocator = ORDINARY_ARRAYS,
+): WorkingGridSetup {
   if (!(spacingMm > 0) || !Number.isFinite(spacingMm)) {
     throw new RangeError(`spacingMm must be a positive number of mm, received ${spacingMm}.`);
   }
   const source = geometryOf(volume);
   const { volume: canonical, transform } = toCanonicalLps(volume);
   const output = workingGeometry(canonical, spacingMm);
-  const axisAligned = isIdentityDirection(canonical.direction);
-
-  const intermediate = axisAligned ? undefined : kernelsToIntermediate(canonical, spacingMm);
-  const kernels = intermediate ? intermediate.kernels : kernelsToGrid(canonical, output);
-  let value = filterSeparable(canonical, kernels);
-  if (intermediate) {
-    const grid: GridGeometry = {
-      ...geometryOf(canonical),
-      size: kernels.map((k) => k.outputSize) as [number, number, number],
-      spacingMm: intermediate.spacing as [number, number, number],
-    };
-    value = sampleTrilinear(value, grid.size, output.size, indexToIndex(output, grid), 0);
+  if (!isIdentityDirection(canonical.direction)) {
+    return { source, canonical, transform, output, plan: undefined };
   }
-  const fovMask = nearestFieldOfView(canonical, output, axisAligned);
-  return { ...toWorkingVolume(output, value, fovMask), source, canonicalTransform: transform };
+  const kernels = kernelsToGrid(canonical, output) as [AxisKernel, AxisKernel, AxisKernel];
+  const [m0, m1, m2] = output.size;
+  const plan: AxisAlignedPlan = {
+    source: canonical.data,
+    inputSize: canonical.size,
+    outputSize: output.size,
+    kernels,
+    nearestOffsets: nearestInputOffsets(canonical, output),
+    alongXY: allocate.float32(m0 * m1 * canonical.size[2]),
+    data: allocate.int16(m0 * m1 * m2),
+    fovMask: allocate.uint8(m0 * m1 * m2),
+  };
+  return { source, canonical, transform, output, plan };
+}
+
+/** Creates the zero-filled arrays of an `AxisAlignedPlan`. */
+export interface ArrayAllocator {
+  float32(length: number): Float32Array;
+  int16(length: number): Int16Array;
+  uint8(length: number): Uint8Array;
+}
+
+const ORDINARY_ARRAYS: ArrayAllocator = {
+  float32: (length) => new Float32Array(length),
+  int16: (length) => new Int16Array(length),
+  uint8: (length) => new Uint8Array(length),
+};
+
+/** Returns the working grid whose voxels `plan` has filled. */
+export function workingGridFromPlan(setup: WorkingGridSetup, plan: AxisAlignedPlan): WorkingGrid {
+  return {
+    volume: { ...setup.output, data: plan.data },
+    fovMask: plan.fovMask,
+    source: setup.source,
+    canonicalTransform: setup.transform,
+  };
+}
+
+/**
+ * Filters an oblique scan onto an intermediate grid along its own axes and samples that
+ * trilinearly at the output voxels.
+ */
+function resampleOblique(setup: WorkingGridSetup, spacingMm: number): WorkingGrid {
+  const { canonical, output } = setup;
+  const intermediate = kernelsToIntermediate(canonical, spacingMm);
+  const kernels = intermediate.kernels;
+  const grid: GridGeometry = {
+    ...geometryOf(canonical),
+    size: kernels.map((k) => k.outputSize) as [number, number, number],
+    spacingMm: intermediate.spacing as [number, number, number],
+  };
+  const filtered = filterSeparable(canonical, kernels);
+  const value = sampleTrilinear(filtered, grid.size, output.size, indexToIndex(output, grid), 0);
+  const fovMask = obliqueFieldOfView(canonical, output);
+  return {
+    ...toWorkingVolume(output, value, fovMask),
+    source: setup.source,
+    canonicalTransform: setup.transform,
+  };
 }
 
 /** Returns the identity-direction grid at `spacingMm` centred on the voxel centres of `grid`. */
@@ -122,42 +198,37 @@ function filterSeparable(volume: Volume, kernels: AxisKernel[]): Float32Array {
 }
 
 /**
- * Marks the output voxels whose nearest input voxel exists and is not padding. Nearest neighbour
- * keeps the mask sharp and costs a lookup per voxel instead of two more filter passes.
+ * Returns, per output axis of an axis-aligned scan, the flat-index contribution of the nearest
+ * input voxel, or -1 where it lies outside the input. Nearest neighbour keeps the field-of-view
+ * mask sharp and costs a lookup per voxel instead of two more filter passes.
  */
-function nearestFieldOfView(
+function nearestInputOffsets(
   canonical: Volume,
   output: GridGeometry,
-  axisAligned: boolean,
-): Uint8Array {
+): [Int32Array, Int32Array, Int32Array] {
+  const [n0, n1] = canonical.size;
+  const map = indexToIndex(output, canonical);
+  const strides = [1, n0, n0 * n1];
+  const offsetsAlong = (a: number) => {
+    const offsets = new Int32Array(output.size[a]);
+    for (let t = 0; t < offsets.length; t++) {
+      const position = map.matrix[4 * a] * t + map.offset[a] + 0.5;
+      offsets[t] =
+        position >= 0 && position < canonical.size[a] ? Math.floor(position) * strides[a] : -1;
+    }
+    return offsets;
+  };
+  return [offsetsAlong(0), offsetsAlong(1), offsetsAlong(2)];
+}
+
+/** Marks the output voxels of an oblique scan whose nearest input voxel is inside and not padding. */
+function obliqueFieldOfView(canonical: Volume, output: GridGeometry): Uint8Array {
   const [n0, n1, n2] = canonical.size;
   const mask = new Uint8Array(output.size[0] * output.size[1] * output.size[2]);
   const map = indexToIndex(output, canonical);
   const m = map.matrix;
   const data = canonical.data;
   let n = 0;
-  if (axisAligned) {
-    const strides = [1, n0, n0 * n1];
-    const [x, y, z] = [0, 1, 2].map((a) => {
-      const offsets = new Int32Array(output.size[a]);
-      for (let t = 0; t < offsets.length; t++) {
-        const position = m[4 * a] * t + map.offset[a] + 0.5;
-        offsets[t] =
-          position >= 0 && position < canonical.size[a] ? Math.floor(position) * strides[a] : -1;
-      }
-      return offsets;
-    });
-    for (let k = 0; k < z.length; k++) {
-      for (let j = 0; j < y.length; j++, n += x.length) {
-        if (z[k] < 0 || y[j] < 0) continue;
-        const rowOffset = z[k] + y[j];
-        for (let i = 0; i < x.length; i++) {
-          if (x[i] >= 0 && data[rowOffset + x[i]] >= PADDING_THRESHOLD_HU) mask[n + i] = 1;
-        }
-      }
-    }
-    return mask;
-  }
   for (let k = 0; k < output.size[2]; k++) {
     for (let j = 0; j < output.size[1]; j++) {
       let x = m[1] * j + m[2] * k + map.offset[0] + 0.5;

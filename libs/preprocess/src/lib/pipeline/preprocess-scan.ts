@@ -8,6 +8,7 @@ import type { Zones } from '../zones/compute-zones.ts';
 import type { QctTable } from '../qct/compute-qct.ts';
 import { extractPatches, type ExtractedPatches } from './extract-patches.ts';
 import { DEFAULT_PREPROCESS_STEPS, type PreprocessSteps } from './preprocess-steps.ts';
+import { sharedSlabWorkerPool } from '../parallel/slab-worker-pool.ts';
 
 /** Options of `preprocessScan`. */
 export interface PreprocessScanOptions {
@@ -72,6 +73,10 @@ export async function preprocessScan(
   const steps = { ...DEFAULT_PREPROCESS_STEPS, ...options.steps };
   const timings: Partial<PreprocessTimingsMs> = {};
   const started = performance.now();
+  // Worker threads take a few hundred ms to load, so they start while the scan is read.
+  if (steps.resampleToWorkingGrid === DEFAULT_PREPROCESS_STEPS.resampleToWorkingGrid) {
+    sharedSlabWorkerPool().start();
+  }
 
   const timed = async <T>(
     step: Exclude<keyof PreprocessTimingsMs, 'total'>,
@@ -90,7 +95,7 @@ export async function preprocessScan(
     'scan read',
   );
   const working = await timed('resample', () =>
-    steps.resampleToWorkingGrid(read.volume, params.workingSpacingMm),
+    steps.resampleToWorkingGrid(read.volume, params.workingSpacingMm, { logger }),
   );
   const segmentation = await timed('segment', () => steps.segmentLungs(working, { logger }));
   const zones = await timed('zones', () =>

@@ -1,7 +1,8 @@
 import type { Logger } from '../logger.ts';
 import type { LabelVolume, Volume } from '../volume.ts';
 import { readScan, type ReadScanOptions, type ReadScanResult } from '../io/read-scan.ts';
-import { resampleToWorkingGrid, type WorkingGrid } from '../geometry/working-grid.ts';
+import type { WorkingGrid } from '../geometry/working-grid.ts';
+import { resampleToWorkingGridParallel } from '../geometry/parallel-working-grid.ts';
 import { segmentLungs, type LungSegmentation } from '../segmentation/segment-lungs.ts';
 import { computeZones, type Zones } from '../zones/compute-zones.ts';
 import { computeQct, type QctTable } from '../qct/compute-qct.ts';
@@ -9,17 +10,24 @@ import { computeQct, type QctTable } from '../qct/compute-qct.ts';
 /** The steps `preprocessScan` runs, each replaceable for tests. */
 export interface PreprocessSteps {
   readScan(path: string, options: ReadScanOptions): Promise<ReadScanResult>;
-  resampleToWorkingGrid(volume: Volume, spacingMm: number): WorkingGrid;
+  resampleToWorkingGrid(
+    volume: Volume,
+    spacingMm: number,
+    options: { logger: Logger },
+  ): WorkingGrid | Promise<WorkingGrid>;
   segmentLungs(working: WorkingGrid, options: { logger: Logger }): LungSegmentation;
   computeZones(labels: LabelVolume, spacingMm: number, options: { rindDepthMm: number }): Zones;
   /** Measures QCT on `volume`, the scan at its native resolution. */
   computeQct(volume: Volume, labels: LabelVolume, zones: Zones): QctTable;
 }
 
-/** The production steps. */
+/**
+ * The production steps. Resampling shares its slices with the worker threads of
+ * `sharedSlabWorkerPool()` and gives the same grid as `resampleToWorkingGrid`.
+ */
 export const DEFAULT_PREPROCESS_STEPS: PreprocessSteps = {
   readScan,
-  resampleToWorkingGrid,
+  resampleToWorkingGrid: resampleToWorkingGridParallel,
   segmentLungs,
   computeZones,
   computeQct,

@@ -1,0 +1,6 @@
+// Loads the TypeScript entry of the slab worker through tsx. A worker thread does not inherit
+// the module hooks that `tsx` registers in the main thread (Node 20), so it registers its own.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./slab-worker.ts');

@@ -1,0 +1,205 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import { processClaimedChunks, type SlabTaskMessage } from './slab-tasks.ts';
+
+/** Environment variable that sets the number of worker threads of the shared pool. */
+export const PREPROCESS_WORKERS_ENV = 'DLCO_PREPROCESS_WORKERS';
+
+/** Most worker threads the shared pool starts, whatever the number of CPUs. */
+const MAX_DEFAULT_WORKERS = 3;
+
+/** How long one wait for a worker's chunk lasts before worker failures are checked again, in ms. */
+const WAIT_SLICE_MS = 100;
+
+/**
+ * Returns the number of worker threads of the shared pool: `DLCO_PREPROCESS_WORKERS` when set
+ * (0 runs everything on the calling thread), otherwise one less than the CPUs available to the
+ * process, at most 3.
+ *
+ * @throws RangeError when `DLCO_PREPROCESS_WORKERS` is not a whole number.
+ */
+export function defaultWorkerCount(): number {
+  const value = process.env[PREPROCESS_WORKERS_ENV];
+  if (value !== undefined && value.trim() !== '') {
+    const count = Number(value);
+    if (!Number.isInteger(count) || count < 0) {
+      throw new RangeError(
+        `Invalid ${PREPROCESS_WORKERS_ENV}='${value}': expected a whole number of worker ` +
+          'threads, 0 to run preprocessing on the calling thread only.',
+      );
+    }
+    return count;
+  }
+  return Math.max(0, Math.min(availableParallelism() - 1, MAX_DEFAULT_WORKERS));
+}
+
+interface PoolWorker {
+  worker: Worker;
+  /** Resolves when the worker has loaded its code, rejects when it fails first. */
+  ready: Promise<void>;
+  /** Set once the worker has failed or exited; it then takes no more tasks. */
+  failure: Error | undefined;
+}
+
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+  timeoutMs: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
+
+/**
+ * Worker threads that share slab tasks (`SlabTask`) with the calling thread. Each task's chunks
+ * are claimed through an atomic counter, so the calling thread works too, a worker that is
+ * still starting takes only the chunks left when it is ready, and the result does not depend on
+ * which thread processed which chunk.
+ *
+ * Idle workers are unreferenced, so they never keep a process alive.
+ */
+export class SlabWorkerPool {
+  /** Number of worker threads, besides the calling thread. */
+  readonly size: number;
+  /** Whether the calling thread of `run` claims chunks too. */
+  private readonly callingThreadClaims: boolean;
+  private readonly workers: PoolWorker[] = [];
+  private started = false;
+  private runsInFlight = 0;
+
+  /**
+   * @param size Number of worker threads.
+   * @param options.callingThreadClaims Whether the thread that calls `run` processes chunks too
+   *   (default true). Tests turn it off so that the workers compute every chunk.
+   */
+  constructor(size: number, options: { callingThreadClaims?: boolean } = {}) {
+    if (!Number.isInteger(size) || size < 0) {
+      throw new RangeError(`Invalid worker count ${size}: expected a whole number.`);
+    }
+    this.callingThreadClaims = options.callingThreadClaims ?? true;
+    if (size === 0 && !this.callingThreadClaims) {
+      throw new RangeError('A pool without worker threads needs callingThreadClaims: true.');
+    }
+    this.size = size;
+  }
+
+  /**
+   * Starts the workers if they are not running. Loading a worker takes a few hundred ms, so
+   * callers start the pool before the work that precedes its first task.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (let index = 0; index < this.size; index++) this.workers.push(this.spawn());
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(new URL('./slab-worker-bootstrap.mjs', import.meta.url));
+    let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+    const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // A pool that is never awaited must not report an unhandled rejection.
+    ready.catch(() => undefined);
+    const entry: PoolWorker = { worker, ready, failure: undefined };
+    worker.once('message', () => settle?.resolve());
+    worker.on('error', (error) => {
+      entry.failure = error;
+      settle?.reject(error);
+    });
+    worker.on('exit', (code) => {
+      entry.failure ??= new Error(`A preprocessing worker thread exited with code ${code}.`);
+      settle?.reject(entry.failure);
+    });
+    worker.unref();
+    return entry;
+  }
+
+  /**
+   * Starts the workers if needed and resolves when all have loaded their code.
+   *
+   * @throws Error from the first worker that fails to start.
+   */
+  async ready(): Promise<void> {
+    this.start();
+    this.holdWorkers(1);
+    try {
+      await Promise.all(this.workers.map((entry) => entry.ready));
+    } finally {
+      this.holdWorkers(-1);
+    }
+  }
+
+  /**
+   * Processes all chunks of a task on the calling thread and the pool's workers, and resolves
+   * once every chunk is finished, with the number of chunks the calling thread processed.
+   *
+   * @throws Error when a worker that was sent the task fails before all chunks are finished.
+   *   Chunks it claimed may then be missing, so the caller must recompute the task.
+   */
+  async run(message: Omit<SlabTaskMessage, 'counters'>): Promise<number> {
+    this.start();
+    const counters = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+    const task: SlabTaskMessage = { ...message, counters };
+    const chunks = Math.ceil(message.total / message.chunkSize);
+    const helpers = this.workers.filter((entry) => entry.failure === undefined);
+    if (helpers.length === 0 && !this.callingThreadClaims) {
+      throw new Error('No preprocessing worker thread is running to process the task.');
+    }
+    for (const entry of helpers) entry.worker.postMessage(task);
+    this.holdWorkers(1);
+    try {
+      const processed = this.callingThreadClaims ? processClaimedChunks(task) : 0;
+      await waitForChunks(counters, chunks, helpers);
+      return processed;
+    } finally {
+      this.holdWorkers(-1);
+    }
+  }
+
+  /** References the workers while a run waits for them, so the process stays alive meanwhile. */
+  private holdWorkers(change: 1 | -1): void {
+    const before = this.runsInFlight;
+    this.runsInFlight += change;
+    if (before === 0 && this.runsInFlight === 1) {
+      for (const entry of this.workers) entry.worker.ref();
+    }
+    if (before === 1 && this.runsInFlight === 0) {
+      for (const entry of this.workers) entry.worker.unref();
+    }
+  }
+
+  /** Stops the workers. The pool starts new ones on its next run. */
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    this.started = false;
+    await Promise.all(workers.map((entry) => entry.worker.terminate()));
+  }
+}
+
+async function waitForChunks(
+  counters: Int32Array,
+  chunks: number,
+  helpers: PoolWorker[],
+): Promise<void> {
+  // Atomics.waitAsync exists in Node 16 and later, but the ES2022 library types lack it.
+  const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+  for (;;) {
+    const finished = Atomics.load(counters, 1);
+    if (finished >= chunks) return;
+    const failed = helpers.find((entry) => entry.failure !== undefined);
+    if (failed !== undefined) {
+      throw new Error(
+        `A preprocessing worker thread failed with ${finished} of ${chunks} chunks finished: ` +
+          `${failed.failure?.message}`,
+      );
+    }
+    const wait = waitAsync(counters, 1, finished, WAIT_SLICE_MS);
+    if (wait.async) await wait.value;
+  }
+}
+
+let sharedPool: SlabWorkerPool | undefined;
+
+/** Returns the process-wide pool with `defaultWorkerCount()` workers, created on first use. */
+export function sharedSlabWorkerPool(): SlabWorkerPool {
+  sharedPool ??= new SlabWorkerPool(defaultWorkerCount());
+  return sharedPool;
+}
