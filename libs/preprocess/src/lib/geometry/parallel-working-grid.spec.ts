@@ -70,7 +70,7 @@ describe('resampleToWorkingGridParallel', () => {
     await Promise.all([workersOnly.close(), shared.close()]);
   });
 
-  it('matches the serial grid when a worker computes every slice', async () => {
+  it('equals serial grid from worker only', async () => {
     const volume = makeVolume([61, 47, 39], [0.7, 0.7, 1.0]);
     const expected = resampleToWorkingGrid(volume, 2);
     const actual = await resampleToWorkingGridParallel(volume, 2, { pool: workersOnly });
@@ -80,14 +80,14 @@ describe('resampleToWorkingGridParallel', () => {
     expect(actual.volume.data.some((hu) => hu > -900 && hu < -700)).toBe(true);
   });
 
-  it('matches the serial grid with slices shared between threads', async () => {
+  it('equals serial grid with shared slices', async () => {
     const volume = makeVolume([90, 70, 120], [0.6, 0.6, 0.8]);
     const expected = resampleToWorkingGrid(volume, 2);
     const actual = await resampleToWorkingGridParallel(volume, 2, { pool: shared });
     expectSameGrid(actual, expected);
   });
 
-  it('matches the serial grid for a reordered, upsampled scan', async () => {
+  it('equals serial grid for reordered scan', async () => {
     // Axes flipped and swapped, so the canonical copy is not shared and is copied first.
     const volume = makeVolume([30, 26, 22], [3.1, 2.9, 4.2], [0, -1, 0, 1, 0, 0, 0, 0, -1]);
     const expected = resampleToWorkingGrid(volume, 2);
@@ -95,7 +95,7 @@ describe('resampleToWorkingGridParallel', () => {
     expectSameGrid(actual, expected);
   });
 
-  it('falls back to one thread for an oblique scan', async () => {
+  it('falls back for oblique scan', async () => {
     const angle = (10 * Math.PI) / 180;
     const direction = [Math.cos(angle), -Math.sin(angle), 0, Math.sin(angle), Math.cos(angle), 0];
     const volume = makeVolume([40, 40, 20], [1, 1, 1.5], [...direction, 0, 0, 1]);
@@ -104,7 +104,7 @@ describe('resampleToWorkingGridParallel', () => {
     expectSameGrid(actual, expected);
   });
 
-  it('recomputes on one thread when a worker fails', async () => {
+  it('recomputes serially after worker failure', async () => {
     const volume = makeVolume([40, 36, 30], [0.8, 0.8, 1.0]);
     const failingPool = {
       size: 1,
@@ -130,7 +130,7 @@ describe('resampleToWorkingGridParallel', () => {
     ['ts-thorax-crop (NIfTI)', 'ts-thorax-crop/ct.nii.gz'],
     ['cip-ct64 (NRRD)', 'cip-ct64/ct-64.nrrd'],
   ]) {
-    it(`matches the serial grid on ${name}`, async () => {
+    it(`equals serial grid on ${name}`, async () => {
       const { volume } = await readScan(path.join(REAL_DATA_DIR, file));
       const expected = resampleToWorkingGrid(volume, 2);
       const actual = await resampleToWorkingGridParallel(volume, 2, { pool: workersOnly });
@@ -140,20 +140,20 @@ describe('resampleToWorkingGridParallel', () => {
 });
 
 describe('SlabWorkerPool', () => {
-  it('rejects a run when its worker fails', async () => {
+  it('rejects run after worker failure', async () => {
     const pool = new SlabWorkerPool(1, { callingThreadClaims: false });
     try {
       await pool.ready();
       // A task kind the worker does not know makes it throw.
       const task = { kind: 'unknown-task' } as never;
-      const counters = pool.run({ task, total: 4, chunkSize: 1 });
-      await expect(counters).rejects.toThrow(/worker thread failed with 0 of 4 chunks/);
+      const run = pool.run({ task, total: 4, chunkSize: 1 });
+      await expect(run).rejects.toThrow(/worker thread failed with 0 of 4 chunks/);
     } finally {
       await pool.close();
     }
   });
 
-  it('rejects a worker count that is not a whole number', () => {
+  it('rejects fractional worker count', () => {
     expect(() => new SlabWorkerPool(1.5)).toThrow(/Invalid worker count 1.5/);
   });
 });
@@ -165,19 +165,19 @@ describe('defaultWorkerCount', () => {
     else process.env[PREPROCESS_WORKERS_ENV] = saved;
   });
 
-  it('reads the worker count from the environment', () => {
+  it('reads count from environment', () => {
     process.env[PREPROCESS_WORKERS_ENV] = '0';
     expect(defaultWorkerCount()).toBe(0);
     process.env[PREPROCESS_WORKERS_ENV] = '2';
     expect(defaultWorkerCount()).toBe(2);
   });
 
-  it('leaves one CPU to the calling thread by default', () => {
+  it('leaves one CPU by default', () => {
     delete process.env[PREPROCESS_WORKERS_ENV];
     expect(defaultWorkerCount()).toBe(Math.min(availableParallelism() - 1, 3));
   });
 
-  it('rejects a count that is not a whole number', () => {
+  it('rejects non-integer environment count', () => {
     process.env[PREPROCESS_WORKERS_ENV] = 'two';
     expect(() => defaultWorkerCount()).toThrow(/Invalid DLCO_PREPROCESS_WORKERS='two'/);
   });

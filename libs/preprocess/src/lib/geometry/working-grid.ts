@@ -221,7 +221,7 @@ function nearestInputOffsets(
   return [offsetsAlong(0), offsetsAlong(1), offsetsAlong(2)];
 }
 
-/** Marks the output voxels of an oblique scan whose nearest input voxel is inside and not padding. */
+/** Marks output voxels of an oblique scan whose nearest input voxel is inside and not padding. */
 function obliqueFieldOfView(canonical: Volume, output: GridGeometry): Uint8Array {
   const [n0, n1, n2] = canonical.size;
   const mask = new Uint8Array(output.size[0] * output.size[1] * output.size[2]);

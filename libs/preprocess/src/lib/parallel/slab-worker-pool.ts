@@ -6,7 +6,7 @@ import { processClaimedChunks, type SlabTaskMessage } from './slab-tasks.ts';
 /** Environment variable that sets the number of worker threads of the shared pool. */
 export const PREPROCESS_WORKERS_ENV = 'DLCO_PREPROCESS_WORKERS';
 
-/** Most worker threads the shared pool starts, whatever the number of CPUs. */
+/** Maximum number of worker threads that the shared pool starts by default. */
 const MAX_DEFAULT_WORKERS = 3;
 
 /** How long one wait for a worker's chunk lasts before worker failures are checked again, in ms. */
@@ -50,9 +50,9 @@ type WaitAsync = (
 ) => { async: false; value: string } | { async: true; value: Promise<string> };
 
 /**
- * Worker threads that share slab tasks (`SlabTask`) with the calling thread. Each task's chunks
- * are claimed through an atomic counter, so the calling thread works too, a worker that is
- * still starting takes only the chunks left when it is ready, and the result does not depend on
+ * Worker threads that share slab tasks (`SlabTask`) with the calling thread. Threads claim a
+ * task's chunks through an atomic counter, so the calling thread works too. A worker that is
+ * still starting takes only the chunks left when it is ready. The result does not depend on
  * which thread processed which chunk.
  *
  * Idle workers are unreferenced, so they never keep a process alive.
