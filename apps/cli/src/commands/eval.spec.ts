@@ -209,9 +209,9 @@ describe('dlco eval', () => {
 });
 
 /**
- * Writes a simulated-style cohort of three subjects: truth volumes of 8 × 4 × 4 voxels at 1 mm
- * and result folders with two 4 mm patches each. Patch 1 holds the deficit and the lesion, and
- * the model's deficit ranks it first.
+ * Writes a simulated-style cohort of three subjects, the last one vascular: truth volumes of
+ * 8 × 4 × 4 voxels at 1 mm and result folders with two 4 mm patches each. Patch 1 contains the
+ * deficit and the lesion, and the model's deficit ranks it first.
  */
 async function writeTruthCohort(dir: string): Promise<void> {
   const geometry = {
@@ -251,7 +251,7 @@ async function writeTruthCohort(dir: string): Promise<void> {
         explanations: {},
       }),
     );
-    labels.push(`${id},20,centrilobular,truth/${id}`);
+    labels.push(`${id},20,${id === 't3' ? 'vascular' : 'centrilobular'},truth/${id}`);
     predictions.push(`${id},19`);
     gradcam.push(`${id},0,1`, `${id},1,0`);
   }
@@ -286,6 +286,7 @@ describe('dlco eval faithfulness', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('faithfulness: 3 subjects with truth, 0 without result.json');
     expect(run.stdout).toMatch(/ {2}contributions: zoneSpearman n\/a/);
+    expect(run.stdout).toContain('  contributions (vascular, negative control): zoneSpearman');
   });
 
   it('metrics.json has the faithfulness key', () => {
@@ -297,14 +298,16 @@ describe('dlco eval faithfulness', () => {
         group.phenotype === 'all' && group.method === 'contributions',
     );
     // Two zones are too few for a rank correlation, so every rho is undefined.
-    expect(contributions.metrics.zoneSpearman.nUndefined).toBe(3);
+    // The vascular subject is only in its own group.
+    expect(contributions.metrics.zoneSpearman.nUndefined).toBe(2);
     expect(contributions.metrics.pointingGame.estimate).toBe(1);
     expect(contributions.metrics.recoveryAuc.estimate).toBeCloseTo(1, 6);
   });
 
   it('writes both faithfulness tables', () => {
     const groups = readFileSync(join(outDir, 'faithfulness.csv'), 'utf8');
-    expect(groups).toContain('\ngradcam,all,pointingGame,mean,3,0,0,0,');
+    expect(groups).toContain('\ngradcam,all,pointingGame,mean,2,0,0,0,');
+    expect(groups).toContain('\ngradcam,vascular,pointingGame,mean,1,0,0,0,');
     const subjects = readFileSync(join(outDir, 'faithfulness-subjects.csv'), 'utf8').trim();
     expect(subjects.split('\n')).toHaveLength(1 + 3 * 2);
   });

@@ -11,6 +11,7 @@ import {
   findExampleMap,
   hasTruthPaths,
   isEvalInputError,
+  NEGATIVE_CONTROL_PHENOTYPE,
   readLabelsFile,
   readPredictionsFile,
   TRUTH_PATH_COLUMN,
@@ -215,7 +216,10 @@ export function summarize(report: EvaluationReport, outDir: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Formats one line per method of the `all` faithfulness group. */
+/**
+ * Formats one line per method of the `all` faithfulness group and of the negative control,
+ * which `all` leaves out.
+ */
 function summarizeFaithfulness(faithfulness: FaithfulnessReport): string[] {
   const { subjects } = faithfulness;
   const lines = [
@@ -224,15 +228,18 @@ function summarizeFaithfulness(faithfulness: FaithfulnessReport): string[] {
       `${subjects.missingTruth.length} without truth files, ` +
       `${subjects.withoutTruthPath.length} with an empty truth_path`,
   ];
+  const shown = [ALL_PHENOTYPES, NEGATIVE_CONTROL_PHENOTYPE];
   for (const group of faithfulness.groups) {
-    if (group.phenotype !== ALL_PHENOTYPES) continue;
+    if (!shown.includes(group.phenotype)) continue;
     const parts = (['zoneSpearman', 'pointingGame', 'recoveryAuc'] as const)
       .filter((metric) => group.metrics[metric] !== undefined)
       .map((metric) => {
         const value = group.metrics[metric]!;
         return `${metric} ${formatInterval(value)} (n ${value.n}, ${value.nUndefined} undefined)`;
       });
-    lines.push(`  ${group.method}: ${parts.join(', ')}`);
+    const label =
+      group.phenotype === ALL_PHENOTYPES ? '' : ` (${group.phenotype}, negative control)`;
+    lines.push(`  ${group.method}${label}: ${parts.join(', ')}`);
   }
   return lines;
 }
