@@ -1,4 +1,10 @@
-export { readScan, type ReadScanOptions, type ReadScanResult } from './read-scan.ts';
+export {
+  readScan,
+  zipLimitsFor,
+  type ReadScanOptions,
+  type ReadScanResult,
+} from './read-scan.ts';
+export { checkZipArchive, type ZipArchiveSummary, type ZipLimits } from './zip.ts';
 export type { ScanFormat } from './formats.ts';
 export type { DicomSeriesInfo } from './read-dicom.ts';
 export type { ExcludedFile } from './dicom-series.ts';

@@ -8,7 +8,7 @@ import { identifyScanSource, type ScanFormat } from './formats.ts';
 import { readDicomSeries, type DicomSeriesInfo } from './read-dicom.ts';
 import { readVolumeFile } from './read-volume-file.ts';
 import { DEFAULT_MAX_VOXELS } from './volume-checks.ts';
-import { extractZip } from './zip.ts';
+import { extractZip, type ZipLimits } from './zip.ts';
 
 /** Options of `readScan`. */
 export interface ReadScanOptions {
@@ -41,6 +41,11 @@ export interface ReadScanResult {
 const ZIP_BYTES_PER_VOXEL = 8;
 /** Entries allowed in a .zip, matching the file limit of a DICOM folder. */
 const ZIP_MAX_ENTRIES = 20000;
+
+/** Returns the limits that a .zip read by `readScan` with `maxVoxels` must keep. */
+export function zipLimitsFor(maxVoxels: number = DEFAULT_MAX_VOXELS): ZipLimits {
+  return { maxEntries: ZIP_MAX_ENTRIES, maxBytes: maxVoxels * ZIP_BYTES_PER_VOXEL };
+}
 
 function logWarnings(logger: Logger, warnings: string[]): void {
   for (const warning of warnings) logger.warn({}, warning);
@@ -106,10 +111,7 @@ async function readZippedSeries(
 ) {
   const folder = await mkdtemp(path.join(tempDirectory, 'dlco-scan-'));
   try {
-    await extractZip(zipPath, folder, {
-      maxEntries: ZIP_MAX_ENTRIES,
-      maxBytes: options.maxVoxels * ZIP_BYTES_PER_VOXEL,
-    });
+    await extractZip(zipPath, folder, zipLimitsFor(options.maxVoxels));
     return await readDicomSeries(folder, { ...options, label: zipPath });
   } finally {
     await rm(folder, { recursive: true, force: true });

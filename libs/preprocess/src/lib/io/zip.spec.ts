@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, type InputErrorCode } from '../errors.ts';
 import { readScan } from './read-scan.ts';
 import { listEntries, makeTempDir, realDataDir, removeTempDir } from './test-helpers/fixtures.ts';
-import { extractZip } from './zip.ts';
+import { checkZipArchive, extractZip } from './zip.ts';
 
 const SLICE = path.join(realDataDir, 'cip-ct64/dicom/IMG0001.dcm');
 const LIMITS = { maxEntries: 100, maxBytes: 10_000_000 };
@@ -76,6 +76,40 @@ describe('extractZip', () => {
     const zipPath = await writeZip('bomb.zip', { 'zeros.bin': new Uint8Array(1_000_000) });
     const limits = { maxEntries: 10, maxBytes: 100_000 };
     await expectZipError(extractZip(zipPath, extraction, limits), 'INPUT_TOO_LARGE');
+  });
+
+  it.each([
+    ['smaller', 1000],
+    ['larger', 2_000_000],
+  ])('BAD CALL - entry %s than its declared size', async (_case, declaredSize) => {
+    // fflate writes the true size; both headers are patched to declare another one.
+    const archive = Buffer.from(zipSync({ 'zeros.bin': new Uint8Array(1_000_000) }, { level: 6 }));
+    archive.writeUInt32LE(declaredSize, 22);
+    const directory = archive.readUInt32LE(archive.length - 22 + 16);
+    archive.writeUInt32LE(declaredSize, directory + 24);
+    const zipPath = path.join(work, 'lying.zip');
+    await writeFile(zipPath, archive);
+    await expectZipError(extractZip(zipPath, extraction, LIMITS), 'ZIP_INVALID');
+  });
+
+  it('checkZipArchive sums declared sizes without inflating', async () => {
+    const zipPath = await writeZip('bomb.zip', { 'zeros.bin': new Uint8Array(1_000_000) });
+    const summary = await checkZipArchive(zipPath, LIMITS);
+    expect(summary.declaredBytes).toBe(1_000_000);
+    const limits = { maxEntries: 10, maxBytes: 100_000 };
+    await expectZipError(checkZipArchive(zipPath, limits), 'INPUT_TOO_LARGE');
+  });
+
+  it('checkZipArchive lists nested archives', async () => {
+    const inner = zipSync({ 'a.dcm': new Uint8Array(10) });
+    const zipPath = await writeZip('nested.zip', { 'series/inner.zip': inner });
+    const summary = await checkZipArchive(zipPath, LIMITS);
+    expect(summary.nestedArchives).toEqual(['series/inner.zip']);
+  });
+
+  it('BAD CALL - checkZipArchive on an entry with ..', async () => {
+    const zipPath = await writeZip('unsafe.zip', { '../escape.dcm': new Uint8Array(10) });
+    await expectZipError(checkZipArchive(zipPath, LIMITS), 'ZIP_INVALID');
   });
 
   it('BAD CALL - not a zip', async () => {
