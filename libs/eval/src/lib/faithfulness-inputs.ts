@@ -6,6 +6,12 @@ import { readCsvTable } from './read-csv.ts';
 /** Explanation methods read from result.json. */
 export const BUILT_IN_METHODS = ['contributions', 'attention', 'occlusion', 'shapley'] as const;
 
+/**
+ * Zone name that result.json gives patches outside every zone. Zone Shapley values leave these
+ * patches in place, so Shapley attributes no deficit to them.
+ */
+export const UNZONED = 'unzoned';
+
 /** One patch of result.json, with the fields the faithfulness metrics use. */
 export interface ResultPatch {
   readonly index: number;
@@ -126,8 +132,8 @@ function patchMethod(
  * Returns the attributed deficit of each built-in method that `result` contains, larger meaning
  * more deficit: contributions `deficitMlMinMmHg`; attention `attentionWeight`, unsigned;
  * occlusion `-occlusionMlMinMmHg`, the DLCO the patch removes; Shapley `-shapleyMlMinMmHg` per
- * zone, the DLCO the zone removes against the healthy reference. A method is absent when any
- * patch (or, for Shapley, any patch zone) lacks its value.
+ * zone, the DLCO the zone removes against the healthy reference, and 0 for unzoned patches. A
+ * method is absent when any patch (for Shapley, any zoned patch's zone) lacks its value.
  */
 export function builtInAttributions(result: ResultExplanations): Map<string, MethodAttribution> {
   const methods = new Map<string, MethodAttribution>();
@@ -141,9 +147,12 @@ export function builtInAttributions(result: ResultExplanations): Map<string, Met
   );
   if (occlusion) methods.set('occlusion', occlusion);
 
-  const zones = new Set(patches.map((patch) => patch.zone));
-  if (result.shapleyByZone.size > 0 && [...zones].every((zone) => result.shapleyByZone.has(zone))) {
-    const shapley = new Map([...zones].map((zone) => [zone, -result.shapleyByZone.get(zone)!]));
+  const zones = [...new Set(patches.map((patch) => patch.zone))];
+  const scored = zones.filter((zone) => zone !== UNZONED);
+  if (result.shapleyByZone.size > 0 && scored.every((zone) => result.shapleyByZone.has(zone))) {
+    const shapley = new Map(
+      zones.map((zone) => [zone, zone === UNZONED ? 0 : -result.shapleyByZone.get(zone)!]),
+    );
     methods.set('shapley', { zones: shapley });
   }
   return methods;
