@@ -130,10 +130,14 @@ function patchMethod(
 
 /**
  * Returns the attributed deficit of each built-in method that `result` contains, larger meaning
- * more deficit: contributions `deficitMlMinMmHg`; attention `attentionWeight`, unsigned;
- * occlusion `-occlusionMlMinMmHg`, the DLCO the patch removes; Shapley `-shapleyMlMinMmHg` per
- * zone, the DLCO the zone removes against the healthy reference, and 0 for unzoned patches. A
- * method is absent when any patch (for Shapley, any zoned patch's zone) lacks its value.
+ * more deficit:
+ * - contributions: `deficitMlMinMmHg`;
+ * - attention: `attentionWeight`, an unsigned importance;
+ * - occlusion: `-occlusionMlMinMmHg`, the DLCO the patch removes;
+ * - shapley: `-shapleyMlMinMmHg` per zone, the DLCO the zone removes against the healthy
+ *   reference, and 0 for unzoned patches.
+ *
+ * A method is absent when any patch (for Shapley, any zoned patch's zone) lacks its value.
  */
 export function builtInAttributions(result: ResultExplanations): Map<string, MethodAttribution> {
   const methods = new Map<string, MethodAttribution>();
