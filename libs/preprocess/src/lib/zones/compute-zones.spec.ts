@@ -107,6 +107,50 @@ describe('computeZones', () => {
     expect(decodeZone(zones.zoneCodes[25 + 50 * (25 + 50 * 5)])!.third).toBe('lower');
   });
 
+  it('cuts thirds at the ranked voxel z', () => {
+    // A cone, so that slices hold different voxel counts, on axial, z-flipped and tilted grids.
+    const size = 24;
+    const data = new Uint8Array(size ** 3);
+    for (let k = 2; k < size - 2; k++) {
+      for (let j = 0; j < size; j++) {
+        for (let i = 0; i < size; i++) {
+          const inside = (i - 12) ** 2 + (j - 12) ** 2 <= ((k * 10) / size) ** 2;
+          if (inside) data[i + size * (j + size * k)] = LUNG_LABELS.right;
+        }
+      }
+    }
+    const tilt = Math.sin(0.2);
+    const directions = [
+      [1, 0, 0, 0, 1, 0, 0, 0, 1],
+      [1, 0, 0, 0, -1, 0, 0, 0, -1],
+      [1, 0, 0, 0, Math.cos(0.2), -tilt, 0, tilt, Math.cos(0.2)],
+    ];
+    for (const direction of directions) {
+      const labels: LabelVolume = {
+        size: [size, size, size],
+        spacingMm: [1.5, 1.5, 2],
+        originMm: [3, -4, 50],
+        direction: Float64Array.from(direction),
+        data,
+      };
+      const zs: number[] = [];
+      for (let k = 0; k < size; k++) {
+        for (let j = 0; j < size; j++) {
+          for (let i = 0; i < size; i++) {
+            if (!data[i + size * (j + size * k)]) continue;
+            zs.push(direction[6] * 1.5 * i + direction[7] * 1.5 * j + direction[8] * 2 * k + 50);
+          }
+        }
+      }
+      zs.sort((x, y) => y - x);
+      const expected = [zs[Math.floor(zs.length / 3)], zs[Math.floor((2 * zs.length) / 3)]];
+      const zones = computeZones(labels, 2, { rindDepthMm: 4 });
+      expect(zones.thirdBoundariesMm.right[0]).toBeCloseTo(expected[0], 9);
+      expect(zones.thirdBoundariesMm.right[1]).toBeCloseTo(expected[1], 9);
+      expect(zones.thirdBoundariesMm.left).toEqual([Number.NaN, Number.NaN]);
+    }
+  });
+
   it('BAD CALL - rejects a negative rind depth', () => {
     expect(() => computeZones(boxLabels(10, 2), 2, { rindDepthMm: -1 })).toThrow(RangeError);
   });

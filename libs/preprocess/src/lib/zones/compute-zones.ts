@@ -58,28 +58,44 @@ export function computeZones(
   const rindDepthMm = options.rindDepthMm ?? 10;
   if (!(rindDepthMm >= 0))
     throw new RangeError(`rindDepthMm must be 0 or more mm, received ${rindDepthMm}.`);
-  const z = voxelZ(labels);
-  const data = new Uint8Array(labels.data.length);
+  const z = lungVoxelZ(labels);
+  const labelData = labels.data;
+  const data = new Uint8Array(labelData.length);
+  const rind = new Uint8Array(labelData.length);
   const boundaries = {
     right: [Number.NaN, Number.NaN],
     left: [Number.NaN, Number.NaN],
   } as Zones['thirdBoundariesMm'];
-  for (const lung of [LUNG_LABELS.right, LUNG_LABELS.left]) {
-    const cuts = thirdCuts(labels.data, z, lung);
+  const lungs = [LUNG_LABELS.right, LUNG_LABELS.left];
+  // Per label value: the two cuts and the core mask of that lung, when it has voxels.
+  const cutsOf: ([number, number] | undefined)[] = [];
+  const coreOf: (Uint8Array | undefined)[] = [];
+  for (const lung of lungs) {
+    const cuts = thirdCuts(labelData, z, lung);
     if (!cuts) continue;
     boundaries[lung === LUNG_LABELS.right ? 'right' : 'left'] = cuts;
-    const core = coreMask(labels, lung, spacing, rindDepthMm);
-    const labelData = labels.data;
-    for (let n = 0; n < data.length; n++) {
-      if (labelData[n] !== lung) continue;
-      let third = 2;
-      if (z[n] >= cuts[0]) third = 0;
-      else if (z[n] >= cuts[1]) third = 1;
-      data[n] = zoneCode(lung, third, core[n] === 1);
+    cutsOf[lung] = cuts;
+    coreOf[lung] = coreMask(labels, lung, spacing, rindDepthMm);
+  }
+  const [n0, n1, n2] = labels.size;
+  for (let k = 0, n = 0; k < n2; k++) {
+    for (let j = 0; j < n1; j++) {
+      for (let i = 0; i < n0; i++, n++) {
+        const lung = labelData[n];
+        const cuts = cutsOf[lung];
+        if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) continue;
+        if (cuts === undefined) continue;
+        const voxelZ = z.perSlice !== undefined ? z.perSlice[k] : z.perVoxel[n];
+        let third = 2;
+        if (voxelZ >= cuts[0]) third = 0;
+        else if (voxelZ >= cuts[1]) third = 1;
+        const isCore = coreOf[lung]![n] === 1;
+        data[n] = zoneCode(lung, third, isCore);
+        // Odd zone codes are the rind (see zoneCode).
+        if (!isCore) rind[n] = 1;
+      }
     }
   }
-  const rind = new Uint8Array(data.length);
-  for (let n = 0; n < data.length; n++) rind[n] = data[n] && data[n] % 2 === 1 ? 1 : 0;
   return {
     labels: { ...geometryOf(labels), data },
     zoneCodes: data,
@@ -90,39 +106,100 @@ export function computeZones(
   };
 }
 
-/** Returns the LPS z (mm) of the centre of every lung voxel of `grid`, and 0 elsewhere. */
-function voxelZ(grid: LabelVolume): Float64Array {
+/**
+ * LPS z (mm) of voxel centres: one value per slice when z depends on k alone (any grid whose
+ * axes 0 and 1 lie in the axial plane, such as the working grid), otherwise one per lung voxel
+ * (0 elsewhere). Both give the value `matrix[6] * i + matrix[7] * j + matrix[8] * k + offset[2]`.
+ */
+type VoxelZ =
+  | { perSlice: Float64Array; perVoxel?: undefined }
+  | { perSlice?: undefined; perVoxel: Float64Array };
+
+function lungVoxelZ(grid: LabelVolume): VoxelZ {
   const { matrix, offset } = indexToPhysical(grid);
   const [n0, n1, n2] = grid.size;
+  if (matrix[6] === 0 && matrix[7] === 0) {
+    // With zero factors, i and j add a zero of the same sign as at i = j = 0, so the per-slice
+    // value equals the per-voxel one bit for bit.
+    const perSlice = new Float64Array(n2);
+    for (let k = 0; k < n2; k++) {
+      perSlice[k] = matrix[6] * 0 + matrix[7] * 0 + matrix[8] * k + offset[2];
+    }
+    return { perSlice };
+  }
   const labelData = grid.data;
-  const z = new Float64Array(n0 * n1 * n2);
+  const perVoxel = new Float64Array(n0 * n1 * n2);
   let n = 0;
   for (let k = 0; k < n2; k++) {
     for (let j = 0; j < n1; j++) {
       for (let i = 0; i < n0; i++, n++) {
         if (labelData[n] !== LUNG_LABELS.right && labelData[n] !== LUNG_LABELS.left) continue;
-        z[n] = matrix[6] * i + matrix[7] * j + matrix[8] * k + offset[2];
+        perVoxel[n] = matrix[6] * i + matrix[7] * j + matrix[8] * k + offset[2];
       }
     }
   }
-  return z;
+  return { perVoxel };
 }
 
 /**
  * Returns the z values that cut a lung into thirds by voxel count: voxels with z at or above
  * `cuts[0]` are upper, at or above `cuts[1]` middle, the rest lower.
  */
-function thirdCuts(data: Uint8Array, z: Float64Array, lung: number): [number, number] | undefined {
+function thirdCuts(data: Uint8Array, z: VoxelZ, lung: number): [number, number] | undefined {
+  const ranked =
+    z.perSlice !== undefined
+      ? sliceZByVoxel(data, z.perSlice, lung)
+      : voxelZDescending(data, z.perVoxel, lung);
+  if (ranked.count === 0) return undefined;
+  // Voxels sharing a slice share a z, so a cut lands on a slice boundary.
+  const cut = (share: number) =>
+    ranked.at(Math.min(ranked.count - 1, Math.floor(share * ranked.count)));
+  return [cut(1 / 3), cut(2 / 3)];
+}
+
+/** The z of a lung's voxels in descending order, as a count and a lookup by rank. */
+interface RankedZ {
+  count: number;
+  at(rank: number): number;
+}
+
+function voxelZDescending(data: Uint8Array, z: Float64Array, lung: number): RankedZ {
   let count = 0;
   for (let n = 0; n < data.length; n++) if (data[n] === lung) count++;
-  if (count === 0) return undefined;
   const sorted = new Float64Array(count);
   for (let n = 0, m = 0; n < data.length; n++) if (data[n] === lung) sorted[m++] = z[n];
   sorted.sort().reverse();
-  // Voxels sharing a slice share a z, so a cut lands on a slice boundary.
-  const cut = (share: number) =>
-    sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))];
-  return [cut(1 / 3), cut(2 / 3)];
+  return { count, at: (rank) => sorted[rank] };
+}
+
+/**
+ * Ranks voxel z values from per-slice voxel counts instead of sorting every voxel: the voxel of
+ * rank r lies in the slice where the running count, taken in descending z, passes r.
+ */
+function sliceZByVoxel(data: Uint8Array, sliceZ: Float64Array, lung: number): RankedZ {
+  const slices = sliceZ.length;
+  const plane = data.length / slices;
+  const counts = new Float64Array(slices);
+  let count = 0;
+  for (let k = 0; k < slices; k++) {
+    let inSlice = 0;
+    const end = (k + 1) * plane;
+    for (let n = k * plane; n < end; n++) if (data[n] === lung) inSlice++;
+    counts[k] = inSlice;
+    count += inSlice;
+  }
+  const order = Array.from({ length: slices }, (_, k) => k).sort((a, b) => sliceZ[b] - sliceZ[a]);
+  return {
+    count,
+    at(rank) {
+      let passed = 0;
+      for (const k of order) {
+        passed += counts[k];
+        if (passed > rank) return sliceZ[k];
+      }
+      throw new RangeError(`rank ${rank} is not below the voxel count ${count}`);
+    },
+  };
 }
 
 /** Marks the voxels of `lung` deeper than `rindDepthMm` below its surface. */
