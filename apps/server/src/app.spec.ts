@@ -338,7 +338,7 @@ describe('DICOM zip with a patient name', () => {
     expect(response.status).toBe(200);
     const volume = gunzipSync(Buffer.from(await response.arrayBuffer()));
     expect(volume.includes(PATIENT_NAME)).toBe(false);
-    // The 348-byte NIfTI-1 header and its extensions hold all text the file has.
+    // The 348-byte NIfTI-1 header and its extensions contain all text in the file.
     const header = volume.subarray(0, volume.readFloatLE(108)).toString('latin1');
     expect(header).not.toContain('DOE');
   });

@@ -11,6 +11,7 @@ import { HttpError } from './errors.ts';
 import { JobStore } from './job-store.ts';
 import { RequestMetrics } from './metrics.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { pageRoutes } from './pages/pages.ts';
 import { predictionRoutes } from './predictions.ts';
 import { PredictionWorker } from './worker.ts';
 
@@ -132,6 +133,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
     }),
   );
   app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
+  app.route('/', pageRoutes());
 
   app.use('/v1/*', bearerAuth(keyDigests));
   app.route(

@@ -27,6 +27,16 @@ function fileRoute(summary: string, mediaType: string) {
   };
 }
 
+function htmlPage(summary: string) {
+  return {
+    get: {
+      summary,
+      security: [],
+      responses: { 200: { description: 'HTML page', content: { 'text/html': {} } } },
+    },
+  };
+}
+
 const metadataProperties = Object.fromEntries(
   Object.entries(METADATA_FIELDS).map(([name, unit]) => [
     name,
@@ -102,6 +112,16 @@ export const OPENAPI_DOCUMENT = {
     },
     '/openapi.json': {
       get: { summary: 'This document', security: [], responses: { 200: { description: 'OK' } } },
+    },
+    '/viewer': htmlPage('Clinician viewer: upload a scan, see the estimate and the map on the CT'),
+    '/docs': htmlPage('This document, rendered by Swagger UI'),
+    '/assets/{name}': {
+      get: {
+        summary: 'Scripts and styles of /viewer and /docs, with the NiiVue and Swagger UI bundles',
+        security: [],
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: { description: 'The file' }, 404: errorResponse('No such asset') },
+      },
     },
     '/v1/predictions': {
       post: {
