@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { EvalInputError } from '../errors.ts';
 import type { EvaluationReport } from '../evaluate.ts';
 import type { SubjectPoint } from '../subject-points.ts';
+import { renderResultMap } from './render-result-map.ts';
 
 /**
  * Map image that `dlco demo` and the server write into a result folder. `dlco batch` writes it
- * only when given an overlay writer, which the CLI does not pass yet.
+ * only when given an overlay writer, so `renderResultMap` draws the batch folders' maps.
  */
 export const OVERLAY_IMAGE_FILE = 'overlay.png';
 
@@ -21,8 +22,10 @@ export interface ExampleMapImage {
   readonly model: string;
   /** Reason for the choice, e.g. `largest estimated deficit with a map`. */
   readonly reason: string;
-  /** Path of the PNG that was read. */
+  /** Path of the overlay.png that was read, or of the result folder whose map was rendered. */
   readonly path: string;
+  /** True when the image was rendered from map.nii.gz because overlay.png was missing. */
+  readonly rendered: boolean;
   readonly png: Buffer;
   readonly point: SubjectPoint;
 }
@@ -50,6 +53,17 @@ export function exampleCandidates(points: readonly SubjectPoint[]): SubjectPoint
   return [...withReference, ...withoutReference];
 }
 
+/** Reads `<dir>/overlay.png`, or renders the folder's map.nii.gz when there is no such PNG. */
+async function resultImage(
+  dir: string,
+): Promise<{ png: Buffer; path: string; rendered: boolean } | null> {
+  const overlayPath = join(dir, OVERLAY_IMAGE_FILE);
+  const overlay = await readPng(overlayPath);
+  if (overlay !== null) return { png: overlay, path: overlayPath, rendered: false };
+  const rendered = await renderResultMap(dir);
+  return rendered === null ? null : { png: rendered, path: dir, rendered: true };
+}
+
 async function readPng(path: string): Promise<Buffer | null> {
   try {
     const bytes = await readFile(path);
@@ -66,9 +80,10 @@ function modelOf(point: SubjectPoint): string {
 
 /**
  * Finds the regional map image of one subject in the result folders of `resultsDir`
- * (`<resultsDir>/<id>/overlay.png`, the layout of `dlco batch` beside predictions.csv). With
- * `exampleId`, that subject is shown. Without it, the subject with the largest estimated deficit
- * that has an image is shown. When no image exists, it returns the reason instead of failing.
+ * (`<resultsDir>/<id>/`, the layout of `dlco batch` beside predictions.csv): its overlay.png,
+ * or else its map.nii.gz rendered by `renderResultMap`. With `exampleId`, that subject is shown.
+ * Without it, the subject with the largest estimated deficit that has a map is shown. When no
+ * map exists, it returns the reason instead of failing.
  *
  * @throws EvalInputError `EVAL_INPUT_INVALID` when `exampleId` is not an evaluated subject.
  */
@@ -77,7 +92,6 @@ export async function findExampleMap(
   report: EvaluationReport,
   exampleId?: string,
 ): Promise<ExampleMap> {
-  const folder = resultsDir;
   if (exampleId !== undefined) {
     const point = report.points.find((candidate) => candidate.id === exampleId);
     if (point === undefined) {
@@ -88,36 +102,37 @@ export async function findExampleMap(
         { column: 'example' },
       );
     }
-    const path = join(folder, point.id, OVERLAY_IMAGE_FILE);
-    const png = await readPng(path);
-    if (png === null) {
-      return { kind: 'missing', message: `No PNG image at ${path} for subject ${point.id}.` };
+    const dir = join(resultsDir, point.id);
+    const image = await resultImage(dir);
+    if (image === null) {
+      return {
+        kind: 'missing',
+        message: `${dir} has neither an ${OVERLAY_IMAGE_FILE} nor a map with its result.json.`,
+      };
     }
     return {
       kind: 'image',
       id: point.id,
       model: modelOf(point),
       reason: 'chosen',
-      path,
-      png,
+      ...image,
       point,
     };
   }
 
   for (const point of exampleCandidates(report.points)) {
-    const path = join(folder, point.id, OVERLAY_IMAGE_FILE);
-    const png = await readPng(path);
-    if (png === null) continue;
+    const image = await resultImage(join(resultsDir, point.id));
+    if (image === null) continue;
     const reason =
       point.predicted === null
         ? 'lowest estimate with a map'
         : 'largest estimated deficit with a map';
-    return { kind: 'image', id: point.id, model: modelOf(point), reason, path, png, point };
+    return { kind: 'image', id: point.id, model: modelOf(point), reason, ...image, point };
   }
   return {
     kind: 'missing',
     message:
-      `No result folder in ${resultsDir} has an ${OVERLAY_IMAGE_FILE} for an ` +
-      'evaluated subject, so no example map is shown.',
+      `No result folder in ${resultsDir} has an ${OVERLAY_IMAGE_FILE} or a map.nii.gz with ` +
+      'its result.json for an evaluated subject, so no example map is shown.',
   };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { launchChromium, type Browser, type Page } from '@dlco/browser-testing';
+import { writeFloatVolume, writeLabelVolume } from '@dlco/preprocess';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { evaluatePredictions, type EvaluationReport } from '../evaluate.ts';
@@ -15,6 +16,7 @@ import { EVALUATION_FILES, writeEvaluation } from '../write-evaluation.ts';
 import { findExampleMap } from './example-map.ts';
 import { CHART_MARKS } from './report-charts.ts';
 import { FAITHFULNESS_POINTS_MARK } from './report-faithfulness.ts';
+import { RESULT_MAP_UNIT } from './render-result-map.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-eval-report-'));
 const SUBJECTS = 36;
@@ -290,5 +292,82 @@ describe('report.html without result folders', () => {
     await expect(findExampleMap(dir, report, 'nobody')).rejects.toMatchObject({
       code: 'EVAL_INPUT_INVALID',
     });
+  });
+});
+
+/**
+ * Writes the result folder that `dlco batch` leaves for one subject, without overlay.png: a
+ * 24 × 20 × 16 grid at 2 mm stored with its first two axes reversed (as RAS-ordered files are),
+ * two lung blocks, and a deficit map that is positive in the upper half of the left lung
+ * (label 2, at low i because the i axis runs towards the patient's right).
+ */
+async function writeBatchResult(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const size: [number, number, number] = [24, 20, 16];
+  const geometry = {
+    size,
+    spacingMm: [2, 2, 2] as [number, number, number],
+    originMm: [46, 38, 0] as [number, number, number],
+    direction: Float64Array.of(-1, 0, 0, 0, -1, 0, 0, 0, 1),
+  };
+  const count = size[0] * size[1] * size[2];
+  const mask = new Uint8Array(count);
+  const map = new Float32Array(count);
+  for (let k = 2; k < 14; k++) {
+    for (let j = 4; j < 16; j++) {
+      for (let i = 2; i < 22; i++) {
+        if (i >= 11 && i <= 12) continue;
+        const index = i + size[0] * (j + size[1] * k);
+        mask[index] = i < 11 ? 2 : 1;
+        if (i < 11 && k >= 8) map[index] = 0.02;
+      }
+    }
+  }
+  await writeFloatVolume(join(dir, 'map.nii.gz'), geometry, map);
+  await writeLabelVolume(join(dir, 'lung-mask.nii.gz'), { ...geometry, data: mask });
+  const result = {
+    model: { id: 'dlco-test', version: '1.2.3' },
+    dlco: { estimate: 6 },
+    maps: {
+      map: {
+        file: 'map.nii.gz',
+        quantity: 'deficit (expected - contribution)',
+        unit: RESULT_MAP_UNIT,
+      },
+      lungMask: { file: 'lung-mask.nii.gz', quantity: 'lung labels', unit: 'label' },
+    },
+  };
+  writeFileSync(join(dir, 'result.json'), JSON.stringify(result));
+}
+
+describe('report.html from a batch map', () => {
+  it('renders map.nii.gz without overlay', async () => {
+    const dir = join(workDir, 'batch-map');
+    const paths = writeCohort(dir, null);
+    await writeBatchResult(join(dir, DEFICIT_ID));
+    const report = evaluatePredictions(
+      await readPredictionsFile(paths.predictions),
+      await readLabelsFile(paths.labels),
+      { resamples: 50, seed: 1 },
+    );
+    const example = await findExampleMap(dir, report);
+    expect(example.kind).toBe('image');
+    if (example.kind !== 'image') return;
+    expect(example.id).toBe(DEFICIT_ID);
+    expect(example.rendered).toBe(true);
+    const screenshot = process.env.DLCO_REPORT_SCREENSHOT;
+    if (screenshot) writeFileSync(screenshot.replace(/\.png$/, '-map.png'), example.png);
+
+    const outDir = join(dir, 'eval');
+    await writeEvaluation(report, outDir, { example });
+    const { page, consoleErrors } = await openReport(join(outDir, EVALUATION_FILES.report));
+    expect(consoleErrors).toEqual([]);
+    const width = await page
+      .locator('#example-map')
+      .evaluate((element: HTMLImageElement) => element.naturalWidth);
+    expect(width).toBeGreaterThan(100);
+    const caption = await page.locator('#example figcaption').innerText();
+    expect(caption).toContain(`Rendered from the map.nii.gz of ${join(dir, DEFICIT_ID)}`);
+    await page.close();
   });
 });

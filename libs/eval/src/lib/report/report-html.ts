@@ -139,9 +139,12 @@ function exampleHtml(example: ExampleMap | undefined): string {
   const { point } = example;
   const model = example.model === '' ? 'model not named' : `model ${example.model}`;
   const reference = point.predicted === null ? '' : `, reference ${formatNumber(point.predicted)}`;
+  const imageSource = example.rendered
+    ? `Rendered from the map.nii.gz of ${example.path}, which has no overlay.png`
+    : `Image: ${example.path}`;
   const caption =
     `Subject ${example.id}, ${model} (${example.reason}): estimate ${formatNumber(point.estimate)}, ` +
-    `measured ${formatNumber(point.measured)}${reference} ml/min/mmHg. Image: ${example.path}.`;
+    `measured ${formatNumber(point.measured)}${reference} ml/min/mmHg. ${imageSource}.`;
   const source = `data:image/png;base64,${example.png.toString('base64')}`;
   return (
     `<figure>\n<img id="example-map" alt="${escapeHtml(`Regional DLCO map of subject ${example.id}`)}" ` +
