@@ -272,6 +272,25 @@ describe('viewer errors', () => {
   });
 });
 
+describe('viewer failed job', () => {
+  it('EXPECTED FAILURE - truncated scan shows INPUT_CORRUPT', async () => {
+    const truncated = join(workDir, 'truncated.nii.gz');
+    const bytes = readFileSync(DEMO_SCAN);
+    writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const { page, record } = await openPage('/viewer');
+    await page.waitForSelector('body[data-ready="true"]');
+    await fillDemoForm(page, API_KEY);
+    await page.setInputFiles('#scan', truncated);
+    await page.click('#submit');
+    const error = page.locator('#error');
+    await error.waitFor({ state: 'visible', timeout: 120_000 });
+    expect(await error.textContent()).toContain('422 INPUT_CORRUPT');
+    expect(await page.locator('#result').isVisible()).toBe(false);
+    expect(record.consoleErrors).toEqual([]);
+    await page.close();
+  }, 180_000);
+});
+
 describe('scan.nii.gz artifact', () => {
   it('requires the API key', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
