@@ -312,6 +312,15 @@ describe('dlco eval faithfulness', () => {
     expect(subjects.split('\n')).toHaveLength(1 + 3 * 2);
   });
 
+  it('--no-faithfulness skips the tables', async () => {
+    const skipped = join(workDir, 'no-faithfulness');
+    const rerun = await runDlco(truthArgs(skipped, ['--no-faithfulness']));
+    expect(rerun.code).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(skipped, 'metrics.json'), 'utf8'));
+    expect(metrics.faithfulness).toBeUndefined();
+    expect(existsSync(join(skipped, 'faithfulness.csv'))).toBe(false);
+  });
+
   it('BAD CALL - missing results folder', async () => {
     const bad = join(workDir, 'bad-results');
     const failed = await runDlco(truthArgs(bad, ['--results', join(cohort, 'nowhere')]));
