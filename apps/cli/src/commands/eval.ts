@@ -131,6 +131,9 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
   });
   const resultsDir = resolve(options.results ?? dirname(resolve(predictionsPath)));
   const example = await findExampleMap(resultsDir, report, options.example);
+  if (options.example !== undefined && example.kind === 'missing') {
+    process.stderr.write(`warning: no example map in report.html: ${example.message}\n`);
+  }
   const faithfulness = await runFaithfulness(predictions, labels, options);
   const outDir = resolve(options.out);
   const full: EvaluationReport = faithfulness ? { ...report, faithfulness } : report;

@@ -53,15 +53,27 @@ export function exampleCandidates(points: readonly SubjectPoint[]): SubjectPoint
   return [...withReference, ...withoutReference];
 }
 
-/** Reads `<dir>/overlay.png`, or renders the folder's map.nii.gz when there is no such PNG. */
-async function resultImage(
-  dir: string,
-): Promise<{ png: Buffer; path: string; rendered: boolean } | null> {
-  const overlayPath = join(dir, OVERLAY_IMAGE_FILE);
-  const overlay = await readPng(overlayPath);
-  if (overlay !== null) return { png: overlay, path: overlayPath, rendered: false };
-  const rendered = await renderResultMap(dir);
-  return rendered === null ? null : { png: rendered, path: dir, rendered: true };
+interface FolderImage {
+  png: Buffer;
+  path: string;
+  rendered: boolean;
+}
+
+/**
+ * Reads `<dir>/overlay.png`, or renders the folder's map.nii.gz when there is no such PNG.
+ * Returns null when the folder has neither, and the error text when a file cannot be read, so
+ * that a damaged result folder costs the report its example map and never the evaluation.
+ */
+async function resultImage(dir: string): Promise<FolderImage | string | null> {
+  try {
+    const overlayPath = join(dir, OVERLAY_IMAGE_FILE);
+    const overlay = await readPng(overlayPath);
+    if (overlay !== null) return { png: overlay, path: overlayPath, rendered: false };
+    const rendered = await renderResultMap(dir);
+    return rendered === null ? null : { png: rendered, path: dir, rendered: true };
+  } catch (error) {
+    return `${dir}: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }
 
 async function readPng(path: string): Promise<Buffer | null> {
@@ -110,6 +122,9 @@ export async function findExampleMap(
         message: `${dir} has neither an ${OVERLAY_IMAGE_FILE} nor a map with its result.json.`,
       };
     }
+    if (typeof image === 'string') {
+      return { kind: 'missing', message: `The map of ${point.id} cannot be shown: ${image}.` };
+    }
     return {
       kind: 'image',
       id: point.id,
@@ -120,9 +135,14 @@ export async function findExampleMap(
     };
   }
 
+  const unreadable: string[] = [];
   for (const point of exampleCandidates(report.points)) {
     const image = await resultImage(join(resultsDir, point.id));
     if (image === null) continue;
+    if (typeof image === 'string') {
+      unreadable.push(image);
+      continue;
+    }
     const reason =
       point.predicted === null
         ? 'lowest estimate with a map'
@@ -133,6 +153,7 @@ export async function findExampleMap(
     kind: 'missing',
     message:
       `No result folder in ${resultsDir} has an ${OVERLAY_IMAGE_FILE} or a map.nii.gz with ` +
-      'its result.json for an evaluated subject, so no example map is shown.',
+      'its result.json for an evaluated subject, so no example map is shown.' +
+      (unreadable.length === 0 ? '' : ` Unreadable result folders: ${unreadable.join('; ')}.`),
   };
 }

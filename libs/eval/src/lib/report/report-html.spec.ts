@@ -282,6 +282,22 @@ describe('report.html without result folders', () => {
     await page.close();
   });
 
+  it('damaged result folder is named', async () => {
+    const dir = join(workDir, 'damaged');
+    const paths = writeCohort(dir, null);
+    mkdirSync(join(dir, DEFICIT_ID));
+    writeFileSync(join(dir, DEFICIT_ID, 'result.json'), '{"maps": ');
+    const report = evaluatePredictions(
+      await readPredictionsFile(paths.predictions),
+      await readLabelsFile(paths.labels),
+      { resamples: 10 },
+    );
+    const example = await findExampleMap(dir, report);
+    expect(example.kind).toBe('missing');
+    if (example.kind !== 'missing') return;
+    expect(example.message).toContain(`Unreadable result folders: ${join(dir, DEFICIT_ID)}: `);
+  });
+
   it('BAD CALL - example id not evaluated', async () => {
     const dir = join(workDir, 'bare');
     const report = evaluatePredictions(
