@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +13,7 @@ import { createRandom } from '../random.ts';
 import { readLabelsFile } from '../read-labels.ts';
 import { readPredictionsFile } from '../read-predictions.ts';
 import { EVALUATION_FILES, writeEvaluation } from '../write-evaluation.ts';
-import { findExampleMap } from './example-map.ts';
+import { findExampleMap, type ExampleMap } from './example-map.ts';
 import { CHART_MARKS } from './report-charts.ts';
 import { FAITHFULNESS_POINTS_MARK } from './report-faithfulness.ts';
 import { RESULT_MAP_UNIT } from './render-result-map.ts';
@@ -296,6 +296,23 @@ describe('report.html without result folders', () => {
     expect(example.kind).toBe('missing');
     if (example.kind !== 'missing') return;
     expect(example.message).toContain(`Unreadable result folders: ${join(dir, DEFICIT_ID)}: `);
+  });
+
+  it('failed render keeps the old folder', async () => {
+    const dir = join(workDir, 'bare');
+    const report = evaluatePredictions(
+      await readPredictionsFile(join(dir, 'predictions.csv')),
+      await readLabelsFile(join(dir, 'labels.csv')),
+      { resamples: 10 },
+    );
+    const outDir = join(dir, 'kept');
+    mkdirSync(outDir);
+    writeFileSync(join(outDir, 'previous.txt'), 'previous evaluation');
+    // An image entry without PNG bytes makes report.html fail after metrics.json is staged.
+    const broken = { kind: 'image', id: 's1', point: report.points[1] } as unknown as ExampleMap;
+    await expect(writeEvaluation(report, outDir, { example: broken })).rejects.toThrow();
+    expect(readdirSync(outDir)).toEqual(['previous.txt']);
+    expect(readdirSync(dir).filter((name) => name.startsWith('.'))).toEqual([]);
   });
 
   it('BAD CALL - example id not evaluated', async () => {
