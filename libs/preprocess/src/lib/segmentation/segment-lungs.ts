@@ -29,8 +29,18 @@ export interface SegmentLungsOptions {
    * 10).
    */
   closingRadiusMm?: number;
+  /**
+   * Body interior and air inside it, computed ahead (see `BodyInteriorSlices`) from the same
+   * field-of-view mask and thresholds. `air` is changed in place.
+   */
+  bodyAndAir?: { interior: Uint8Array; air: Uint8Array };
   logger?: Logger;
 }
+
+/** Default `SegmentLungsOptions.airThresholdHu`. */
+export const DEFAULT_AIR_THRESHOLD_HU = -400;
+/** Default `SegmentLungsOptions.tissueThresholdHu`. */
+export const DEFAULT_TISSUE_THRESHOLD_HU = -500;
 
 /** Result of `segmentLungs`, on the working grid it was given. */
 export interface LungSegmentation {
@@ -95,8 +105,12 @@ export function segmentLungs(
   const spacing = working.spacingMm;
   const fovMask = options.fovMask ?? gridFovMask ?? deriveFovMask(working);
   const warnings: string[] = [];
-  const interior = bodyInterior(working, fovMask, options.tissueThresholdHu ?? -500);
-  const air = selectLungAir(working, fovMask, interior, options.airThresholdHu ?? -400);
+  const tissueThresholdHu = options.tissueThresholdHu ?? DEFAULT_TISSUE_THRESHOLD_HU;
+  const airThresholdHu = options.airThresholdHu ?? DEFAULT_AIR_THRESHOLD_HU;
+  const interior =
+    options.bodyAndAir?.interior ?? bodyInterior(working, fovMask, tissueThresholdHu);
+  const air = options.bodyAndAir?.air ?? airInsideBody(working, fovMask, interior, airThresholdHu);
+  keepLargestAir(working, air);
   logStep('body-and-air');
 
   const trace = traceAirway(working, air);
@@ -148,8 +162,8 @@ function deriveFovMask(volume: Volume): Uint8Array {
   return mask;
 }
 
-/** Returns the air inside the body that belongs to the largest air components. */
-function selectLungAir(
+/** Returns 1 where a voxel is inside the body and the field of view and below `thresholdHu`. */
+function airInsideBody(
   volume: Volume,
   fovMask: Uint8Array,
   interior: Uint8Array,
@@ -159,6 +173,15 @@ function selectLungAir(
   for (let n = 0; n < air.length; n++) {
     air[n] = interior[n] && fovMask[n] && volume.data[n] < thresholdHu ? 1 : 0;
   }
+  return air;
+}
+
+/**
+ * Keeps, in place, the air that belongs to the largest air components.
+ *
+ * @throws InputError `LUNGS_NOT_FOUND` when the largest component is below 100 mL.
+ */
+function keepLargestAir(volume: Volume, air: Uint8Array): void {
   const components = connectedComponents(air, volume.size);
   const order = componentsBySize(components);
   const voxelMl = (volume.spacingMm[0] * volume.spacingMm[1] * volume.spacingMm[2]) / 1000;
@@ -175,7 +198,6 @@ function selectLungAir(
   for (const c of order)
     if (components.sizes[c - 1] >= MIN_LUNG_COMPONENT_SHARE * largest) keep[c] = 1;
   for (let n = 0; n < air.length; n++) air[n] = keep[components.labels[n]];
-  return air;
 }
 
 /** Returns the mean i index of the body interior, used as the left-right midline. */
