@@ -1,3 +1,4 @@
+import { BodyInteriorSlices, type BodyAndAirMasks } from '../segmentation/body-interior.ts';
 import {
   InputSliceFilter,
   OutputSliceFinisher,
@@ -7,7 +8,8 @@ import {
 /** Work that splits into independent ranges of slices, each done by whichever thread claims it. */
 export type SlabTask =
   | { kind: 'filter-input-slices'; plan: AxisAlignedPlan }
-  | { kind: 'finish-output-slices'; plan: AxisAlignedPlan };
+  | { kind: 'finish-output-slices'; plan: AxisAlignedPlan }
+  | { kind: 'body-and-air'; masks: BodyAndAirMasks };
 
 /** A task with the shared counters through which the threads claim and report chunks. */
 export interface SlabTaskMessage {
@@ -32,6 +34,10 @@ export function chunkRunner(task: SlabTask): (first: number, end: number) => voi
     case 'finish-output-slices': {
       const finisher = new OutputSliceFinisher(task.plan);
       return (first, end) => finisher.finishSlices(first, end);
+    }
+    case 'body-and-air': {
+      const slices = new BodyInteriorSlices(task.masks);
+      return (first, end) => slices.processSlices(first, end);
     }
   }
 }

@@ -18,46 +18,104 @@ export function bodyInterior(
   fovMask: Uint8Array,
   tissueThresholdHu: number,
 ): Uint8Array {
-  const [n0, n1, n2] = volume.size;
-  const plane = n0 * n1;
-  const data = volume.data;
-  const interior = new Uint8Array(data.length);
-  const tissue = new Uint8Array(plane);
-  const blocked = new Uint8Array(plane);
-  // Per voxel of a slice: FREE, WALL (tissue or a blocked edge run) or OUTSIDE (flooded).
-  const state = new Uint8Array(plane);
-  const queue = new Int32Array(plane);
-  const perimeter = slicePerimeter(n0, n1);
-  const isTissue = (p: number) => tissue[p] === 1;
+  const masks: BodyAndAirMasks = {
+    size: volume.size,
+    data: volume.data,
+    fovMask,
+    tissueThresholdHu,
+    interior: new Uint8Array(volume.data.length),
+  };
+  new BodyInteriorSlices(masks).processSlices(0, volume.size[2]);
+  return masks.interior;
+}
 
-  for (let k = 0; k < n2; k++) {
-    const base = k * plane;
-    for (let p = 0; p < plane; p++) {
-      tissue[p] = fovMask[base + p] === 1 && data[base + p] > tissueThresholdHu ? 1 : 0;
-    }
-    blocked.fill(0);
-    markEdgeCuts(perimeter, n0, n1, isTissue, blocked);
-    for (let p = 0; p < plane; p++) state[p] = tissue[p] | blocked[p] ? WALL : FREE;
+/**
+ * Inputs and outputs of `BodyInteriorSlices`. The arrays may be backed by `SharedArrayBuffer`s
+ * so that several threads fill disjoint slices.
+ */
+export interface BodyAndAirMasks {
+  size: [number, number, number];
+  /** HU of the volume. */
+  data: Int16Array;
+  fovMask: Uint8Array;
+  tissueThresholdHu: number;
+  /** Output, zero-filled: 1 inside the body, as `bodyInterior` returns it. */
+  interior: Uint8Array;
+  /**
+   * Optional output: `mask` becomes 1 where a voxel is inside the body and the field of view and
+   * below `thresholdHu`, 0 elsewhere.
+   */
+  air?: { mask: Uint8Array; thresholdHu: number };
+}
 
-    let tail = 0;
-    for (const p of perimeter) {
-      if (state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
-    }
-    for (let p = 0; p < plane; p++) {
-      if (!fovMask[base + p] && state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
-    }
-    for (let head = 0; head < tail; head++) {
-      const p = queue[head];
-      const i = p % n0;
-      if (i > 0 && state[p - 1] === FREE) ((state[p - 1] = OUTSIDE), (queue[tail++] = p - 1));
-      if (i < n0 - 1 && state[p + 1] === FREE) ((state[p + 1] = OUTSIDE), (queue[tail++] = p + 1));
-      if (p >= n0 && state[p - n0] === FREE) ((state[p - n0] = OUTSIDE), (queue[tail++] = p - n0));
-      if (p < plane - n0 && state[p + n0] === FREE)
-        ((state[p + n0] = OUTSIDE), (queue[tail++] = p + n0));
-    }
-    for (let p = 0; p < plane; p++) if (state[p] !== OUTSIDE) interior[base + p] = 1;
+/** Computes `bodyInterior` (and the air inside it) for any range of axial slices. */
+export class BodyInteriorSlices {
+  private readonly masks: BodyAndAirMasks;
+  private readonly tissue: Uint8Array;
+  private readonly blocked: Uint8Array;
+  /** Per voxel of a slice: FREE, WALL (tissue or a blocked edge run) or OUTSIDE (flooded). */
+  private readonly state: Uint8Array;
+  private readonly queue: Int32Array;
+  private readonly perimeter: Int32Array;
+
+  constructor(masks: BodyAndAirMasks) {
+    const [n0, n1] = masks.size;
+    const plane = n0 * n1;
+    this.masks = masks;
+    this.tissue = new Uint8Array(plane);
+    this.blocked = new Uint8Array(plane);
+    this.state = new Uint8Array(plane);
+    this.queue = new Int32Array(plane);
+    this.perimeter = slicePerimeter(n0, n1);
   }
-  return interior;
+
+  /** Writes slices `first` to `end - 1` of the outputs. */
+  processSlices(first: number, end: number): void {
+    const { size, data, fovMask, tissueThresholdHu, interior, air } = this.masks;
+    const [n0, n1] = size;
+    const plane = n0 * n1;
+    const { tissue, blocked, state, queue, perimeter } = this;
+    const isTissue = (p: number) => tissue[p] === 1;
+
+    for (let k = first; k < end; k++) {
+      const base = k * plane;
+      for (let p = 0; p < plane; p++) {
+        tissue[p] = fovMask[base + p] === 1 && data[base + p] > tissueThresholdHu ? 1 : 0;
+      }
+      blocked.fill(0);
+      markEdgeCuts(perimeter, n0, n1, isTissue, blocked);
+      for (let p = 0; p < plane; p++) state[p] = tissue[p] | blocked[p] ? WALL : FREE;
+
+      let tail = 0;
+      for (const p of perimeter) {
+        if (state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
+      }
+      for (let p = 0; p < plane; p++) {
+        if (!fovMask[base + p] && state[p] === FREE) ((state[p] = OUTSIDE), (queue[tail++] = p));
+      }
+      for (let head = 0; head < tail; head++) {
+        const p = queue[head];
+        const i = p % n0;
+        if (i > 0 && state[p - 1] === FREE) ((state[p - 1] = OUTSIDE), (queue[tail++] = p - 1));
+        if (i < n0 - 1 && state[p + 1] === FREE)
+          ((state[p + 1] = OUTSIDE), (queue[tail++] = p + 1));
+        if (p >= n0 && state[p - n0] === FREE)
+          ((state[p - n0] = OUTSIDE), (queue[tail++] = p - n0));
+        if (p < plane - n0 && state[p + n0] === FREE)
+          ((state[p + n0] = OUTSIDE), (queue[tail++] = p + n0));
+      }
+      for (let p = 0; p < plane; p++) if (state[p] !== OUTSIDE) interior[base + p] = 1;
+      if (air !== undefined) this.markAir(base, plane, air);
+    }
+  }
+
+  private markAir(base: number, plane: number, air: NonNullable<BodyAndAirMasks['air']>): void {
+    const { data, fovMask, interior } = this.masks;
+    const { mask, thresholdHu } = air;
+    for (let n = base; n < base + plane; n++) {
+      mask[n] = interior[n] && fovMask[n] && data[n] < thresholdHu ? 1 : 0;
+    }
+  }
 }
 
 const FREE = 0;

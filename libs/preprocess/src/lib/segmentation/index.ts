@@ -1,3 +1,4 @@
 export * from './segment-lungs.ts';
 export * from './coverage.ts';
 export type { SeparationMethod } from './lung-separation.ts';
+export { segmentLungsParallel } from './parallel-segmentation.ts';
