@@ -91,8 +91,8 @@ export function evalCommand(): Command {
     .option('--no-faithfulness', 'skip explanation faithfulness even when truth_path is present')
     .option(
       '--example <id>',
-      'subject whose <id>/overlay.png from the results folder is shown in report.html ' +
-        '(default: the largest estimated deficit that has one)',
+      'subject whose map from the results folder (<id>/overlay.png, else <id>/map.nii.gz) is ' +
+        'shown in report.html (default: the largest estimated deficit with a map)',
     )
     .action(
       runAction(async (predictionsPath: string, options: EvalCommandOptions) => {
