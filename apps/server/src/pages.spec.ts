@@ -182,6 +182,10 @@ describe('viewer page', () => {
     expect(await page.textContent('#model-id')).toBe(model.id);
     expect(await page.textContent('#model-version')).toBe(model.version);
     expect(await page.textContent('#model-trained-on')).toBe(model.trainedOn);
+    const limitations = await page.$$eval('#model-limitations li', (items) =>
+      items.map((item) => item.textContent),
+    );
+    expect(limitations).toEqual(model.limitations);
   });
 
   it('shows the research-use notice', async () => {

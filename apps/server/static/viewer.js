@@ -154,14 +154,8 @@ function showResult(result) {
   setText('model-trained-on', model.trainedOn);
   setText('deficit-definition', result.deficit.definition);
 
-  const warnings = element('warnings');
-  warnings.replaceChildren(
-    ...result.warnings.map((warning) => {
-      const item = document.createElement('li');
-      item.textContent = warning;
-      return item;
-    }),
-  );
+  element('model-limitations').replaceChildren(...model.limitations.map(listItem));
+  element('warnings').replaceChildren(...result.warnings.map(listItem));
 
   const rows = result.regions.map((region) =>
     tableRow([
@@ -184,6 +178,12 @@ function showResult(result) {
   ]);
   element('zones').tFoot.replaceChildren(total);
   element('result').hidden = false;
+}
+
+function listItem(text) {
+  const item = document.createElement('li');
+  item.textContent = text;
+  return item;
 }
 
 function tableRow(cells) {
