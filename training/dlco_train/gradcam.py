@@ -9,21 +9,21 @@ Target and sign. The differentiated output is the negated DLCO estimate of the w
 bag, ``-dlco`` (all patches, no volume scaling, as at inference). Grad-CAM (Selvaraju et
 al., ICCV 2017) weights each channel k of the encoder's last convolution stage by its
 mean gradient, ``alpha_k = mean_x d(-dlco)/dA_k(x)``, and keeps
-``relu(sum_k alpha_k A_k(x))``.
-A positive map therefore marks features whose increase would lower the estimate. The
-patch value is the mean of that map over the patch's last-stage grid, so it is at least
-0 and larger means more attributed deficit, the convention of ``dlco eval
---explanation``. Each bag is one backward pass, and every patch gets its own map
-because the encoder sees one patch at a time.
+``relu(sum_k alpha_k A_k(x))``. A positive map therefore marks features whose increase
+would lower the estimate. The patch value is the mean of that map over the patch's
+last-stage grid, so it is at least 0 and larger means more attributed deficit, the
+convention of ``dlco eval --explanation``. Each bag is one backward pass, and every
+patch gets its own map because the encoder embeds each patch on its own.
 
 The ``signed`` value is the same mean without the ReLU. Because the encoder pools the
 last stage globally, it equals ``(1/V) sum_k A_k-pooled * d(-dlco)/d(pooled_k)`` with V
-the number of last-stage voxels: the first-order change of ``-dlco`` when that patch's
-last-stage activations are scaled up, which the tests check by finite differences.
+the number of last-stage voxels. So V times it is the derivative of ``-dlco`` with
+respect to one common factor on that patch's last-stage activations, which the tests
+check by finite differences.
 
-What Grad-CAM cannot see: with ``encoder_density_features`` the patch's mean HU,
-LAA-950 and HAA shares enter the encoder's linear layer directly, after the last
-convolution, so their effect on the estimate is not in the map.
+NOTE: with ``encoder_density_features`` the patch's mean HU, LAA-950 and HAA shares
+enter the encoder's linear layer directly, after the last convolution, so their effect
+on the estimate is not in the map.
 
 Output: a CSV with columns ``id``, ``patch_index`` (the bag's patch order, which is the
 ``index`` of ``patches[]`` in a ``dlco predict`` result of the same scan with the same

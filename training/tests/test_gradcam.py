@@ -21,7 +21,7 @@ STATS = {
 
 
 def random_model(config, seed=0):
-    """A model with random weights, so gradients differ between patches and channels."""
+    """Build a model with random weights, so gradients differ between patches."""
     torch.manual_seed(seed)
     model = build_model(config, STATS)
     generator = torch.Generator().manual_seed(seed)
@@ -38,7 +38,7 @@ def first_bag(tiny_cohort):
 
 
 def scaled_estimate(model, bag, metadata, patch, factor):
-    """The estimate with one patch's last-stage activations multiplied by ``factor``."""
+    """Return the estimate with one patch's last-stage activations times ``factor``."""
 
     def scale(_module, _inputs, output):
         output = output.clone()
@@ -65,9 +65,7 @@ def scaled_estimate(model, bag, metadata, patch, factor):
 
 
 @pytest.mark.parametrize("pooling", ["additive", "attention"])
-def test_signed_value_is_the_first_order_drop_of_the_estimate(
-    tiny_cohort, make_config, pooling
-):
+def test_signed_value_matches_finite_difference(tiny_cohort, make_config, pooling):
     torch.set_num_threads(1)
     model = random_model(make_config(pooling=pooling, encoder_density_features=True))
     _, bag, metadata = first_bag(tiny_cohort)
@@ -88,20 +86,18 @@ def test_signed_value_is_the_first_order_drop_of_the_estimate(
     assert np.ptp(result.signed) > 0
 
 
-def test_values_are_nonnegative_and_bound_the_signed_mean(tiny_cohort, make_config):
+def test_values_nonnegative_above_signed(tiny_cohort, make_config):
     model = random_model(make_config(), seed=1)
     _, bag, metadata = first_bag(tiny_cohort)
     result = gradcam_bag(model, bag, metadata)
     assert result.values.shape == (bag.patch_count,)
     assert np.all(result.values >= 0)
-    # mean(relu(x)) >= max(mean(x), 0), with equality when the map has one sign.
+    # mean(relu(x)) >= mean(x), with equality where the map has one sign.
     assert np.all(result.values >= np.maximum(result.signed, 0) - 1e-12)
     assert result.values.max() > 0
 
 
-def test_additive_patch_values_do_not_depend_on_the_other_patches(
-    tiny_cohort, make_config
-):
+def test_additive_values_ignore_other_patches(tiny_cohort, make_config):
     # With additive pooling, patch n's contribution depends on patch n only, so its
     # Grad-CAM is the same in the whole bag and in a bag of a few of its patches. A
     # mix-up of patch order would break this.
@@ -134,7 +130,7 @@ def checkpoint_file(tmp_path, make_config, bags_dir, scan_id):
     return path, model
 
 
-def test_command_writes_one_row_per_patch(tiny_cohort, make_config, tmp_path):
+def test_command_writes_row_per_patch(tiny_cohort, make_config, tmp_path):
     bags_dir, manifest = tiny_cohort
     rows = read_metadata_manifest(manifest)[:3]
     small_manifest = tmp_path / "manifest.csv"
@@ -165,7 +161,7 @@ def test_command_writes_one_row_per_patch(tiny_cohort, make_config, tmp_path):
         )
 
 
-def test_command_rejects_missing_bags_and_other_preprocessing(
+def test_command_rejects_bad_bags(
     tiny_cohort, make_config, tmp_path, caplog
 ):
     bags_dir, manifest = tiny_cohort
@@ -177,7 +173,8 @@ def test_command_rejects_missing_bags_and_other_preprocessing(
     missing_manifest.write_text("id,age\nno-such-scan,50\n", encoding="utf-8")
     args = ["--checkpoint", str(checkpoint), "--bags", bags_dir, "--out", str(out)]
     assert main(args + ["--manifest", str(missing_manifest)]) == 2
-    assert "no-such-scan" in caplog.text and "dlco preprocess" in caplog.text
+    assert "no-such-scan" in caplog.text
+    assert "dlco preprocess" in caplog.text
     assert not out.exists()
 
     state = torch.load(checkpoint, weights_only=False)
