@@ -1,8 +1,22 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkSubjectMetadata, metadataFeatureValues, type SubjectMetadata } from './metadata.ts';
+import {
+  checkSubjectMetadata,
+  metadataFeatureValues,
+  SUBJECT_FIELD_FLAGS,
+  type SubjectMetadata,
+} from './metadata.ts';
 
 const SUBJECT: SubjectMetadata = { ageYears: 60, sex: 'F', heightCm: 160, weightKg: 64 };
+
+function messageOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '';
+}
 
 function codeOf(run: () => unknown): string | undefined {
   try {
@@ -47,5 +61,43 @@ describe('checkSubjectMetadata', () => {
     ['never-smoker with pack-years', { smoking: 'never', packYears: 10 } as const],
   ])('EXPECTED FAILURE - %s', (_, change) => {
     expect(codeOf(() => checkSubjectMetadata({ ...SUBJECT, ...change }))).toBe('METADATA_INVALID');
+  });
+});
+
+describe('checkSubjectMetadata messages', () => {
+  it.each([
+    ['height in metres', { heightCm: 1.75 }, '--height 1.75 is outside', 'looks like metres', '175'],
+    ['height in mm', { heightCm: 1750 }, '--height 1750 is outside', 'looks like mm', '175'],
+    ['weight in grams', { weightKg: 80000 }, '--weight 80000 is outside', 'looks like grams', '80'],
+    ['age in months', { ageYears: 720 }, '--age 720 is outside', 'looks like months', '60'],
+    ['haemoglobin in g/L', { hbGdl: 140 }, '--hb 140 is outside', 'looks like g/L', '14'],
+  ])('suggests the unit for %s', (_, change, range, unit, suggestion) => {
+    const message = messageOf(() =>
+      checkSubjectMetadata({ ...SUBJECT, ...change }, SUBJECT_FIELD_FLAGS),
+    );
+
+    expect(message).toContain(range);
+    expect(message).toContain(unit);
+    expect(message).toMatch(new RegExp(`give ${suggestion}\\.$`));
+  });
+
+  it('asks to check the unit without a likely mistake', () => {
+    const message = messageOf(() => checkSubjectMetadata({ ...SUBJECT, heightCm: 400 }));
+
+    expect(message).toBe('height 400 is outside 50 to 250 cm; check that height is in cm.');
+  });
+
+  it.each([
+    ['age', { ageYears: 0 }, 'ageYears'],
+    ['height', { heightCm: 1.6 }, 'heightCm'],
+    ['weight', { weightKg: Number.NaN }, 'weightKg'],
+    ['haemoglobin', { hbGdl: 140 }, 'hbGdl'],
+    ['pack-years', { packYears: -1 }, 'packYears'],
+    ['carboxyhaemoglobin', { cohbPercent: 80 }, 'cohbPercent'],
+  ])('names %s without the internal field name', (label, change, field) => {
+    const message = messageOf(() => checkSubjectMetadata({ ...SUBJECT, ...change }));
+
+    expect(message.startsWith(`${label} `)).toBe(true);
+    expect(message).not.toContain(field);
   });
 });

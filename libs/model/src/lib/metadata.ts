@@ -25,41 +25,97 @@ export interface SubjectMetadata {
 
 /** Plausible ranges (inclusive) that catch unit mistakes such as metres for height. */
 const RANGES = {
-  ageYears: { min: 1, max: 120, unit: 'years', flag: '--age' },
-  heightCm: { min: 50, max: 250, unit: 'cm', flag: '--height' },
-  weightKg: { min: 10, max: 400, unit: 'kg', flag: '--weight' },
-  packYears: { min: 0, max: 300, unit: 'pack-years', flag: '--pack-years' },
-  hbGdl: { min: 3, max: 25, unit: 'g/dL', flag: '--hb' },
-  cohbPercent: { min: 0, max: 50, unit: '%', flag: '--cohb' },
+  ageYears: { min: 1, max: 120, unit: 'years' },
+  heightCm: { min: 50, max: 250, unit: 'cm' },
+  weightKg: { min: 10, max: 400, unit: 'kg' },
+  packYears: { min: 0, max: 300, unit: 'pack-years' },
+  hbGdl: { min: 3, max: 25, unit: 'g/dL' },
+  cohbPercent: { min: 0, max: 50, unit: '%' },
 } as const;
+
+type RangedField = keyof typeof RANGES;
+
+/**
+ * How messages name each subject field: a CLI flag, a manifest column or a form field. Messages
+ * never show the internal field names such as `ageYears`.
+ */
+export type SubjectFieldLabels = Record<keyof SubjectMetadata, string>;
+
+/** Plain names, for callers without flags or columns. */
+export const SUBJECT_FIELD_WORDS: SubjectFieldLabels = {
+  ageYears: 'age',
+  sex: 'sex',
+  heightCm: 'height',
+  weightKg: 'weight',
+  smoking: 'smoking status',
+  packYears: 'pack-years',
+  hbGdl: 'haemoglobin',
+  cohbPercent: 'carboxyhaemoglobin',
+};
+
+/** The `dlco predict` flags. */
+export const SUBJECT_FIELD_FLAGS: SubjectFieldLabels = {
+  ageYears: '--age',
+  sex: '--sex',
+  heightCm: '--height',
+  weightKg: '--weight',
+  smoking: '--smoking',
+  packYears: '--pack-years',
+  hbGdl: '--hb',
+  cohbPercent: '--cohb',
+};
+
+/**
+ * Common unit mistakes: a value outside its range that lands inside it after this conversion
+ * gets a hint naming the likely unit. The value is never converted silently.
+ */
+const UNIT_MISTAKES: Partial<Record<RangedField, { unit: string; factor: number }[]>> = {
+  heightCm: [
+    { unit: 'metres', factor: 100 },
+    { unit: 'mm', factor: 0.1 },
+  ],
+  weightKg: [{ unit: 'grams', factor: 0.001 }],
+  ageYears: [{ unit: 'months', factor: 1 / 12 }],
+  hbGdl: [{ unit: 'g/L', factor: 0.1 }],
+};
 
 /**
  * Checks subject metadata and returns it with a never-smoker's missing pack-years set to 0.
  *
- * @throws ModelError `METADATA_INVALID` naming the field (and its CLI flag) and the valid range.
+ * @param labels - names of the fields in messages, e.g. {@link SUBJECT_FIELD_FLAGS}
+ * @throws ModelError `METADATA_INVALID` naming the field by its label, the value and the valid
+ *   range, with a unit hint when the value looks like metres, mm, grams, months or g/L.
  */
-export function checkSubjectMetadata(subject: SubjectMetadata): SubjectMetadata {
+export function checkSubjectMetadata(
+  subject: SubjectMetadata,
+  labels: SubjectFieldLabels = SUBJECT_FIELD_WORDS,
+): SubjectMetadata {
   for (const field of ['ageYears', 'heightCm', 'weightKg'] as const) {
-    requireInRange(field, subject[field]);
+    requireInRange(field, subject[field], labels);
   }
   if (subject.sex !== 'M' && subject.sex !== 'F') {
-    throw metadataError('sex', subject.sex, "sex must be 'M' or 'F' (--sex M|F)");
+    const message = `${labels.sex} must be M or F, received ${shown(subject.sex)}`;
+    throw metadataError('sex', subject.sex, message);
   }
   if (subject.smoking !== undefined && !SMOKING_STATUSES.includes(subject.smoking)) {
     throw metadataError(
       'smoking',
       subject.smoking,
-      `smoking must be one of ${SMOKING_STATUSES.join(', ')} (--smoking)`,
+      `${labels.smoking} must be one of ${SMOKING_STATUSES.join(', ')}, received ` +
+        shown(subject.smoking),
     );
   }
-  if (subject.packYears !== undefined) requireInRange('packYears', subject.packYears);
-  if (subject.hbGdl !== undefined) requireInRange('hbGdl', subject.hbGdl);
-  if (subject.cohbPercent !== undefined) requireInRange('cohbPercent', subject.cohbPercent);
+  if (subject.packYears !== undefined) requireInRange('packYears', subject.packYears, labels);
+  if (subject.hbGdl !== undefined) requireInRange('hbGdl', subject.hbGdl, labels);
+  if (subject.cohbPercent !== undefined) {
+    requireInRange('cohbPercent', subject.cohbPercent, labels);
+  }
   if (subject.smoking === 'never' && (subject.packYears ?? 0) > 0) {
     throw metadataError(
       'packYears',
       subject.packYears,
-      `a never-smoker cannot have ${subject.packYears} pack-years; correct --smoking or --pack-years`,
+      `a never-smoker cannot have ${subject.packYears} pack-years; correct ${labels.smoking} ` +
+        `or ${labels.packYears}`,
     );
   }
   const packYears = subject.smoking === 'never' ? (subject.packYears ?? 0) : subject.packYears;
@@ -115,24 +171,43 @@ export function metadataFeatureValues(subject: SubjectMetadata): Record<string, 
   };
 }
 
-function requireInRange(field: keyof typeof RANGES, value: unknown): void {
-  const { min, max, unit, flag } = RANGES[field];
+function requireInRange(field: RangedField, value: unknown, labels: SubjectFieldLabels): void {
+  const { min, max, unit } = RANGES[field];
+  const label = labels[field];
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw metadataError(field, value, `${field} must be a number of ${unit} (${flag})`);
+    const message = `${label} must be a number of ${unit}, received ${shown(value)}`;
+    throw metadataError(field, value, message);
   }
   if (value < min || value > max) {
     throw metadataError(
       field,
       value,
-      `${field} ${value} ${unit} is outside ${min} to ${max} ${unit}; check the unit of ${flag}`,
+      `${label} ${value} is outside ${min} to ${max} ${unit}; ${unitHint(field, value, label)}`,
     );
   }
+}
+
+/** Returns a hint such as `1.75 looks like metres, but --height is in cm: give 175`. */
+function unitHint(field: RangedField, value: number, label: string): string {
+  const { min, max, unit } = RANGES[field];
+  for (const mistake of UNIT_MISTAKES[field] ?? []) {
+    // Rounded to 2 decimals so that 1.75 m reads 175, not 175.00000000000003.
+    const converted = Math.round(value * mistake.factor * 100) / 100;
+    if (converted >= min && converted <= max) {
+      return `${value} looks like ${mistake.unit}, but ${label} is in ${unit}: give ${converted}`;
+    }
+  }
+  return `check that ${label} is in ${unit}`;
+}
+
+function shown(value: unknown): string {
+  return JSON.stringify(value) ?? 'nothing';
 }
 
 function metadataError(field: string, value: unknown, message: string): ModelError {
   return new ModelError(
     'METADATA_INVALID',
-    `${message}, received ${JSON.stringify(value) ?? 'nothing'}.`,
+    `${message}.`,
     {
       field,
       received: value,

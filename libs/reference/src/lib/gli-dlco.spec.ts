@@ -71,6 +71,7 @@ describe('gliDlco', () => {
     const error = captureError(() => gliDlco({ ageYears: 86, sex: 'F', heightCm: 160 }));
     expect(error.code).toBe('REFERENCE_OUT_OF_RANGE');
     expect(error.field).toBe('ageYears');
+    expect(error.message).toMatch(/^age 86 years is outside/);
   });
 
   it('BAD CALL - height in metres', () => {

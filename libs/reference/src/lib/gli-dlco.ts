@@ -63,8 +63,9 @@ export interface GliDlcoResult {
 export function gliDlco(options: GliDlcoOptions): GliDlcoResult {
   const table = GLI_2017_DLCO_TABLE;
   const sex = requireSex(options.sex);
-  const ageYears = requireInRange('ageYears', options.ageYears, table.ageRangeYears, 'years');
-  const heightCm = requireInRange('heightCm', options.heightCm, table.heightRangeCm, 'cm');
+  const { ageRangeYears, heightRangeCm } = table;
+  const ageYears = requireInRange('ageYears', 'age', options.ageYears, ageRangeYears, 'years');
+  const heightCm = requireInRange('heightCm', 'height', options.heightCm, heightRangeCm, 'cm');
 
   const { coefficients, splines } = table.sexes[sex];
   const { mSpline, sSpline, lSpline } = interpolateSplines(table, splines, ageYears);
@@ -106,14 +107,21 @@ function requireSex(sex: unknown): Sex {
   return sex;
 }
 
-function requireInRange(field: string, value: unknown, range: ValidRange, unit: string): number {
+/** Checks `value` against `range`; messages name the field by `label`, a plain word. */
+function requireInRange(
+  field: string,
+  label: string,
+  value: unknown,
+  range: ValidRange,
+  unit: string,
+): number {
   const checked = requirePositiveNumber(field, value, unit);
   if (checked < range.min || checked > range.max) {
     throw new ReferenceInputError(
       'REFERENCE_OUT_OF_RANGE',
       field,
       checked,
-      `${field} ${checked} ${unit} is outside the GLI 2017 DLCO range of ` +
+      `${label} ${checked} ${unit} is outside the GLI 2017 DLCO range of ` +
         `${range.min}-${range.max} ${unit}. Check the unit, or use a reference set that ` +
         'covers this subject.',
       range,

@@ -342,7 +342,9 @@ describe('predictScan failures', () => {
       (e) => e,
     );
     expect(error.code).toBe('METADATA_INVALID');
-    expect(error.message).toContain('--height');
+    expect(error.message).toContain('height 1.75 is outside 50 to 250 cm');
+    expect(error.message).toContain('give 175');
+    expect(error.message).not.toContain('heightCm');
   });
 });
 
