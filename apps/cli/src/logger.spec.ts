@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { createStderrLogger, parseLogLevel } from './logger.ts';
+import { createStderrLogger, holdWarnings, parseLogLevel } from './logger.ts';
 
 describe('createStderrLogger', () => {
   it('drops messages below the level', () => {
@@ -26,5 +26,31 @@ describe('createStderrLogger', () => {
 describe('parseLogLevel', () => {
   it('BAD CALL - names the flag for an unknown level', () => {
     expect(() => parseLogLevel('loud')).toThrow(/--log-level 'loud'/);
+  });
+});
+
+describe('holdWarnings', () => {
+  it('writes held warnings not shown elsewhere', () => {
+    const lines: string[] = [];
+    const held = holdWarnings(createStderrLogger('info', (line) => lines.push(line)));
+
+    held.logger.warn({}, 'not Hb-corrected');
+    held.logger.info({}, 'scan read');
+    held.logger.warn({ reasons: 'apex' }, 'coverage incomplete');
+
+    expect(lines).toEqual(['INFO scan read\n']);
+    held.flush(['not Hb-corrected']);
+    expect(lines).toEqual(['INFO scan read\n', 'WARN coverage incomplete reasons=apex\n']);
+  });
+
+  it('writes every warning once without a list', () => {
+    const lines: string[] = [];
+    const held = holdWarnings(createStderrLogger('warn', (line) => lines.push(line)));
+
+    held.logger.warn({}, 'first');
+    held.flush();
+    held.flush();
+
+    expect(lines).toEqual(['WARN first\n']);
   });
 });

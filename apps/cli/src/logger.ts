@@ -50,3 +50,33 @@ export function loggerFromOptions(options: LogOptions, write?: (line: string) =>
   const level = options.verbose === true ? 'debug' : parseLogLevel(options.logLevel ?? 'warn');
   return createStderrLogger(level, write);
 }
+
+/** A logger whose warnings wait for `flush`, and the function that writes them. */
+export interface HeldWarnings {
+  logger: Logger;
+  /** Writes the held warnings in order, leaving out those whose message is in `shown`. */
+  flush(shown?: readonly string[]): void;
+}
+
+/**
+ * Wraps `logger` so that its warnings are held until `flush`. `dlco predict` uses it because its
+ * summary lists the result's warnings, which would otherwise appear on stderr as well.
+ */
+export function holdWarnings(logger: Logger): HeldWarnings {
+  let held: { fields: Record<string, unknown>; message: string }[] = [];
+  return {
+    logger: {
+      ...logger,
+      warn: (fields, message) => {
+        held.push({ fields, message });
+      },
+    },
+    flush(shown = []) {
+      const skipped = new Set(shown);
+      for (const { fields, message } of held) {
+        if (!skipped.has(message)) logger.warn(fields, message);
+      }
+      held = [];
+    },
+  };
+}

@@ -156,7 +156,11 @@ export async function predictScan(
     explain,
     timings,
   });
-  for (const warning of result.warnings) logger.warn({}, warning);
+  // preprocessScan has logged its own warnings already, so only the others are logged here.
+  const preprocessingWarnings = new Set(preprocessed.warnings);
+  for (const warning of result.warnings) {
+    if (!preprocessingWarnings.has(warning)) logger.warn({}, warning);
+  }
   return { result, maps: { map: map.density, lungMask, slidingWindow }, preprocessed, aggregate };
 }
 

@@ -60,7 +60,11 @@ export function referenceValues(
       ? []
       : [`The estimate ${estimate} ml/min/mmHg is not positive, so it has no z-score.`];
   if (!correction.applied) {
-    warnings.push('No haemoglobin was given (--hb), so the reference values are not Hb-corrected.');
+    warnings.push(
+      'The reference values are not Hb-corrected because no haemoglobin was given, so they ' +
+        'assume a normal haemoglobin. Give Hb in g/dL (dlco predict --hb, the batch manifest ' +
+        'column hb_g_dl or the form field hb) to correct them for anaemia or polycythaemia.',
+    );
   }
   return { values, warnings };
 }
