@@ -9,6 +9,7 @@ import { bodyInterior } from './body-interior.ts';
 import { assessCoverage, type LungCoverage } from './coverage.ts';
 import { separateLungs, type SeparationMethod } from './lung-separation.ts';
 import { smoothLungs } from './smoothing.ts';
+import { reversedSliceOrderWarning } from './slice-order.ts';
 import {
   componentsBySize,
   connectedComponents,
@@ -114,6 +115,9 @@ export function segmentLungs(
   logStep('body-and-air');
 
   const trace = traceAirway(working, air);
+  // Checked before the airway is cut out of `air`, which the check traces again.
+  const sliceOrderWarning = reversedSliceOrderWarning(working, air, trace);
+  if (sliceOrderWarning !== undefined) warnings.push(sliceOrderWarning);
   let airway: Uint8Array = new Uint8Array(air.length);
   if (trace) {
     airway = widenAirway(trace.mask, size, spacing, airwayWallMm(spacing, sourceSpacing));
