@@ -72,6 +72,7 @@ let runs: Record<
   | 'missingScan'
   | 'invalidMask'
   | 'maskOverScan'
+  | 'maskInMissingFolder'
   | 'missingOut'
   | 'invalidId'
   | 'manifest'
@@ -101,6 +102,12 @@ beforeAll(() => {
     missingScan: runDlco(['inspect', join(workDir, 'missing.nrrd')]),
     invalidMask: runDlco(['inspect', CT64_NRRD, '--mask-out', join(workDir, 'mask.png')]),
     maskOverScan: runDlco(['inspect', scanCopyPath, '--mask-out', scanCopyPath]),
+    maskInMissingFolder: runDlco([
+      'inspect',
+      CT64_NRRD,
+      '--mask-out',
+      join(workDir, 'missing-folder', 'mask.nii.gz'),
+    ]),
     missingOut: runDlco(['preprocess', manifestPath]),
     invalidId: runDlco(['preprocess', CT64_NRRD, '--out', outDir, '--id', '../outside']),
     manifest: runDlco(['preprocess', manifestPath, '--out', outDir]),
@@ -183,6 +190,8 @@ describe('dlco inspect', () => {
     expect(text.stdout).toMatch(/size\s+64 x 64 x 79 voxels/);
     expect(text.stdout).toMatch(/region\s+volume mL\s+MLD HU\s+%LAA-950\s+Perc15 HU\s+%HAA/);
     expect(text.stdout).toMatch(/^whole lung\s+\d+/m);
+    expect(text.stdout).toMatch(/^lung volume\s+\d+ mL \(segmented on the 2 mm working grid\)$/m);
+    expect(text.stdout).toMatch(/^QCT on the scan's own grid: /m);
   });
 
   it('EXPECTED FAILURE - exits 2 with the code of a missing scan', async () => {
@@ -195,16 +204,27 @@ describe('dlco inspect', () => {
   it('BAD CALL - mask over the input scan', async () => {
     const overwrite = await runs.maskOverScan;
 
-    expect(overwrite.code).toBe(1);
-    expect(overwrite.stderr).toMatch(/--mask-out/);
+    expect(overwrite.code).toBe(2);
+    expect(overwrite.stderr).toMatch(/^error \[OUTPUT_PATH_INVALID\]: invalid --mask-out/);
     expect(readFileSync(scanCopyPath).equals(readFileSync(CT64_NRRD))).toBe(true);
   });
 
   it('BAD CALL - names the flag of an invalid mask file', async () => {
     const invalid = await runs.invalidMask;
 
-    expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toMatch(/--mask-out/);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/^error \[OUTPUT_PATH_INVALID\]: invalid --mask-out/);
+  });
+
+  it('BAD CALL - mask in a missing folder', async () => {
+    const missing = await runs.maskInMissingFolder;
+    const folder = join(workDir, 'missing-folder');
+
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`the folder ${folder} does not exist`);
+    expect(missing.stderr).toContain(`mkdir -p ${folder}`);
+    expect(missing.stderr).not.toContain('undefined');
+    expect(missing.stdout).toBe('');
   });
 });
 

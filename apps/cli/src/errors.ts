@@ -1,19 +1,21 @@
 import { isInputError } from '@dlco/preprocess';
 
+import { isOutputPathError } from './output-path.ts';
+
 /** Exit status for an invalid input (bad scan, manifest or coverage). */
 export const EXIT_INPUT_ERROR = 2;
 /** Exit status for any other failure. */
 export const EXIT_FAILURE = 1;
 
 /**
- * Writes an error to stderr, `error [CODE]: message` for an `InputError` and `error: message`
- * otherwise, and returns the exit status for it.
+ * Writes an error to stderr, `error [CODE]: message` for an `InputError` or `OutputPathError`
+ * and `error: message` otherwise, and returns the exit status for it.
  */
 export function reportError(
   error: unknown,
   write: (text: string) => void = (text) => process.stderr.write(text),
 ): number {
-  if (isInputError(error)) {
+  if (isInputError(error) || isOutputPathError(error)) {
     write(`error [${error.code}]: ${error.message}\n`);
     return EXIT_INPUT_ERROR;
   }

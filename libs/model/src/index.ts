@@ -14,6 +14,7 @@ export {
 } from './lib/predict/result-assembly.ts';
 export { RESULT_SCHEMA_PATH, resultSchemaErrors } from './lib/predict/result-schema.ts';
 export {
+  checkPredictionOutDir,
   writePrediction,
   RESULT_FILE,
   type WritePredictionOptions,

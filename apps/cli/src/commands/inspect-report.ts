@@ -15,7 +15,11 @@ export interface InspectReport {
   workingGeometry: GridGeometryJson;
   warnings: string[];
   coverage: Record<string, unknown>;
-  /** Lung volume on the working grid, in mL. */
+  /**
+   * Lung volume of the segmentation on the isotropic working grid, in mL. It is the volume in
+   * predictions.csv (`lung_volume_ml`) and differs from `qct.whole.volumeMl`, which counts the
+   * scan's native voxels.
+   */
   lungVolumeMl: number;
   patchCount: number;
   droppedLungFraction: number;
@@ -68,7 +72,12 @@ export function formatInspectText(report: InspectReport): string {
     `origin        ${geometry.originMm.map((value) => formatNumber(value, 2)).join(', ')} mm (LPS)`,
   );
   lines.push(`direction     ${formatDirection(geometry.direction)}`);
-  lines.push(`lung volume   ${formatNumber(report.lungVolumeMl, 0)} mL`);
+  // The working grid is isotropic, so one spacing describes it.
+  const workingSpacing = report.workingGeometry.spacingMm[0];
+  lines.push(
+    `lung volume   ${formatNumber(report.lungVolumeMl, 0)} mL (segmented on the ` +
+      `${workingSpacing} mm working grid)`,
+  );
   lines.push(`coverage      ${formatCoverage(report.coverage)}`);
   lines.push(
     `patches       ${report.patchCount} (${formatNumber(100 * report.droppedLungFraction, 1)}% of lung left out)`,
@@ -78,6 +87,10 @@ export function formatInspectText(report: InspectReport): string {
   for (const warning of report.warnings) lines.push(`  - ${warning}`);
   if (report.maskOut !== undefined) lines.push(`lung labels   ${report.maskOut}`);
   lines.push('');
+  lines.push(
+    "QCT on the scan's own grid: each native voxel takes the label of the nearest working-grid",
+    'voxel, so the volumes differ slightly from the lung volume above.',
+  );
   lines.push(...formatQctTable(report.qct));
   return `${lines.join('\n')}\n`;
 }

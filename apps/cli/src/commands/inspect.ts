@@ -11,6 +11,7 @@ import {
 
 import { runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { checkOutputFile, describeWriteError, OutputPathError } from '../output-path.ts';
 import { formatInspectText, inspectReport } from './inspect-report.ts';
 
 interface InspectCommandOptions extends LogOptions {
@@ -47,23 +48,32 @@ async function runInspect(scan: string, options: InspectCommandOptions): Promise
     maskOut !== undefined &&
     !MASK_EXTENSIONS.some((ext) => maskOut.toLowerCase().endsWith(ext))
   ) {
-    throw new Error(
+    throw new OutputPathError(
+      maskOut,
       `invalid --mask-out '${options.maskOut}': the file name must end in ${MASK_EXTENSIONS.join(' or ')}`,
     );
   }
 
   const scanPath = resolve(scan);
   if (maskOut !== undefined && (maskOut === scanPath || maskOut.startsWith(scanPath + sep))) {
-    throw new Error(
+    throw new OutputPathError(
+      maskOut,
       `invalid --mask-out '${options.maskOut}': it would overwrite the input scan. ` +
         'Choose a file outside the scan.',
     );
   }
 
+  // Checked before the scan is read, so a missing folder fails at once.
+  if (maskOut !== undefined) await checkOutputFile(maskOut, '--mask-out');
+
   const logger = loggerFromOptions(options);
   const result = await preprocessScan(scanPath, { params: DEFAULT_PREPROCESS_PARAMS, logger });
   if (maskOut !== undefined) {
-    await writeNativeMask(result, maskOut);
+    try {
+      await writeNativeMask(result, maskOut);
+    } catch (error) {
+      throw describeWriteError(error, maskOut, '--mask-out');
+    }
     logger.info({ file: maskOut }, 'lung labels written');
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { HttpBindings } from '@hono/node-server';
 import { loadModel, type DlcoModel, type ExplanationName } from '@dlco/model';
+import { DEFAULT_MAX_VOXELS } from '@dlco/preprocess';
 import { Hono, type Context } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
@@ -29,6 +30,15 @@ export interface ServerLimits {
   retryAfterSeconds: number;
   /** Starts of one job before an interrupted job is failed instead of queued again (default 2). */
   maxAttempts: number;
+  /**
+   * Maximum voxels of a scan, checked from its header (default `DEFAULT_MAX_VOXELS` of
+   * `readScan`). A .zip may inflate to 8 bytes per voxel of it.
+   */
+  maxVoxels: number;
+  /** Time in ms an upload body may go without a byte before it fails with 408 (default 30 s). */
+  uploadIdleTimeoutMs: number;
+  /** Time in ms a whole upload body may take before it fails with 408 (default 30 min). */
+  uploadTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -38,6 +48,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   concurrency: 1,
   retryAfterSeconds: 30,
   maxAttempts: 2,
+  maxVoxels: DEFAULT_MAX_VOXELS,
+  uploadIdleTimeoutMs: 30_000,
+  uploadTimeoutMs: 30 * 60_000,
 };
 
 /** Options of `createApp`. */
@@ -110,6 +123,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
   const worker = new PredictionWorker(store, modelPromise, logger, {
     concurrency: limits.concurrency,
     explain: options.explain ?? DEFAULT_EXPLANATIONS,
+    maxVoxels: limits.maxVoxels,
   });
   void ready.then(() => worker.start(), () => {});
 

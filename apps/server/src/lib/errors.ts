@@ -1,5 +1,5 @@
 import { isModelError, type ModelErrorCode } from '@dlco/model';
-import { isInputError } from '@dlco/preprocess';
+import { isInputError, type InputError, type InputErrorCode } from '@dlco/preprocess';
 
 /** Codes of errors that only the HTTP layer raises; input and model errors keep their own. */
 export type ServerErrorCode =
@@ -11,6 +11,12 @@ export type ServerErrorCode =
   | 'UPLOAD_INVALID'
   | 'UPLOAD_TOO_LARGE'
   | 'UPLOAD_TYPE_UNSUPPORTED'
+  | 'UPLOAD_TIMEOUT'
+  | 'UPLOAD_FIELD_UNKNOWN'
+  | 'UPLOAD_FIELD_REPEATED'
+  | 'UPLOAD_FILE_NAME_INVALID'
+  | 'UPLOAD_FILE_NAME_DUPLICATE'
+  | 'UPLOAD_DATA_FILE_INVALID'
   | 'QUEUE_FULL'
   | 'MODEL_UNAVAILABLE'
   | 'JOB_INTERRUPTED'
@@ -25,7 +31,7 @@ export class HttpError extends Error {
 
   constructor(
     status: number,
-    code: ServerErrorCode | ModelErrorCode,
+    code: ServerErrorCode | ModelErrorCode | InputErrorCode,
     message: string,
     options: { details?: Record<string, unknown>; headers?: Record<string, string> } = {},
   ) {
@@ -36,6 +42,16 @@ export class HttpError extends Error {
     this.details = options.details ?? {};
     this.headers = options.headers ?? {};
   }
+}
+
+/**
+ * Converts an input error found while the upload is checked into the 422 response a failed job
+ * would store, with the same stable code. `uploadDir` is cut from the message, so that it names
+ * the stored files without the server's folders.
+ */
+export function httpErrorFromInputError(error: InputError, uploadDir: string): HttpError {
+  const message = error.message.replaceAll(`${uploadDir}/`, '');
+  return new HttpError(422, error.code, message);
 }
 
 /** Model errors caused by the request rather than by the model or the machine. */

@@ -136,8 +136,9 @@ export const OPENAPI_DOCUMENT = {
                 properties: {
                   scan: {
                     description:
-                      'NIfTI, NRRD, MetaImage (.mha), a .zip of a DICOM series, or several ' +
-                      'DICOM files of one series; recognised by content',
+                      'NIfTI, NRRD, MetaImage (.mha), a .zip of a DICOM series, several ' +
+                      'DICOM files of one series, or a .nhdr or .mhd header with the data ' +
+                      'file it names (the part whose file name matches); recognised by content',
                     type: 'array',
                     items: { type: 'string', contentMediaType: 'application/octet-stream' },
                   },
@@ -153,12 +154,19 @@ export const OPENAPI_DOCUMENT = {
             headers: { Location: { schema: { type: 'string' } } },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
           },
-          400: errorResponse('Missing metadata or invalid multipart body'),
+          400: errorResponse(
+            'Missing metadata, invalid multipart body, unknown or repeated field, invalid or ' +
+              'duplicate file name, or a header whose data file is not a sent part',
+          ),
           401: errorResponse('Missing API key'),
           403: errorResponse('Invalid API key'),
+          408: errorResponse('Upload body paused or took too long (UPLOAD_TIMEOUT)'),
           413: errorResponse('Upload too large (UPLOAD_TOO_LARGE)'),
           415: errorResponse('Not a supported scan file (UPLOAD_TYPE_UNSUPPORTED)'),
-          422: errorResponse('Metadata out of range (METADATA_INVALID)'),
+          422: errorResponse(
+            'Metadata out of range (METADATA_INVALID), or a .zip rejected from its directory ' +
+              '(ZIP_INVALID, INPUT_TOO_LARGE)',
+          ),
           503: errorResponse('Queue full (QUEUE_FULL), with Retry-After'),
         },
       },

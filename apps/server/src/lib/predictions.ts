@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -9,9 +9,9 @@ import { Hono } from 'hono';
 
 import { HttpError } from './errors.ts';
 import type { Job, JobStore } from './job-store.ts';
-import { checkEarlyFields, subjectFromFields } from './metadata.ts';
-import { identifyUpload, readHead, STORED_EXTENSION } from './sniff.ts';
-import { receiveUpload, SCAN_FIELD, type UploadLimits } from './upload.ts';
+import { checkEarlyFields, METADATA_FIELDS, subjectFromFields } from './metadata.ts';
+import { storeScan } from './store-scan.ts';
+import { receiveUpload, type UploadLimits } from './upload.ts';
 import type { PredictionWorker } from './worker.ts';
 
 /** Result files a client can download, with their media types. */
@@ -26,7 +26,7 @@ const RESULT_FILES: Record<string, string> = {
 export interface PredictionRoutesContext {
   store: JobStore;
   worker: PredictionWorker;
-  limits: UploadLimits & { maxQueueDepth: number; retryAfterSeconds: number };
+  limits: UploadLimits & { maxQueueDepth: number; retryAfterSeconds: number; maxVoxels: number };
   /** Rejects new jobs with 503 while the model is not available. */
   modelAvailable: () => boolean;
 }
@@ -46,9 +46,12 @@ export function predictionRoutes(context: PredictionRoutesContext) {
     const uploadDir = join(store.jobDir(id), 'upload');
     await mkdir(uploadDir, { recursive: true });
     try {
-      const upload = await receiveUpload(c.env.incoming, uploadDir, limits, checkEarlyFields);
+      const upload = await receiveUpload(c.env.incoming, uploadDir, limits, {
+        fieldNames: Object.keys(METADATA_FIELDS),
+        checkFieldsBeforeFile: checkEarlyFields,
+      });
       const subject = subjectFromFields(upload.fields);
-      const scanPath = await storeScan(uploadDir, upload.files);
+      const scanPath = await storeScan(uploadDir, upload.files, limits);
       // Checked again, because the queue may have filled while the upload streamed.
       if (worker.queueDepth >= limits.maxQueueDepth) throw queueFull(limits);
       store.insert({ id, scanPath, subject });
@@ -102,49 +105,6 @@ export function predictionRoutes(context: PredictionRoutesContext) {
   });
 
   return routes;
-}
-
-/**
- * Checks the uploaded files by content and names them so that `readScan` reads them: one
- * volume file gets its format's extension, and DICOM files go into a `dicom/` folder.
- *
- * @returns the scan path for `predictScan`
- * @throws HttpError 400 `UPLOAD_INVALID` without a file, and 415 `UPLOAD_TYPE_UNSUPPORTED` for
- *   content that is no supported format or for several files that are not all DICOM.
- */
-async function storeScan(uploadDir: string, files: string[]): Promise<string> {
-  if (files.length === 0) {
-    throw new HttpError(400, 'UPLOAD_INVALID', `Missing file field '${SCAN_FIELD}'.`);
-  }
-  const kinds = await Promise.all(files.map(async (file) => identifyUpload(await readHead(file))));
-  const unknown = kinds.findIndex((kind) => kind === undefined);
-  if (unknown >= 0) {
-    throw new HttpError(
-      415,
-      'UPLOAD_TYPE_UNSUPPORTED',
-      `File ${unknown + 1} of '${SCAN_FIELD}' is not a supported scan. Send NIfTI (.nii, ` +
-        '.nii.gz), NRRD, MetaImage (.mha), a .zip of a DICOM series or DICOM files.',
-      { details: { fileIndex: unknown } },
-    );
-  }
-  if (kinds.every((kind) => kind === 'dicom')) {
-    const folder = join(uploadDir, 'dicom');
-    await mkdir(folder);
-    await Promise.all(files.map((file, n) => rename(file, join(folder, `${n}.dcm`))));
-    return folder;
-  }
-  if (files.length > 1) {
-    throw new HttpError(
-      415,
-      'UPLOAD_TYPE_UNSUPPORTED',
-      'Several files are accepted only as DICOM files of one series; send other formats as ' +
-        'one file.',
-    );
-  }
-  const kind = kinds[0] as keyof typeof STORED_EXTENSION;
-  const scanPath = join(uploadDir, `scan${STORED_EXTENSION[kind]}`);
-  await rename(files[0], scanPath);
-  return scanPath;
 }
 
 function requireJob(store: JobStore, id: string): Job {

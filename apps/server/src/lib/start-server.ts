@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 
 import { serve, type ServerType } from '@hono/node-server';
 
-import { createApp, type CreateAppOptions } from './app.ts';
+import { createApp, DEFAULT_LIMITS, type CreateAppOptions } from './app.ts';
 
 /** Options of `startServer`: the app's options plus where to listen. */
 export interface StartServerOptions extends CreateAppOptions {
@@ -42,6 +42,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Longer than the idle timeouts of common clients (undici: 4 s), so that the client, not the
   // server, closes an idle keep-alive connection and a request never races the close.
   if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;
+  // Node's own limit on a whole request (default 300 s) would cut an upload off with a bare 408
+  // before the app's upload timeout sends its JSON error, so it is set just above it.
+  if ('requestTimeout' in server) {
+    const uploadTimeoutMs = options.limits?.uploadTimeoutMs ?? DEFAULT_LIMITS.uploadTimeoutMs;
+    server.requestTimeout = uploadTimeoutMs + 10_000;
+  }
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   options.logger.info({ host, port }, 'Server listening');

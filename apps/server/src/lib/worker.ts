@@ -20,6 +20,8 @@ export interface WorkerOptions {
   concurrency: number;
   /** Explanations computed for each job, as `dlco predict --explain` takes them. */
   explain: ExplanationName[];
+  /** Maximum voxels of a scan, passed to `readScan`. */
+  maxVoxels: number;
 }
 
 /**
@@ -88,6 +90,7 @@ export class PredictionWorker {
     const job = this.#store.get(id);
     if (job === undefined || job.state !== 'queued') return;
     const logger = this.#logger.child({ jobId: id });
+    const jobDir = this.#store.jobDir(id);
     this.#store.markRunning(id);
     logger.info('Prediction started');
     const started = performance.now();
@@ -96,6 +99,8 @@ export class PredictionWorker {
       const prediction = await predictScan(job.scanPath, job.subject, {
         model,
         explain: [...this.#options.explain],
+        // A .zip is extracted inside the job folder, so that a DELETE removes any leftover.
+        preprocess: { read: { maxVoxels: this.#options.maxVoxels, tempDirectory: jobDir } },
         logger,
       });
       const resultDir = join(this.#store.jobDir(id), 'result');

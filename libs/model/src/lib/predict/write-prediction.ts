@@ -46,7 +46,7 @@ export async function writePrediction(
       { errors },
     );
   }
-  await checkReplaceable(target);
+  await checkPredictionOutDir(target);
 
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
@@ -92,7 +92,14 @@ const PREDICTION_FILES = new Set([
   'overlay.png',
 ]);
 
-async function checkReplaceable(target: string): Promise<void> {
+/**
+ * Checks that `outDir` may receive a result: it is missing, empty or holds only an earlier
+ * result's files. Callers can run it before a long computation to fail early.
+ *
+ * @throws ModelError `OUTPUT_EXISTS` when `outDir` contains other files.
+ */
+export async function checkPredictionOutDir(outDir: string): Promise<void> {
+  const target = resolve(outDir);
   let entries: string[];
   try {
     entries = await readdir(target);
