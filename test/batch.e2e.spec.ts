@@ -166,7 +166,8 @@ describe('dlco batch --shard', () => {
     const outDir = join(workDir, `bad-shard-${shard.replace(/\W/g, '_')}`);
     const run = await runDlco(batchArgs(manifest, outDir, '--shard', shard));
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain(`invalid --shard '${shard}'`);
+    expect(run.stderr).toContain(`option '--shard <i/n>' argument '${shard}' is invalid.`);
+    expect(run.stderr).toContain('Expected I/N with whole numbers');
     expect(existsSync(outDir)).toBe(false);
   });
 });

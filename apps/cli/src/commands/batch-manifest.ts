@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
-import { ModelError, type SubjectMetadata } from '@dlco/model';
+import {
+  checkSubjectMetadata,
+  isModelError,
+  ModelError,
+  type SubjectFieldLabels,
+  type SubjectMetadata,
+} from '@dlco/model';
 import { InputError } from '@dlco/preprocess';
 
 import { isValidScanId, parseCsv, SCAN_ID_RULE } from '../manifest.ts';
@@ -98,20 +104,49 @@ export async function readBatchManifest(manifestPath: string): Promise<BatchRow[
   return result;
 }
 
+/** Manifest column of each subject field, for messages. */
+const SUBJECT_FIELD_COLUMNS: SubjectFieldLabels = {
+  ageYears: 'age',
+  sex: 'sex',
+  heightCm: 'height_cm',
+  weightKg: 'weight_kg',
+  smoking: 'smoking',
+  packYears: 'pack_years',
+  hbGdl: 'hb_g_dl',
+  cohbPercent: 'cohb_percent',
+};
+
 /**
- * Converts a row's metadata cells to `SubjectMetadata`. Range checks are left to
- * `checkSubjectMetadata`, which `predictScan` runs.
+ * Converts a row's metadata cells to `SubjectMetadata` and checks their ranges.
  *
- * @throws ModelError `METADATA_INVALID` naming the column when a required cell is empty or a
- *   number cell is not a number.
+ * @throws ModelError `METADATA_INVALID` naming the row id, its line and the column when a
+ *   required cell is empty, a number cell is not a number or a value is out of range.
  */
 export function subjectFromRow(row: BatchRow): SubjectMetadata {
+  const subject = readSubjectCells(row);
+  try {
+    return checkSubjectMetadata(subject, SUBJECT_FIELD_COLUMNS);
+  } catch (error) {
+    if (!isModelError(error)) throw error;
+    throw new ModelError(error.code, `${rowName(row)}: ${error.message}`, {
+      ...error.details,
+      column: SUBJECT_FIELD_COLUMNS[error.details.field as keyof SubjectFieldLabels],
+    });
+  }
+}
+
+/** Names a row in messages: its id and line, e.g. `row 'a1' (line 2)`. */
+export function rowName(row: BatchRow): string {
+  return `row '${row.id}' (line ${row.line})`;
+}
+
+function readSubjectCells(row: BatchRow): SubjectMetadata {
   const { cells } = row;
   const empty = SUBJECT_COLUMNS.filter((column) => cells[column] === '');
   if (empty.length > 0) {
     throw new ModelError(
       'METADATA_INVALID',
-      `line ${row.line}: empty ${empty.join(', ')}; every row needs age (years), sex (M or F), ` +
+      `${rowName(row)}: empty ${empty.join(', ')}; every row needs age (years), sex (M or F), ` +
         'height_cm and weight_kg',
       { columns: empty },
     );
@@ -138,7 +173,7 @@ function parseCell(row: BatchRow, column: string, text: string): number {
   if (!Number.isFinite(value)) {
     throw new ModelError(
       'METADATA_INVALID',
-      `line ${row.line}: invalid ${column} '${text}': expected a number`,
+      `${rowName(row)}: invalid ${column} '${text}': expected a number`,
       { column },
     );
   }

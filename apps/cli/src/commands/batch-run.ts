@@ -11,8 +11,9 @@ import {
 import { InputError, isInputError, type Logger } from '@dlco/preprocess';
 
 import type { ScanProgress } from '../progress.ts';
-import { rowInputHash, subjectFromRow, type BatchRow } from './batch-manifest.ts';
+import { rowInputHash, rowName, subjectFromRow, type BatchRow } from './batch-manifest.ts';
 import { failedRow, okRow, type PredictionsWriter } from './batch-predictions.ts';
+import { omitFileName } from './predict.ts';
 import { UNEXPECTED_ERROR_CODE, type ScanFailure } from './preprocess-jobs.ts';
 
 export interface BatchRunOptions {
@@ -24,6 +25,8 @@ export interface BatchRunOptions {
   predictions: PredictionsWriter;
   logger: Logger;
   progress: ScanProgress;
+  /** False to record each scan's file name as not recorded (`--no-file-name`). */
+  recordFileName: boolean;
   /** Writes extra files such as an overlay image into each result folder. */
   writeExtraFiles?: (stagingDir: string, prediction: Prediction) => Promise<void>;
 }
@@ -68,7 +71,7 @@ async function runRow(
   const started = performance.now();
   try {
     if (row.path === '') {
-      throw new InputError('INPUT_NOT_FOUND', `line ${row.line}: the path cell is empty`);
+      throw new InputError('INPUT_NOT_FOUND', `${rowName(row)}: the path cell is empty`);
     }
     logger.info({ id: row.id, path: row.path }, 'predicting scan');
     const prediction = await predictScan(row.path, subjectFromRow(row), {
@@ -76,6 +79,7 @@ async function runRow(
       explain: options.explain,
       logger,
     });
+    if (!options.recordFileName) omitFileName(prediction);
     await writePrediction(join(options.outDir, row.id), prediction, {
       writeExtraFiles: options.writeExtraFiles,
     });

@@ -40,7 +40,8 @@ describe('parseShard', () => {
     'BAD CALL - rejects %j',
     (text) => {
       expect(() => parseShard(text)).toThrow(InvalidArgumentError);
-      expect(() => parseShard(text)).toThrow(`invalid --shard '${text}'`);
+      // Commander prefixes the option and the value, so the message must not repeat them.
+      expect(() => parseShard(text)).toThrow(/^Expected I\/N with whole numbers/);
     },
   );
 });
@@ -101,6 +102,43 @@ describe('subjectFromRow', () => {
     }
     expect(isModelError(error)).toBe(true);
     expect((error as { code?: string }).code).toBe('METADATA_INVALID');
+  });
+});
+
+describe('subjectFromRow messages', () => {
+  function messageFor(line: string): Promise<string> {
+    const path = writeText('s3.csv', `${HEADER}\n${line}\n`);
+    return readBatchManifest(path).then(([row]) => {
+      try {
+        subjectFromRow(row);
+      } catch (error) {
+        expect(isModelError(error)).toBe(true);
+        return (error as Error).message;
+      }
+      return '';
+    });
+  }
+
+  it('names the row and the column of a height in metres', async () => {
+    const message = await messageFor('p7,a,60,M,1.75,80,,,,');
+
+    expect(message).toContain("row 'p7' (line 2): height_cm 1.75 is outside 50 to 250 cm");
+    expect(message).toContain('give 175');
+    expect(message).not.toContain('--height');
+    expect(message).not.toContain('heightCm');
+  });
+
+  it.each([
+    ['age in months', 'p8,a,720,M,175,80,,,,', 'age 720', 'ageYears'],
+    ['haemoglobin in g/L', 'p8,a,60,M,175,80,,,140,', 'hb_g_dl 140', 'hbGdl'],
+    ['unknown sex', 'p8,a,60,X,175,80,,,,', 'sex must be M or F', '--sex'],
+    ['non-numeric weight', 'p8,a,60,M,175,heavy,,,,', "invalid weight_kg 'heavy'", 'weightKg'],
+  ])('names the column for %s', async (_name, line, expected, hidden) => {
+    const message = await messageFor(line);
+
+    expect(message).toContain("row 'p8' (line 2)");
+    expect(message).toContain(expected);
+    expect(message).not.toContain(hidden);
   });
 });
 

@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { describeWriteError } from '../output-path.ts';
 import { createScanProgress } from '../progress.ts';
 import {
   OPTIONAL_BATCH_COLUMNS,
@@ -26,7 +27,7 @@ import {
   readPredictions,
 } from './batch-predictions.ts';
 import { runBatchRows, type BatchRunSummary } from './batch-run.ts';
-import { DEFAULT_MODEL_DIR } from './predict.ts';
+import { DEFAULT_MODEL_DIR, FILE_NAME_NOT_RECORDED } from './predict.ts';
 
 /** One shard of a manifest: rows `index - 1`, `index - 1 + count`, ... (0-based). */
 export interface Shard {
@@ -42,6 +43,8 @@ interface BatchCommandOptions extends LogOptions {
   concurrency: number;
   explain: string;
   threads?: number;
+  /** False with `--no-file-name`. */
+  fileName: boolean;
 }
 
 /** Builds `dlco batch`, which runs predict on every scan of a manifest. */
@@ -73,7 +76,7 @@ export function batchCommand(): Command {
       '--concurrency <k>',
       'scans in flight at once; preprocessing shares one CPU thread, so this overlaps model ' +
         'inference and I/O only (use --shard in separate processes for more cores)',
-      parseConcurrency,
+      parsePositiveInteger,
       1,
     )
     .option(
@@ -82,8 +85,15 @@ export function batchCommand(): Command {
         'attention for attention models)',
       'contributions',
     )
-    .option('--threads <n>', 'ONNX Runtime threads per operator (default: one per core)', (text) =>
-      parsePositiveInteger(text, '--threads'),
+    .option(
+      '--threads <n>',
+      'ONNX Runtime threads per operator (default: one per core)',
+      parsePositiveInteger,
+    )
+    .option(
+      '--no-file-name',
+      `record each scan's file name in result.json as '${FILE_NAME_NOT_RECORDED}' instead of ` +
+        'its base name (file names often carry patient names)',
     )
     .action(
       runAction(async (manifest: string, _options: unknown, command: Command) => {
@@ -120,9 +130,13 @@ async function runBatch(
   if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
 
   const outDir = resolve(options.out);
-  await mkdir(outDir, { recursive: true });
   const predictions = new PredictionsWriter(join(outDir, PREDICTIONS_FILE));
-  await predictions.init();
+  try {
+    await mkdir(outDir, { recursive: true });
+    await predictions.init();
+  } catch (error) {
+    throw describeWriteError(error, outDir, '--out');
+  }
   const done = await readPredictions(predictions.path);
   // A row is skipped only when it was predicted from the same path and cells as now.
   const rows = shardRows.filter((row) => {
@@ -142,6 +156,7 @@ async function runBatch(
       outDir,
       explain,
       concurrency: options.concurrency,
+      recordFileName: options.fileName,
       predictions,
       logger,
       progress,
@@ -184,27 +199,24 @@ function parseExplanations(list: string): ExplanationName[] {
   return names as ExplanationName[];
 }
 
-/** Parses `--shard I/N` with whole numbers 1 ≤ I ≤ N. */
+/**
+ * Parses `--shard I/N` with whole numbers 1 ≤ I ≤ N. Commander prefixes an error with the option
+ * and the value, so the message gives only the expected form.
+ */
 export function parseShard(text: string): Shard {
   const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
   const index = match === null ? NaN : Number(match[1]);
   const count = match === null ? NaN : Number(match[2]);
   if (!(count >= 1 && index >= 1 && index <= count)) {
-    throw new InvalidArgumentError(
-      `invalid --shard '${text}': expected I/N with whole numbers 1 <= I <= N, e.g. 1/4`,
-    );
+    throw new InvalidArgumentError('Expected I/N with whole numbers 1 <= I <= N, e.g. 1/4.');
   }
   return { index, count };
 }
 
-function parseConcurrency(text: string): number {
-  return parsePositiveInteger(text, '--concurrency');
-}
-
-function parsePositiveInteger(text: string, flag: string): number {
+function parsePositiveInteger(text: string): number {
   const value = Number(text);
   if (!/^\s*\d+\s*$/.test(text) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${flag} '${text}': expected a whole number >= 1`);
+    throw new InvalidArgumentError('Expected a whole number >= 1.');
   }
   return value;
 }

@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
+  checkPredictionOutDir,
   isModelError,
   loadModel,
   MODEL_CARD_FILE,
@@ -11,13 +12,15 @@ import {
   predictScan,
   writePrediction,
   writePredictionOverlay,
+  type Prediction,
   type SubjectMetadata,
 } from '@dlco/model';
 import { InputError } from '@dlco/preprocess';
 import { Command } from 'commander';
 
 import { EXIT_FAILURE, runAction } from '../errors.ts';
-import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { holdWarnings, loggerFromOptions, type LogOptions } from '../logger.ts';
+import { checkOutputFolder, describeWriteError } from '../output-path.ts';
 import { formatPredictionSummary } from './predict-summary.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -80,18 +83,35 @@ async function runDemo(options: DemoCommandOptions): Promise<number> {
     );
   }
   await requireDemoFile(scanPath, `the demo scan ${DEMO_PATHS.scan} is missing from the checkout.`);
+  await checkOutputFolder(outDir, '--out');
+  await checkPredictionOutDir(outDir);
   const subject = await readDemoSubject(subjectPath);
 
   process.stderr.write(`Running the demo on ${DEMO_PATHS.scan} with ${modelName} ...\n`);
-  const model = await loadModel(modelDir, { logger });
-  const prediction = await predictScan(scanPath, subject, {
-    model,
-    explain: [...DEMO_EXPLANATIONS],
-    logger,
-  });
-  await writePrediction(outDir, prediction, {
-    writeExtraFiles: (dir, written) => writePredictionOverlay(dir, written, { showFileName: true }),
-  });
+  // The summary lists the result's warnings, so they are not logged to stderr as well.
+  const held = holdWarnings(logger);
+  let prediction: Prediction;
+  try {
+    const model = await loadModel(modelDir, { logger: held.logger });
+    prediction = await predictScan(scanPath, subject, {
+      model,
+      explain: [...DEMO_EXPLANATIONS],
+      logger: held.logger,
+    });
+  } catch (error) {
+    held.flush();
+    throw error;
+  }
+  held.flush(prediction.result.warnings);
+  try {
+    await writePrediction(outDir, prediction, {
+      // The demo scan's name is fixed, so showing it identifies no one.
+      writeExtraFiles: (dir, written) =>
+        writePredictionOverlay(dir, written, { showFileName: true }),
+    });
+  } catch (error) {
+    throw describeWriteError(error, outDir, '--out');
+  }
 
   process.stdout.write(formatPredictionSummary(prediction.result, outDir));
   process.stdout.write(nextSteps(outDir, subject));

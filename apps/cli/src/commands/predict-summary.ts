@@ -16,6 +16,8 @@ export function formatPredictionSummary(result: PredictionResult, outDir?: strin
     '',
     ...zoneTable(result),
     '',
+    ...lungVolumeLines(result),
+    '',
     `Model: ${result.model.id} ${result.model.version}, trained on ${result.model.trainedOn}`,
   ];
   if (result.warnings.length > 0) {
@@ -32,9 +34,7 @@ export function formatPredictionSummary(result: PredictionResult, outDir?: strin
 function estimateLines(result: PredictionResult): string[] {
   const { dlco, baseline } = result;
   const coverage = Math.round(100 * dlco.intervalCoverage);
-  const reference = dlco.reference.hbCorrected
-    ? `GLI 2017, Hb-corrected for ${dlco.reference.hbGdl} g/dL`
-    : 'GLI 2017, not Hb-corrected';
+  const reference = referenceLabel(result);
   const lines = [
     `  Estimate      ${fixed(dlco.estimate)} ${UNIT} (${coverage} % interval ${fixed(dlco.lower)} to ${fixed(dlco.upper)})`,
     `  Predicted     ${orDash(dlco.predicted)} ${UNIT} (${reference})`,
@@ -50,6 +50,13 @@ function estimateLines(result: PredictionResult): string[] {
     lines.push(`  Baseline      ${value} (linear model on whole-lung QCT and demographics)`);
   }
   return lines;
+}
+
+function referenceLabel(result: PredictionResult): string {
+  const { predicted, reference } = result.dlco;
+  if (predicted === null) return 'no GLI 2017 reference for this subject, see Warnings';
+  if (reference.hbCorrected) return `GLI 2017, Hb-corrected for ${reference.hbGdl} g/dL`;
+  return 'GLI 2017, not Hb-corrected: no --hb given';
 }
 
 function zoneTable(result: PredictionResult): string[] {
@@ -81,9 +88,49 @@ function zoneTable(result: PredictionResult): string[] {
       .join('  ')
       .trimEnd();
   return [
-    `Zones (${UNIT}; deficit = expected share of predicted - contribution)`,
+    `Zones (${UNIT}; deficit = expected share of predicted - contribution;`,
+    "  Lung mL = lung inside the zone's patches on the working grid)",
     ...table.map(format),
   ];
+}
+
+/**
+ * Labels the lung volumes a user meets for one scan, which differ because each counts another
+ * thing on another grid.
+ */
+function lungVolumeLines(result: PredictionResult): string[] {
+  const { preprocessing, qct } = result;
+  const spacing = preprocessing.params.workingSpacingMm;
+  const inPatches = sumOf(result, 'lungVolumeMl');
+  const outside = formatPercent(100 * preprocessing.droppedLungFraction);
+  const rows = [
+    [
+      `segmented, ${spacing} mm working grid`,
+      preprocessing.lungVolumeMl.toFixed(0),
+      'inspect "lung volume", predictions.csv lung_volume_ml',
+    ],
+    [`inside patches`, inPatches.toFixed(0), `zone total above; ${outside} % lies in no patch`],
+  ];
+  if (qct?.wholeLung != null) {
+    rows.push([
+      'QCT, scan grid',
+      qct.wholeLung.volumeMl.toFixed(0),
+      'inspect QCT "whole lung", same labels on the native voxels',
+    ]);
+  }
+  const labelWidth = Math.max(...rows.map((row) => row[0].length));
+  const valueWidth = Math.max(...rows.map((row) => row[1].length));
+  return [
+    'Lung volume (mL)',
+    ...rows.map(
+      ([label, value, note]) =>
+        `  ${label.padEnd(labelWidth)}  ${value.padStart(valueWidth)}  (${note})`,
+    ),
+  ];
+}
+
+function formatPercent(value: number): string {
+  return value.toFixed(1);
 }
 
 function belowLln(result: PredictionResult): boolean {

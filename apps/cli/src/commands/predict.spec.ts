@@ -60,11 +60,22 @@ const workDir = mkdtempSync(join(tmpdir(), 'dlco-cli-predict-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 const jsonOut = join(workDir, 'json', 'result');
+const plainFile = join(workDir, 'plain-file');
+const WITHOUT_HB = SUBJECT_FLAGS.slice(0, -2);
 const failedParent = join(workDir, 'failed');
 const incompatibleModel = join(workDir, 'incompatible-model');
 
 let runs: Record<
-  'json' | 'text' | 'twoSlices' | 'missingWeight' | 'invalidSex' | 'missingModel' | 'incompatible',
+  | 'json'
+  | 'text'
+  | 'withoutHb'
+  | 'twoSlices'
+  | 'missingWeight'
+  | 'invalidSex'
+  | 'heightInMetres'
+  | 'outUnderFile'
+  | 'missingModel'
+  | 'incompatible',
   Promise<CliRun>
 >;
 
@@ -74,10 +85,14 @@ beforeAll(() => {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'));
   writeFileSync(cardPath, JSON.stringify({ ...card, preprocessingHash: 'a'.repeat(64) }));
 
+  writeFileSync(plainFile, 'not a folder');
+
   const model = ['--model', TINY_MODEL];
+  const json = ['--out', jsonOut, '--json', '--no-file-name'];
   runs = {
-    json: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, ...model, '--out', jsonOut, '--json']),
+    json: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, ...model, ...json]),
     text: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, ...model, '--explain', 'contributions']),
+    withoutHb: runDlco(['predict', CT64_NRRD, ...WITHOUT_HB, ...model, '--explain', 'contributions']),
     twoSlices: runDlco([
       'predict',
       TWO_SLICES,
@@ -98,6 +113,17 @@ beforeAll(() => {
       ...model,
     ]),
     invalidSex: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, '--sex', 'X', ...model]),
+    heightInMetres: runDlco(['predict', CT64_NRRD, ...SUBJECT_FLAGS, '--height', '1.75', ...model]),
+    // The model folder is missing too, so only a check before loading it reports the --out.
+    outUnderFile: runDlco([
+      'predict',
+      CT64_NRRD,
+      ...SUBJECT_FLAGS,
+      '--model',
+      join(workDir, 'no-model'),
+      '--out',
+      join(plainFile, 'out'),
+    ]),
     missingModel: runDlco([
       'predict',
       CT64_NRRD,
@@ -127,6 +153,14 @@ describe('dlco predict --json', () => {
     const written = JSON.parse(readFileSync(join(jsonOut, 'result.json'), 'utf8'));
     expect(resultSchemaErrors(written)).toEqual([]);
     expect(written.dlco).toEqual(result.dlco);
+  });
+
+  it('leaves out the file name with --no-file-name', () => {
+    const written = JSON.parse(readFileSync(join(jsonOut, 'result.json'), 'utf8'));
+
+    expect(result.input.fileName).toBe('not recorded');
+    expect(written.input.fileName).toBe('not recorded');
+    expect(run.stdout).not.toContain('ct-64');
   });
 
   it('contributions sum to the estimate', () => {
@@ -201,6 +235,28 @@ describe('dlco predict summary', () => {
     ]) {
       expect(run.stdout).toContain(text);
     }
+    expect(run.stdout).toMatch(/^ {2}Scan {10}ct-64\.nrrd$/m);
+  });
+
+  it('labels the three lung volumes', async () => {
+    const run = await runs.text;
+    const zoneTotal = /^total\s+(\d+)/m.exec(run.stdout)?.[1];
+    const inPatches = /^ {2}inside patches\s+(\d+) {2}\(/m.exec(run.stdout)?.[1];
+
+    expect(run.stdout).toMatch(/^ {2}segmented, 2 mm working grid\s+\d+ {2}\(inspect/m);
+    expect(run.stdout).toMatch(/^ {2}QCT, scan grid\s+\d+ {2}\(inspect QCT/m);
+    expect(zoneTotal).toBeDefined();
+    expect(inPatches).toBe(zoneTotal);
+  });
+
+  it('prints the haemoglobin warning once', async () => {
+    const run = await runs.withoutHb;
+    const warning = 'not Hb-corrected because no haemoglobin was given';
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.split(warning)).toHaveLength(2);
+    expect(run.stderr).not.toContain(warning);
+    expect(run.stdout).toContain('Give Hb in g/dL');
   });
 });
 
@@ -226,6 +282,24 @@ describe('dlco predict failures', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('error [METADATA_INVALID]');
     expect(run.stderr).toContain('--sex');
+  });
+
+  it('EXPECTED FAILURE - height in metres', async () => {
+    const run = await runs.heightInMetres;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      'error [METADATA_INVALID]: --height 1.75 is outside 50 to 250 cm; 1.75 looks like ' +
+        'metres, but --height is in cm: give 175.\n',
+    );
+  });
+
+  it('BAD CALL - --out under a file fails before the model loads', async () => {
+    const run = await runs.outUnderFile;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('error [OUTPUT_PATH_INVALID]');
+    expect(run.stderr).toContain(`${plainFile} is a file, not a folder`);
+    expect(run.stderr).not.toContain('ENOTDIR');
+    expect(run.stderr).not.toContain('MODEL_NOT_FOUND');
   });
 
   it('EXPECTED FAILURE - missing model folder', async () => {

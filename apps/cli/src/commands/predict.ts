@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
+  checkPredictionOutDir,
   checkSubjectMetadata,
   EXPLANATION_NAMES,
   isModelError,
@@ -9,16 +10,20 @@ import {
   ModelError,
   predictScan,
   SMOKING_STATUSES,
+  SUBJECT_FIELD_FLAGS,
   writePrediction,
   type ExplanationName,
   type MapQuantity,
   type ModelErrorCode,
+  type Prediction,
   type SubjectMetadata,
 } from '@dlco/model';
+import type { Logger } from '@dlco/preprocess';
 import { Command, Option } from 'commander';
 
 import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
-import { loggerFromOptions, type LogOptions } from '../logger.ts';
+import { holdWarnings, loggerFromOptions, type LogOptions } from '../logger.ts';
+import { checkOutputFolder, describeWriteError } from '../output-path.ts';
 import { formatPredictionSummary } from './predict-summary.ts';
 
 /** Model used when `--model` is not given: `models/demo` at the repository root. */
@@ -38,6 +43,9 @@ const USAGE_ERROR_CODES: readonly ModelErrorCode[] = [
   'OUTPUT_EXISTS',
 ];
 
+/** `input.fileName` of a result written with `--no-file-name`. */
+export const FILE_NAME_NOT_RECORDED = 'not recorded';
+
 interface PredictCommandOptions extends LogOptions {
   age?: string;
   sex?: string;
@@ -53,6 +61,8 @@ interface PredictCommandOptions extends LogOptions {
   map: MapQuantity;
   threads?: string;
   json?: boolean;
+  /** False with `--no-file-name`. */
+  fileName: boolean;
 }
 
 /** Builds `dlco predict`, which estimates DLCO for one scan and explains where it comes from. */
@@ -61,7 +71,9 @@ export function predictCommand(): Command {
     new Command('predict')
       .description(
         'Estimate DLCO (ml/min/mmHg) from one chest CT with the GLI 2017 reference, zone ' +
-          'contributions and a deficit map. Research use, not diagnosis.',
+          'contributions and a deficit map. Prints a summary (estimate, reference values, ' +
+          'zone table, lung volumes, warnings) to stdout, or result.json with --json. Files ' +
+          'are written only with --out. Research use, not diagnosis.',
       )
       .argument('<scan>', 'scan file, DICOM folder or .zip')
       .option('--age <years>', 'age in years (required)')
@@ -83,7 +95,16 @@ export function predictCommand(): Command {
           'models/demo in the repository',
         ),
       )
-      .option('--out <dir>', 'folder for result.json, map.nii.gz and lung-mask.nii.gz')
+      .option(
+        '--out <dir>',
+        'folder for result.json, map.nii.gz and lung-mask.nii.gz; without it nothing is ' +
+          'written and only the summary (or result.json with --json) is printed',
+      )
+      .option(
+        '--no-file-name',
+        `record the scan's file name in result.json as '${FILE_NAME_NOT_RECORDED}' instead of ` +
+          'its base name (file names often carry patient names)',
+      )
       .option(
         '--explain <list>',
         `comma-separated explanations: ${EXPLANATION_NAMES.join(', ')} (default adds attention ` +
@@ -120,7 +141,7 @@ async function runPredict(
 ): Promise<number> {
   const logger = loggerFromOptions(options);
   // Checked before the model loads, so a mistyped flag fails at once.
-  const subject = checkSubjectMetadata(subjectFromOptions(options));
+  const subject = checkSubjectMetadata(subjectFromOptions(options), SUBJECT_FIELD_FLAGS);
   const explain = options.explain
     .split(',')
     .map((name) => name.trim())
@@ -130,18 +151,37 @@ async function runPredict(
       ? undefined
       : parseNumber(options.threads, '--threads', 'MODEL_INPUT_INVALID');
 
-  const model = await loadModel(options.model, { threads, logger });
-  if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
-  const prediction = await predictScan(resolve(scan), subject, {
-    model,
-    explain,
-    mapQuantity: options.map,
-    logger,
-  });
   const outDir = options.out === undefined ? undefined : resolve(options.out);
+  if (outDir !== undefined) {
+    // Checked before the computation, so a bad --out fails in a second and not after minutes.
+    await checkOutputFolder(outDir, '--out');
+    await checkPredictionOutDir(outDir);
+  }
+
+  // The summary lists the result's warnings, so they are not logged to stderr as well.
+  const held = holdWarnings(logger);
+  let prediction: Prediction;
+  try {
+    prediction = await computePrediction(scan, subject, explain, explainIsDefault, {
+      ...options,
+      threads,
+      logger: options.json === true ? logger : held.logger,
+    });
+  } catch (error) {
+    held.flush();
+    throw error;
+  }
+  held.flush(prediction.result.warnings);
+  if (!options.fileName) omitFileName(prediction);
   // An overlay image writer can be passed here as writeExtraFiles, so that it lands in the same
   // staging folder and appears together with result.json or not at all.
-  if (outDir !== undefined) await writePrediction(outDir, prediction);
+  if (outDir !== undefined) {
+    try {
+      await writePrediction(outDir, prediction);
+    } catch (error) {
+      throw describeWriteError(error, outDir, '--out');
+    }
+  }
 
   process.stdout.write(
     options.json === true
@@ -149,6 +189,32 @@ async function runPredict(
       : formatPredictionSummary(prediction.result, outDir),
   );
   return 0;
+}
+
+/**
+ * Replaces the scan's base name in the result with {@link FILE_NAME_NOT_RECORDED}, for scans
+ * whose file or folder name may identify the patient.
+ */
+export function omitFileName(prediction: Prediction): void {
+  prediction.result.input.fileName = FILE_NAME_NOT_RECORDED;
+}
+
+async function computePrediction(
+  scan: string,
+  subject: SubjectMetadata,
+  explain: ExplanationName[],
+  explainIsDefault: boolean,
+  options: { model: string; map: MapQuantity; threads?: number; logger: Logger },
+): Promise<Prediction> {
+  const { threads, logger } = options;
+  const model = await loadModel(options.model, { threads, logger });
+  if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
+  return predictScan(resolve(scan), subject, {
+    model,
+    explain,
+    mapQuantity: options.map,
+    logger,
+  });
 }
 
 /** Reads the subject flags; a missing or non-numeric required flag is a METADATA_INVALID error. */
