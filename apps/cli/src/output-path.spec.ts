@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   checkOutputFile,
   checkOutputFolder,
+  checkWritableFolder,
   describeWriteError,
   isOutputPathError,
   OutputPathError,
@@ -72,6 +73,24 @@ describe('checkOutputFolder', () => {
       chmodSync(readOnly, 0o755);
       rmSync(readOnly, { recursive: true });
     }
+  });
+});
+
+describe('checkWritableFolder', () => {
+  it('accepts an existing folder', async () => {
+    await checkWritableFolder(workDir, '--out');
+  });
+
+  it('BAD CALL - folder under a file', async () => {
+    const error = await rejection(() => checkWritableFolder(join(aFile, 'out'), '--out'));
+
+    expect(error.message).toContain(`${aFile} is a file, not a folder`);
+  });
+
+  it.runIf(process.platform === 'linux')('BAD CALL - folder inside /proc', async () => {
+    const error = await rejection(() => checkWritableFolder('/proc/dlco-batch', '--out'));
+
+    expect(error.message).toContain('the folder /proc does not accept new files');
   });
 });
 

@@ -56,6 +56,23 @@ export async function checkOutputFolder(outDir: string, flag: string): Promise<v
 }
 
 /**
+ * Checks that `folder` can receive new files before any computation: it must be a folder or
+ * missing, and it or its nearest existing ancestor must accept new entries. Unlike
+ * `checkOutputFolder`, the folder itself is written into, as `dlco batch` does on a rerun.
+ *
+ * @throws OutputPathError naming the path, the reason and the fix
+ */
+export async function checkWritableFolder(folder: string, flag: string): Promise<void> {
+  if ((await pathKind(folder)) === 'file') {
+    throw new OutputPathError(
+      folder,
+      `invalid ${flag} '${folder}': it is a file, not a folder. Pass a folder.`,
+    );
+  }
+  await checkWritableAncestor(folder, folder, flag);
+}
+
+/**
  * Checks that `file` can be written before any computation: it must not be a folder, and its
  * folder must exist and accept new files.
  *

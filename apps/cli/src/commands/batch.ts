@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { EXIT_FAILURE, EXIT_INPUT_ERROR, runAction } from '../errors.ts';
 import { loggerFromOptions, type LogOptions } from '../logger.ts';
-import { describeWriteError } from '../output-path.ts';
+import { checkWritableFolder, describeWriteError } from '../output-path.ts';
 import { createScanProgress } from '../progress.ts';
 import {
   OPTIONAL_BATCH_COLUMNS,
@@ -122,6 +122,8 @@ async function runBatch(
     shard === undefined
       ? allRows
       : allRows.filter((_, index) => index % shard.count === shard.index - 1);
+  const outDir = resolve(options.out);
+  await checkWritableFolder(outDir, '--out');
   // Loaded before the output folder is created, so a missing model leaves nothing behind.
   const model = await loadModel(resolve(options.model), {
     threads: options.threads,
@@ -129,7 +131,6 @@ async function runBatch(
   });
   if (explainIsDefault && model.card.aggregator.pooling === 'attention') explain.push('attention');
 
-  const outDir = resolve(options.out);
   const predictions = new PredictionsWriter(join(outDir, PREDICTIONS_FILE));
   try {
     await mkdir(outDir, { recursive: true });

@@ -89,20 +89,20 @@ async function runDemo(options: DemoCommandOptions): Promise<number> {
 
   process.stderr.write(`Running the demo on ${DEMO_PATHS.scan} with ${modelName} ...\n`);
   // The summary lists the result's warnings, so they are not logged to stderr as well.
-  const held = holdWarnings(logger);
+  const heldWarnings = holdWarnings(logger);
   let prediction: Prediction;
   try {
-    const model = await loadModel(modelDir, { logger: held.logger });
+    const model = await loadModel(modelDir, { logger: heldWarnings.logger });
     prediction = await predictScan(scanPath, subject, {
       model,
       explain: [...DEMO_EXPLANATIONS],
-      logger: held.logger,
+      logger: heldWarnings.logger,
     });
   } catch (error) {
-    held.flush();
+    heldWarnings.flush();
     throw error;
   }
-  held.flush(prediction.result.warnings);
+  heldWarnings.flush(prediction.result.warnings);
   try {
     await writePrediction(outDir, prediction, {
       // The demo scan's name is fixed, so showing it identifies no one.

@@ -159,19 +159,19 @@ async function runPredict(
   }
 
   // The summary lists the result's warnings, so they are not logged to stderr as well.
-  const held = holdWarnings(logger);
+  const heldWarnings = holdWarnings(logger);
   let prediction: Prediction;
   try {
     prediction = await computePrediction(scan, subject, explain, explainIsDefault, {
       ...options,
       threads,
-      logger: options.json === true ? logger : held.logger,
+      logger: options.json === true ? logger : heldWarnings.logger,
     });
   } catch (error) {
-    held.flush();
+    heldWarnings.flush();
     throw error;
   }
-  held.flush(prediction.result.warnings);
+  heldWarnings.flush(prediction.result.warnings);
   if (!options.fileName) omitFileName(prediction);
   // An overlay image writer can be passed here as writeExtraFiles, so that it lands in the same
   // staging folder and appears together with result.json or not at all.
