@@ -1,7 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { processClaimedChunks, type SlabTaskMessage } from './slab-tasks.ts';
+import {
+  COUNTER_COUNT,
+  FAILED_FLAG,
+  FINISHED_COUNTER,
+  processClaimedChunks,
+  type SlabTaskMessage,
+} from './slab-tasks.ts';
 
 /** Environment variable that sets the number of worker threads of the shared pool. */
 export const PREPROCESS_WORKERS_ENV = 'DLCO_PREPROCESS_WORKERS';
@@ -11,6 +17,13 @@ const MAX_DEFAULT_WORKERS = 3;
 
 /** How long one wait for a worker's chunk lasts before worker failures are checked again, in ms. */
 const WAIT_SLICE_MS = 100;
+
+/** How long `runSync` waits without any chunk finishing before it gives up, in ms. */
+const SYNC_STALL_LIMIT_MS = 60_000;
+
+function newCounters(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(COUNTER_COUNT * Int32Array.BYTES_PER_ELEMENT));
+}
 
 /**
  * Returns the number of worker threads of the shared pool: `DLCO_PREPROCESS_WORKERS` when set
@@ -38,6 +51,8 @@ interface PoolWorker {
   worker: Worker;
   /** Resolves when the worker has loaded its code, rejects when it fails first. */
   ready: Promise<void>;
+  /** Set once the worker has loaded its code. */
+  loaded: boolean;
   /** Set once the worker has failed or exited; it then takes no more tasks. */
   failure: Error | undefined;
 }
@@ -60,7 +75,7 @@ type WaitAsync = (
 export class SlabWorkerPool {
   /** Number of worker threads, besides the calling thread. */
   readonly size: number;
-  /** Whether the calling thread of `run` claims chunks too. */
+  /** Whether the calling thread of `run` and `runSync` claims chunks too. */
   private readonly callingThreadClaims: boolean;
   private readonly workers: PoolWorker[] = [];
   private started = false;
@@ -98,8 +113,11 @@ export class SlabWorkerPool {
     const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     // A pool that is never awaited must not report an unhandled rejection.
     ready.catch(() => undefined);
-    const entry: PoolWorker = { worker, ready, failure: undefined };
-    worker.once('message', () => settle?.resolve());
+    const entry: PoolWorker = { worker, ready, loaded: false, failure: undefined };
+    worker.once('message', () => {
+      entry.loaded = true;
+      settle?.resolve();
+    });
     worker.on('error', (error) => {
       entry.failure = error;
       settle?.reject(error);
@@ -136,7 +154,7 @@ export class SlabWorkerPool {
    */
   async run(message: Omit<SlabTaskMessage, 'counters'>): Promise<number> {
     this.start();
-    const counters = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+    const counters = newCounters();
     const task: SlabTaskMessage = { ...message, counters };
     const chunks = Math.ceil(message.total / message.chunkSize);
     const helpers = this.workers.filter((entry) => entry.failure === undefined);
@@ -152,6 +170,53 @@ export class SlabWorkerPool {
     } finally {
       this.holdWorkers(-1);
     }
+  }
+
+  /**
+   * Does the work of `run` while blocking the calling thread, for synchronous callers. Only
+   * workers that have finished loading get the task, so the call never waits for a start.
+   * Workers receive messages on their own event loops, so they work while this thread blocks.
+   *
+   * @throws Error when a worker's chunk throws. Chunks may then be missing, so the caller must
+   *   recompute the task.
+   */
+  runSync(message: Omit<SlabTaskMessage, 'counters'>): number {
+    const counters = newCounters();
+    const task: SlabTaskMessage = { ...message, counters };
+    const chunks = Math.ceil(message.total / message.chunkSize);
+    const helpers = this.workers.filter((entry) => entry.loaded && entry.failure === undefined);
+    if (helpers.length === 0 && !this.callingThreadClaims) {
+      throw new Error('No loaded preprocessing worker thread is available to process the task.');
+    }
+    for (const entry of helpers) entry.worker.postMessage(task);
+    const processed = this.callingThreadClaims ? processClaimedChunks(task) : 0;
+    let finished = Atomics.load(counters, FINISHED_COUNTER);
+    let lastProgress = performance.now();
+    while (finished < chunks) {
+      if (Atomics.load(counters, FAILED_FLAG) === 1) {
+        throw new Error(
+          `A preprocessing worker thread failed with ${finished} of ${chunks} chunks finished.`,
+        );
+      }
+      // NOTE: a worker that dies without running its error handler (killed by the system) would
+      // leave its chunk unfinished, so a run without progress for this long is given up.
+      if (performance.now() - lastProgress > SYNC_STALL_LIMIT_MS) {
+        throw new Error(
+          `No preprocessing worker thread finished a chunk for ${SYNC_STALL_LIMIT_MS} ms ` +
+            `(${finished} of ${chunks} chunks finished).`,
+        );
+      }
+      Atomics.wait(counters, FINISHED_COUNTER, finished, WAIT_SLICE_MS);
+      const now = Atomics.load(counters, FINISHED_COUNTER);
+      if (now !== finished) lastProgress = performance.now();
+      finished = now;
+    }
+    return processed;
+  }
+
+  /** Whether the pool was started and has at least one loaded, working worker. */
+  get hasLoadedWorker(): boolean {
+    return this.workers.some((entry) => entry.loaded && entry.failure === undefined);
   }
 
   /** References the workers while a run waits for them, so the process stays alive meanwhile. */
@@ -182,16 +247,21 @@ async function waitForChunks(
   // Atomics.waitAsync exists in Node 16 and later, but the ES2022 library types lack it.
   const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
   for (;;) {
-    const finished = Atomics.load(counters, 1);
+    const finished = Atomics.load(counters, FINISHED_COUNTER);
     if (finished >= chunks) return;
     const failed = helpers.find((entry) => entry.failure !== undefined);
+    if (failed === undefined && Atomics.load(counters, FAILED_FLAG) === 1) {
+      throw new Error(
+        `A preprocessing worker thread failed with ${finished} of ${chunks} chunks finished.`,
+      );
+    }
     if (failed !== undefined) {
       throw new Error(
         `A preprocessing worker thread failed with ${finished} of ${chunks} chunks finished: ` +
           `${failed.failure?.message}`,
       );
     }
-    const wait = waitAsync(counters, 1, finished, WAIT_SLICE_MS);
+    const wait = waitAsync(counters, FINISHED_COUNTER, finished, WAIT_SLICE_MS);
     if (wait.async) await wait.value;
   }
 }
@@ -202,4 +272,12 @@ let sharedPool: SlabWorkerPool | undefined;
 export function sharedSlabWorkerPool(): SlabWorkerPool {
   sharedPool ??= new SlabWorkerPool(defaultWorkerCount());
   return sharedPool;
+}
+
+/**
+ * Returns the process-wide pool when it exists and one of its workers has loaded, for synchronous
+ * steps that use `runSync` only where a caller such as `preprocessScan` started the pool.
+ */
+export function loadedSharedSlabWorkerPool(): SlabWorkerPool | undefined {
+  return sharedPool?.hasLoadedWorker ? sharedPool : undefined;
 }

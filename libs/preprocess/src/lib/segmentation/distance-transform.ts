@@ -1,3 +1,5 @@
+import { loadedSharedSlabWorkerPool, type SlabWorkerPool } from '../parallel/slab-worker-pool.ts';
+
 /** Squared distance used for voxels with no background voxel on any path (mm²). */
 export const NO_BACKGROUND_DISTANCE = 1e20;
 
@@ -15,22 +17,91 @@ export function squaredDistanceToBackground(
   mask: Uint8Array,
   size: [number, number, number],
   spacingMm: [number, number, number],
+  pool: SlabWorkerPool | undefined = loadedSharedSlabWorkerPool(),
 ): Float32Array {
-  const distance = new Float32Array(mask.length);
-  firstAxisPass(mask, size[0], spacingMm[0], distance);
-  const longest = Math.max(...size);
-  const line = new Float64Array(longest);
-  const result = new Float64Array(longest);
-  const vertices = new Int32Array(longest);
-  const bounds = new Float64Array(longest + 1);
-  const strides = [1, size[0], size[0] * size[1]];
-  for (let axis = 1; axis < 3; axis++) {
+  const voxels = mask.length;
+  if (pool !== undefined && voxels >= MIN_PARALLEL_VOXELS) {
+    const shared = new Uint8Array(new SharedArrayBuffer(voxels));
+    shared.set(mask);
+    const distance = new Float32Array(new SharedArrayBuffer(voxels * 4));
+    const job: DistanceJob = { mask: shared, size, spacingMm, distance, axis: 0 };
+    try {
+      // Axis 0 works on rows of each slice, axes 1 and 2 on lines along them: split by the
+      // index that lines do not run along, slices for axes 0 and 1, rows for axis 2.
+      for (const axis of [0, 1, 2] as const) {
+        pool.runSync({
+          task: { kind: 'distance-axis', job: { ...job, axis } },
+          total: axis === 2 ? size[1] : size[2],
+          chunkSize: DISTANCE_LINES_PER_CHUNK,
+        });
+      }
+      return distance;
+    } catch {
+      // A worker failed, so some lines may be missing: compute all of it on this thread.
+    }
+  }
+  const distance = new Float32Array(voxels);
+  const job: DistanceJob = { mask, size, spacingMm, distance, axis: 0 };
+  const passes = new DistancePasses();
+  for (const axis of [0, 1, 2] as const) {
+    passes.run({ ...job, axis }, 0, axis === 2 ? size[1] : size[2]);
+  }
+  return distance;
+}
+
+/** Volumes smaller than this many voxels are transformed on the calling thread alone. */
+const MIN_PARALLEL_VOXELS = 200_000;
+/** Slices (axes 0 and 1) or rows (axis 2) per chunk that a thread claims. */
+const DISTANCE_LINES_PER_CHUNK = 4;
+
+/** One axis pass of `squaredDistanceToBackground`, on arrays that threads may share. */
+export interface DistanceJob {
+  mask: Uint8Array;
+  size: [number, number, number];
+  spacingMm: [number, number, number];
+  /** Output, written by the axis-0 pass and updated in place by the others. */
+  distance: Float32Array;
+  axis: 0 | 1 | 2;
+}
+
+/**
+ * Runs axis passes of the transform over a range of the index that the pass's lines do not run
+ * along: slices k for axes 0 and 1, rows j for axis 2. Holds scratch lines, so each thread needs
+ * its own instance. Every line is computed the same way whatever range contains it.
+ */
+export class DistancePasses {
+  private line = new Float64Array(0);
+  private result = new Float64Array(0);
+  private vertices = new Int32Array(0);
+  private bounds = new Float64Array(0);
+
+  run(job: DistanceJob, first: number, end: number): void {
+    const { mask, size, spacingMm, distance, axis } = job;
+    const plane = size[0] * size[1];
+    if (axis === 0) {
+      firstAxisPass(
+        mask.subarray(first * plane, end * plane),
+        size[0],
+        spacingMm[0],
+        distance.subarray(first * plane, end * plane),
+      );
+      return;
+    }
     const n = size[axis];
+    if (this.line.length < n) {
+      this.line = new Float64Array(n);
+      this.result = new Float64Array(n);
+      this.vertices = new Int32Array(n);
+      this.bounds = new Float64Array(n + 1);
+    }
+    const { line, result, vertices, bounds } = this;
+    const strides = [1, size[0], plane];
     const stride = strides[axis];
-    const [u, v] = [0, 1, 2].filter((a) => a !== axis);
-    for (let b = 0; b < size[v]; b++) {
-      for (let a = 0; a < size[u]; a++) {
-        const base = a * strides[u] + b * strides[v];
+    // Lines along axis 1 lie in slice k = b; lines along axis 2 lie in row j = b.
+    const v = axis === 1 ? 2 : 1;
+    for (let b = first; b < end; b++) {
+      for (let a = 0; a < size[0]; a++) {
+        const base = a + b * strides[v];
         for (let i = 0; i < n; i++) line[i] = distance[base + i * stride];
         lowerEnvelope(line, n, spacingMm[axis], result, vertices, bounds);
         for (let i = 0; i < n; i++)
@@ -38,7 +109,6 @@ export function squaredDistanceToBackground(
       }
     }
   }
-  return distance;
 }
 
 /**
