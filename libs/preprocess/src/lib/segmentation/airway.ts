@@ -96,20 +96,24 @@ export function traceAirway(volume: Volume, air: Uint8Array): AirwayTrace | unde
 
   const grown = Uint8Array.from(mask);
   let count = trace.voxels.length;
+  // Each threshold grows from the traced voxels alone. `candidate` starts as a copy of `mask`
+  // and is restored after each growth by clearing the voxels it added, instead of copying the
+  // whole volume again.
+  const candidate = Uint8Array.from(mask);
   for (const thresholdHu of BRONCHUS_THRESHOLDS_HU) {
     if (thresholdHu > trace.thresholdHu) continue;
     const isBronchusLumen = lumenTest(volume, air, thresholdHu);
-    const candidate = Uint8Array.from(mask);
     const frontier = trace.voxels.filter((n) =>
       touchesOutsideLumen(n, volume.size, isBronchusLumen, candidate),
     );
     const budgetLeft = budget - (count - trace.voxels.length);
-    growIntoBronchi(volume, isBronchusLumen, candidate, frontier, budgetLeft);
-    for (let n = 0; n < candidate.length; n++) {
-      if (candidate[n] && !grown[n]) {
+    const added = growIntoBronchi(volume, isBronchusLumen, candidate, frontier, budgetLeft);
+    for (const n of added) {
+      if (!grown[n]) {
         grown[n] = 1;
         count++;
       }
+      candidate[n] = 0;
     }
   }
 
@@ -169,7 +173,8 @@ function traceSlices(
 /**
  * Extends `mask` in place by a 6-connected breadth-first search through lumen voxels, starting
  * from `start` (traced voxels next to untraced lumen), one layer per step, for at most
- * `BRONCHUS_GROWTH_MM` and at most `budget` voxels. Returns the number of voxels added.
+ * `BRONCHUS_GROWTH_MM` and at most `budget` voxels. Returns the voxels added, which are the
+ * only ones of `mask` it changes (to 1).
  *
  * Inside a bronchus each layer is one cross-section, so layer sizes stay near the narrowest one
  * and at most double per branching. Once the front escapes into parenchyma (which passes the
@@ -186,7 +191,7 @@ function growIntoBronchi(
   mask: Uint8Array,
   start: number[],
   budget: number,
-): number {
+): number[] {
   const [n0, n1, n2] = volume.size;
   const plane = n0 * n1;
   let front = start;
@@ -225,6 +230,7 @@ function growIntoBronchi(
           for (const m of layers[l]) mask[m] = 0;
           added -= layers[l].length;
         }
+        layers.length = Math.min(layers.length, keep);
       }
       break;
     }
@@ -237,7 +243,7 @@ function growIntoBronchi(
     }
     front = layer;
   }
-  return added;
+  return layers.flat();
 }
 
 /** Marks lumen voxel `m` as grown (2) and appends it to `layer` unless it is already in `mask`. */
