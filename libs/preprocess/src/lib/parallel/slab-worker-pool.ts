@@ -131,6 +131,16 @@ export class SlabWorkerPool {
   }
 
   /**
+   * Resolves when all started workers have loaded their code, without keeping the process alive
+   * meanwhile, so callers can log a worker that fails to start.
+   *
+   * @throws Error from the first worker that fails to start.
+   */
+  async loaded(): Promise<void> {
+    await Promise.all(this.workers.map((entry) => entry.ready));
+  }
+
+  /**
    * Starts the workers if needed and resolves when all have loaded their code.
    *
    * @throws Error from the first worker that fails to start.

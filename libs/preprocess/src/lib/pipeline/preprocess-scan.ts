@@ -8,7 +8,10 @@ import type { Zones } from '../zones/compute-zones.ts';
 import type { QctTable } from '../qct/compute-qct.ts';
 import { extractPatches, type ExtractedPatches } from './extract-patches.ts';
 import { DEFAULT_PREPROCESS_STEPS, type PreprocessSteps } from './preprocess-steps.ts';
-import { sharedSlabWorkerPool } from '../parallel/slab-worker-pool.ts';
+import { sharedSlabWorkerPool, type SlabWorkerPool } from '../parallel/slab-worker-pool.ts';
+
+/** Worker pools whose start failures `preprocessScan` already logs. */
+const watchedPools = new WeakSet<SlabWorkerPool>();
 
 /** Options of `preprocessScan`. */
 export interface PreprocessScanOptions {
@@ -75,7 +78,18 @@ export async function preprocessScan(
   const started = performance.now();
   // Worker threads take a few hundred ms to load, so they start while the scan is read.
   if (steps.resampleToWorkingGrid === DEFAULT_PREPROCESS_STEPS.resampleToWorkingGrid) {
-    sharedSlabWorkerPool().start();
+    const pool = sharedSlabWorkerPool();
+    pool.start();
+    // Logged once per pool, by the logger of the call that started it.
+    if (!watchedPools.has(pool)) {
+      watchedPools.add(pool);
+      pool.loaded().catch((error: unknown) => {
+        logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'a preprocessing worker thread failed to start, so its share runs on the main thread',
+        );
+      });
+    }
   }
 
   const timed = async <T>(
