@@ -203,8 +203,61 @@ describe('dlco eval', () => {
 
   it('BAD CALL - invalid bootstrap count', async () => {
     const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--bootstrap', '0']));
-    expect(failed.code).not.toBe(0);
-    expect(failed.stderr).toContain("invalid --bootstrap '0'");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe(
+      "error: option '--bootstrap <n>' argument '0' is invalid. " +
+        'Expected a whole number from 200 to 100000.\n',
+    );
+  });
+
+  it('BAD CALL - bootstrap count out of range', async () => {
+    for (const count of ['199', '100001']) {
+      const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--bootstrap', count]));
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain('Expected a whole number from 200 to 100000.');
+    }
+  });
+
+  it('BAD CALL - seed above 32 bits', async () => {
+    const failed = await runDlco(evalArgs(join(workDir, 'bad'), ['--seed', '4294967297']));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('Expected a whole number from 0 to 4294967295.');
+  });
+
+  it('BAD CALL - out holds other files', async () => {
+    const userDir = join(workDir, 'user-folder');
+    mkdirSync(join(userDir, 'sub'), { recursive: true });
+    writeFileSync(join(userDir, 'thesis.docx'), 'precious');
+    writeFileSync(join(userDir, 'sub', 'data.csv'), 'x');
+    const failed = await runDlco(evalArgs(userDir));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [OUTPUT_EXISTS]');
+    expect(failed.stderr).toContain('thesis.docx');
+    expect(readFileSync(join(userDir, 'thesis.docx'), 'utf8')).toBe('precious');
+    expect(readFileSync(join(userDir, 'sub', 'data.csv'), 'utf8')).toBe('x');
+  });
+
+  it('BAD CALL - out is the inputs folder', async () => {
+    const failed = await runDlco(evalArgs(workDir));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [OUTPUT_EXISTS]');
+    expect(existsSync(PREDICTIONS)).toBe(true);
+    expect(existsSync(LABELS)).toBe(true);
+  });
+
+  it('reruns into an earlier evaluation', async () => {
+    const rerunDir = join(workDir, 'rerun');
+    expect((await runDlco(evalArgs(rerunDir))).code).toBe(0);
+    const rerun = await runDlco(evalArgs(rerunDir, ['--seed', '6']));
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(rerunDir, 'metrics.json'), 'utf8')).seed).toBe(6);
+  });
+
+  it('BAD CALL - out under a file', async () => {
+    const failed = await runDlco(evalArgs(join(PREDICTIONS, 'sub')));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [OUTPUT_PATH_INVALID]');
+    expect(failed.stderr).toContain('--out');
   });
 });
 
@@ -271,7 +324,7 @@ describe('dlco eval faithfulness', () => {
     '--out',
     out,
     '--bootstrap',
-    '50',
+    '200',
     ...extra,
   ];
   let run: CliRun;
@@ -333,7 +386,10 @@ describe('dlco eval faithfulness', () => {
   it('BAD CALL - explanation without name', async () => {
     const failed = await runDlco(truthArgs(join(workDir, 'bad'), ['--explanation', 'gradcam.csv']));
     expect(failed.code).not.toBe(0);
-    expect(failed.stderr).toContain("invalid --explanation 'gradcam.csv'");
+    expect(failed.stderr).toBe(
+      "error: option '--explanation <name=csv>' argument 'gradcam.csv' is invalid. " +
+        'Expected NAME=CSV, for example gradcam=gradcam.csv.\n',
+    );
   });
 
   it('BAD CALL - results without truth_path', async () => {

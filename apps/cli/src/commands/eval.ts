@@ -5,12 +5,16 @@ import {
   DEFAULT_BOOTSTRAP_SEED,
   DEFAULT_MIN_STRATUM_SIZE,
   ALL_PHENOTYPES,
+  checkEvaluationOutDir,
   evaluateFaithfulness,
   evaluatePredictions,
   EvalInputError,
   findExampleMap,
   hasTruthPaths,
   isEvalInputError,
+  MAX_BOOTSTRAP_RESAMPLES,
+  MAX_BOOTSTRAP_SEED,
+  MIN_BOOTSTRAP_RESAMPLES,
   NEGATIVE_CONTROL_PHENOTYPE,
   readLabelsFile,
   readPredictionsFile,
@@ -26,6 +30,7 @@ import {
 import { Command, InvalidArgumentError } from 'commander';
 
 import { EXIT_INPUT_ERROR, runAction } from '../errors.ts';
+import { checkOutputFolder, describeWriteError } from '../output-path.ts';
 
 interface EvalCommandOptions {
   labels: string;
@@ -55,25 +60,30 @@ export function evalCommand(): Command {
       'label manifest CSV with columns id and dlco (measured, ml/min/mmHg) and metadata such ' +
         'as age, sex, height_cm, weight_kg, smoking, phenotype, scanner_profile',
     )
-    .requiredOption('--out <dir>', 'output folder; an existing one is replaced')
+    .requiredOption(
+      '--out <dir>',
+      'output folder; it must be missing, empty or hold only an earlier evaluation, which is ' +
+        'replaced',
+    )
     .option('--baseline <csv>', 'another predictions CSV to compare with, subject by subject')
     .option('--strata <columns>', 'comma-separated manifest columns to stratify by as well')
     .option(
       '--bootstrap <n>',
-      'number of bootstrap resamples of subjects',
-      (text) => parseWholeNumber(text, '--bootstrap', 1),
+      `number of bootstrap resamples of subjects, ${MIN_BOOTSTRAP_RESAMPLES} to ` +
+        `${MAX_BOOTSTRAP_RESAMPLES}`,
+      (text) => parseWholeNumber(text, MIN_BOOTSTRAP_RESAMPLES, MAX_BOOTSTRAP_RESAMPLES),
       DEFAULT_BOOTSTRAP_RESAMPLES,
     )
     .option(
       '--seed <s>',
-      'seed of the bootstrap generator, recorded in metrics.json',
-      (text) => parseWholeNumber(text, '--seed', 0),
+      `seed of the bootstrap generator, 0 to ${MAX_BOOTSTRAP_SEED}, recorded in metrics.json`,
+      (text) => parseWholeNumber(text, 0, MAX_BOOTSTRAP_SEED),
       DEFAULT_BOOTSTRAP_SEED,
     )
     .option(
       '--min-stratum-size <n>',
       'strata levels with fewer subjects are flagged too small and left out of the gap',
-      (text) => parseWholeNumber(text, '--min-stratum-size', 1),
+      (text) => parseWholeNumber(text, 1, Number.MAX_SAFE_INTEGER),
       DEFAULT_MIN_STRATUM_SIZE,
     )
     .option(
@@ -108,6 +118,11 @@ export function evalCommand(): Command {
 }
 
 async function runEval(predictionsPath: string, options: EvalCommandOptions): Promise<number> {
+  // The output folder is checked before any file is read, so a bad --out fails at once and an
+  // existing folder with other files is never replaced.
+  const outDir = resolve(options.out);
+  await checkOutputFolder(outDir, '--out');
+  await checkEvaluationOutDir(outDir);
   const predictions = await readPredictionsFile(resolve(predictionsPath));
   const labels = await readLabelsFile(resolve(options.labels));
   const other =
@@ -135,9 +150,12 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
     process.stderr.write(`warning: no example map in report.html: ${example.message}\n`);
   }
   const faithfulness = await runFaithfulness(predictions, labels, options);
-  const outDir = resolve(options.out);
   const full: EvaluationReport = faithfulness ? { ...report, faithfulness } : report;
-  await writeEvaluation(full, outDir, { example });
+  try {
+    await writeEvaluation(full, outDir, { example });
+  } catch (error) {
+    throw describeWriteError(error, outDir, '--out');
+  }
   process.stdout.write(summarize(full, outDir));
   return 0;
 }
@@ -184,9 +202,7 @@ const FAITHFULNESS_PROGRESS_STEP = 25;
 function collectExplanation(text: string, previous: ExplanationSource[]): ExplanationSource[] {
   const separator = text.indexOf('=');
   if (separator <= 0 || separator === text.length - 1) {
-    throw new InvalidArgumentError(
-      `invalid --explanation '${text}': expected NAME=CSV, for example gradcam=gradcam.csv`,
-    );
+    throw new InvalidArgumentError('Expected NAME=CSV, for example gradcam=gradcam.csv.');
   }
   return [...previous, { name: text.slice(0, separator), path: text.slice(separator + 1) }];
 }
@@ -247,12 +263,14 @@ function summarizeFaithfulness(faithfulness: FaithfulnessReport): string[] {
   return lines;
 }
 
-function parseWholeNumber(text: string, flag: string, minimum: number): number {
+/**
+ * Parses a whole-number option within [minimum, maximum]. Commander prefixes an error with the
+ * option and the value, so the message gives only the expected form.
+ */
+function parseWholeNumber(text: string, minimum: number, maximum: number): number {
   const value = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || value < minimum) {
-    throw new InvalidArgumentError(
-      `invalid ${flag} '${text}': expected a whole number >= ${minimum}`,
-    );
+  if (!/^\s*\d+\s*$/.test(text) || value < minimum || value > maximum) {
+    throw new InvalidArgumentError(`Expected a whole number from ${minimum} to ${maximum}.`);
   }
   return value;
 }

@@ -4,6 +4,19 @@ import { createRandom } from './random.ts';
 export const DEFAULT_BOOTSTRAP_RESAMPLES = 2000;
 /** Default seed of the bootstrap generator. */
 export const DEFAULT_BOOTSTRAP_SEED = 1;
+/**
+ * Fewest resamples `dlco eval` accepts. A 95 % percentile interval takes each end from the
+ * 2.5 % tail, so 200 resamples leave 5 draws per tail. With fewer, one or two draws set an end.
+ */
+export const MIN_BOOTSTRAP_RESAMPLES = 200;
+/**
+ * Most resamples `dlco eval` accepts. Every draw is kept until its quantiles are taken, at
+ * 8 bytes per statistic and resample. An evaluation has about 100 statistics, so 100 000
+ * resamples keep about 80 MB (an estimate from that count, not a measurement).
+ */
+export const MAX_BOOTSTRAP_RESAMPLES = 100_000;
+/** Largest seed: the generator has a 32-bit state, so larger seeds would alias smaller ones. */
+export const MAX_BOOTSTRAP_SEED = 0xffffffff;
 
 /** Settings of a subject-level bootstrap. */
 export interface BootstrapOptions {
@@ -47,21 +60,21 @@ export function bootstrapStatistics<Name extends string>(
   const all = Int32Array.from({ length: n }, (_, i) => i);
   const point = statistic(all);
   const names = Object.keys(point) as Name[];
-  const draws = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
-    Name,
-    number[]
-  >;
+  const draws = Object.fromEntries(
+    names.map((name) => [name, new Float64Array(resamples)]),
+  ) as Record<Name, Float64Array>;
 
   const indices = new Int32Array(n);
   for (let r = 0; r < resamples; r++) {
     for (let i = 0; i < n; i++) indices[i] = Math.floor(random() * n);
     const values = statistic(indices);
-    for (const name of names) draws[name].push(values[name]);
+    for (const name of names) draws[name][r] = values[name];
   }
 
   const result = {} as Record<Name, Interval>;
   for (const name of names) {
-    const defined = draws[name].filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+    // A Float64Array sorts numerically.
+    const defined = draws[name].filter((value) => !Number.isNaN(value)).sort();
     result[name] = {
       estimate: point[name],
       lower: quantile(defined, 0.025),
@@ -73,7 +86,7 @@ export function bootstrapStatistics<Name extends string>(
 }
 
 /** Linear-interpolation quantile (type 7) of sorted values; NaN for an empty array. */
-export function quantile(sorted: readonly number[], probability: number): number {
+export function quantile(sorted: ArrayLike<number>, probability: number): number {
   if (sorted.length === 0) return NaN;
   const position = (sorted.length - 1) * probability;
   const below = Math.floor(position);

@@ -11,6 +11,8 @@ export const EVAL_ERROR_CODES = [
   'EVAL_INPUT_INVALID',
   /** Too few subjects remain after the join to compute the requested metrics. */
   'EVAL_TOO_FEW_SUBJECTS',
+  /** The --out folder contains files that an earlier evaluation did not write. */
+  'OUTPUT_EXISTS',
 ] as const;
 
 export type EvalErrorCode = (typeof EVAL_ERROR_CODES)[number];

@@ -51,13 +51,47 @@ describe('writeEvaluation', () => {
     expect(overall[1]).toMatch(/^mae,ml\/min\/mmHg,mean absolute error,6,1\.5,/);
   });
 
-  it('replaces an existing folder whole', async () => {
+  it('replaces an earlier evaluation', async () => {
     const outDir = join(workDir, 'again');
-    mkdirSync(outDir);
-    writeFileSync(join(outDir, 'stale.txt'), 'old');
+    await writeEvaluation(report, outDir);
+    writeFileSync(join(outDir, EVALUATION_FILES.metrics), '{}');
     await writeEvaluation(report, outDir);
     expect(readdirSync(outDir).sort()).toEqual(Object.values(EVALUATION_FILES).sort());
+    expect(readFileSync(join(outDir, EVALUATION_FILES.metrics), 'utf8')).toContain('"seed": 2');
     expect(readdirSync(workDir).filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+
+  it('BAD CALL - folder with other files', async () => {
+    const outDir = join(workDir, 'user');
+    mkdirSync(join(outDir, 'sub'), { recursive: true });
+    writeFileSync(join(outDir, 'thesis.docx'), 'precious');
+    writeFileSync(join(outDir, 'sub', 'data.csv'), 'x');
+    await expect(writeEvaluation(report, outDir)).rejects.toMatchObject({
+      code: 'OUTPUT_EXISTS',
+    });
+    expect(readdirSync(outDir).sort()).toEqual(['sub', 'thesis.docx']);
+    expect(readFileSync(join(outDir, 'thesis.docx'), 'utf8')).toBe('precious');
+  });
+
+  it('BAD CALL - output names beside a user file', async () => {
+    const outDir = join(workDir, 'mixed');
+    mkdirSync(outDir);
+    writeFileSync(join(outDir, EVALUATION_FILES.metrics), '{}');
+    writeFileSync(join(outDir, 'predictions.csv'), 'id,estimate\n');
+    await expect(writeEvaluation(report, outDir)).rejects.toMatchObject({
+      code: 'OUTPUT_EXISTS',
+    });
+    expect(readdirSync(outDir).sort()).toEqual([EVALUATION_FILES.metrics, 'predictions.csv']);
+  });
+
+  it('BAD CALL - output names without metrics.json', async () => {
+    const outDir = join(workDir, 'nometrics');
+    mkdirSync(outDir);
+    writeFileSync(join(outDir, EVALUATION_FILES.subjects), 'kept');
+    await expect(writeEvaluation(report, outDir)).rejects.toMatchObject({
+      code: 'OUTPUT_EXISTS',
+    });
+    expect(readFileSync(join(outDir, EVALUATION_FILES.subjects), 'utf8')).toBe('kept');
   });
 
   it('BAD CALL - out is a file', async () => {

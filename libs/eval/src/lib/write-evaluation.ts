@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { from } from 'arquero';
@@ -8,7 +8,7 @@ import type { Interval } from './bootstrap.ts';
 import { EvalInputError } from './errors.ts';
 import { AGREEMENT_METRICS } from './evaluate-agreement.ts';
 import type { EvaluationReport } from './evaluate.ts';
-import { faithfulnessTables } from './faithfulness-tables.ts';
+import { FAITHFULNESS_FILES, faithfulnessTables } from './faithfulness-tables.ts';
 import type { ExampleMap } from './report/example-map.ts';
 import { renderReportHtml } from './report/report-html.ts';
 
@@ -151,27 +151,64 @@ function toCsv(rows: Record<string, unknown>[]): string {
   return `${from(cleaned).toCSV()}\n`;
 }
 
+/** Every file name an evaluation may write; an existing --out may contain only these. */
+const KNOWN_OUTPUT_FILES: ReadonlySet<string> = new Set([
+  ...Object.values(EVALUATION_FILES),
+  ...Object.values(FAITHFULNESS_FILES),
+]);
+
+/**
+ * Checks that `outDir` may receive an evaluation: it is missing, an empty folder, or a folder
+ * that contains metrics.json and nothing but other files an evaluation writes. Callers run it
+ * before the computation to fail early, and {@link writeEvaluation} runs it again before it
+ * replaces the folder, so files the tool did not write are never deleted.
+ *
+ * @throws EvalInputError `EVAL_INPUT_INVALID` when `outDir` is not a folder, and
+ *   `OUTPUT_EXISTS` when it contains other files.
+ */
+export async function checkEvaluationOutDir(outDir: string): Promise<void> {
+  const existing = await stat(outDir).catch(() => null);
+  if (existing === null) return;
+  if (!existing.isDirectory()) {
+    throw new EvalInputError(
+      'EVAL_INPUT_INVALID',
+      `--out ${outDir} exists and is not a folder. Pass a new or empty folder.`,
+      { column: 'out' },
+    );
+  }
+  const entries = await readdir(outDir);
+  if (entries.length === 0) return;
+  const others = entries.filter((entry) => !KNOWN_OUTPUT_FILES.has(entry));
+  if (others.length > 0 || !entries.includes(EVALUATION_FILES.metrics)) {
+    const shown = others.length > 0 ? others : entries;
+    const listed = shown.slice(0, 5).join(', ') + (shown.length > 5 ? ', ...' : '');
+    throw new EvalInputError(
+      'OUTPUT_EXISTS',
+      `--out ${outDir} contains files that are not part of an earlier dlco eval output ` +
+        `(${listed}), and the evaluation replaces the whole folder. Pass a new or empty ` +
+        'folder to --out, or a folder holding only an earlier evaluation.',
+      { column: 'out' },
+    );
+  }
+}
+
 /**
  * Writes metrics.json, the CSV tables and report.html of {@link EVALUATION_FILES} into
  * `outDir`. Per-subject values go to subjects.csv and report.html, not metrics.json. The files
  * are written to a temporary sibling folder first, which then replaces `outDir` by rename, so
- * readers never see a half-written evaluation. An existing `outDir` is replaced whole.
+ * readers never see a half-written evaluation. An existing `outDir` is replaced only when
+ * {@link checkEvaluationOutDir} accepts it.
  *
- * @throws EvalInputError `EVAL_INPUT_INVALID` when `outDir` exists and is not a folder.
+ * @throws EvalInputError `EVAL_INPUT_INVALID` when `outDir` exists and is not a folder, and
+ *   `OUTPUT_EXISTS` when it contains files an evaluation does not write.
  */
 export async function writeEvaluation(
   report: EvaluationReport,
   outDir: string,
   options: WriteEvaluationOptions = {},
 ): Promise<void> {
+  await checkEvaluationOutDir(outDir);
   const existing = await stat(outDir).catch(() => null);
-  if (existing !== null && !existing.isDirectory()) {
-    throw new EvalInputError(
-      'EVAL_INPUT_INVALID',
-      `--out ${outDir} exists and is not a folder. Pass a folder path.`,
-      { column: 'out' },
-    );
-  }
   await mkdir(dirname(outDir), { recursive: true });
   const suffix = randomBytes(4).toString('hex');
   const staging = join(dirname(outDir), `.${basename(outDir)}.tmp-${suffix}`);
