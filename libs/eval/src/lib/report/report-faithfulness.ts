@@ -3,8 +3,18 @@ import type { TopLevelSpec } from 'vega-lite';
 import { FAITHFULNESS_METRICS, type FaithfulnessReport } from '../faithfulness.ts';
 import { escapeHtml, formatInterval, formatNumber, htmlTable } from './html-format.ts';
 
-/** Mark name of the faithfulness plot's points; see `CHART_MARKS`. */
-export const FAITHFULNESS_POINTS_MARK = 'faithfulness_points_marks';
+/**
+ * Mark name of the points in panel `panel` (0-based, in the order of the metrics) of the
+ * faithfulness plot; see `CHART_MARKS`. Each panel needs its own layer name: vega-lite gives
+ * layers of one name a single dataset, so every panel drew the last panel's points.
+ */
+export function faithfulnessPointsMark(panel: number): string {
+  return `${faithfulnessPointsLayer(panel)}_marks`;
+}
+
+function faithfulnessPointsLayer(panel: number): string {
+  return `faithfulness_points_${panel}`;
+}
 
 /** One metric of one method and phenotype, as plotted. */
 interface FaithfulnessRow {
@@ -48,7 +58,7 @@ export function faithfulnessSpec(faithfulness: FaithfulnessReport): TopLevelSpec
   const color = { field: 'method', type: 'nominal', title: 'Method' } as const;
   const metrics = [...new Set(rows.map((row) => row.metric))];
   return {
-    vconcat: metrics.map((metric) => ({
+    vconcat: metrics.map((metric, panel) => ({
       title: { text: metric, anchor: 'start', fontSize: 12 },
       width: 320,
       data: { values: rows.filter((row) => row.metric === metric) },
@@ -64,7 +74,7 @@ export function faithfulnessSpec(faithfulness: FaithfulnessReport): TopLevelSpec
           },
         },
         {
-          name: 'faithfulness_points',
+          name: faithfulnessPointsLayer(panel),
           mark: { type: 'point', filled: true, size: 50 },
           encoding: {
             y,

@@ -15,7 +15,7 @@ import { readPredictionsFile } from '../read-predictions.ts';
 import { EVALUATION_FILES, writeEvaluation } from '../write-evaluation.ts';
 import { findExampleMap, type ExampleMap } from './example-map.ts';
 import { CHART_MARKS } from './report-charts.ts';
-import { FAITHFULNESS_POINTS_MARK } from './report-faithfulness.ts';
+import { faithfulnessPointsMark } from './report-faithfulness.ts';
 import { RESULT_MAP_UNIT } from './render-result-map.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-eval-report-'));
@@ -66,13 +66,15 @@ const FAITHFULNESS: FaithfulnessReport = {
   lesionLabels: [2, 3],
   overallExcludes: ['vascular'],
   subjects: { evaluated: 12, missingResults: ['s3'], missingTruth: [], withoutTruthPath: [] },
-  groups: ['emphysema', 'all'].flatMap((phenotype) =>
-    ['occlusion', 'gradient'].map((method) => ({
+  // Every group has its own estimates, so a panel that draws another panel's or another
+  // group's points is caught.
+  groups: ['emphysema', 'all'].flatMap((phenotype, phenotypeIndex) =>
+    ['occlusion', 'gradient'].map((method, methodIndex) => ({
       phenotype,
       method,
       metrics: {
         zoneSpearman: {
-          estimate: 0.6,
+          estimate: 0.6 + 0.02 * phenotypeIndex + 0.01 * methodIndex,
           lower: 0.4,
           upper: 0.8,
           undefinedResamples: 0,
@@ -82,7 +84,7 @@ const FAITHFULNESS: FaithfulnessReport = {
           nMissing: 0,
         },
         pointingGame: {
-          estimate: 0.5,
+          estimate: 0.3 + 0.02 * phenotypeIndex + 0.01 * methodIndex,
           lower: 0.2,
           upper: 0.8,
           undefinedResamples: 0,
@@ -212,10 +214,30 @@ describe('report.html', () => {
 
   it('faithfulness table and plot', async () => {
     const page = opened.page;
-    expect(await page.locator(`g.${FAITHFULNESS_POINTS_MARK} path`).count()).toBe(8);
+    const panels = ['zoneSpearman', 'pointingGame'] as const;
+    for (const [panel, metric] of panels.entries()) {
+      const points = page.locator(`g.${faithfulnessPointsMark(panel)} path`);
+      expect(await points.count()).toBe(4);
+      const labels = await points.evaluateAll((paths) =>
+        paths.map((path) => path.getAttribute('aria-label') ?? ''),
+      );
+      const drawn = labels.map((label) => ({
+        metric: /Metric: ([^;]+)/.exec(label)?.[1],
+        group: `${/Method: ([^;]+)/.exec(label)?.[1]}/${/Phenotype: ([^;]+)/.exec(label)?.[1]}`,
+        estimate: Number(/Estimate: ([^;]+)/.exec(label)?.[1]),
+      }));
+      const expected = FAITHFULNESS.groups.map((group) => ({
+        metric: `${metric} (${group.metrics[metric]!.statistic})`,
+        group: `${group.method}/${group.phenotype}`,
+        estimate: Number(group.metrics[metric]!.estimate.toFixed(3)),
+      }));
+      const byGroup = (a: { group: string }, b: { group: string }) => a.group.localeCompare(b.group);
+      expect(drawn.sort(byGroup)).toEqual(expected.sort(byGroup));
+    }
     const section = await page.locator('#faithfulness').innerText();
     expect(section).toContain('zoneSpearman');
     expect(section).toContain('0.600 [0.400, 0.800] (median, n 6)');
+    expect(section).toContain('0.330 [0.200, 0.800] (mean, n 6)');
     expect(section).toContain('Left out without result.json: s3');
   });
 
