@@ -47,7 +47,7 @@ export async function readLabelsFile(path: string): Promise<LabelsFile> {
       );
     }
     seen.add(id);
-    const dlco = parseOptionalNumber(table, row, 'dlco', rowNumber);
+    const dlco = parseOptionalNumber(table, row, 'dlco', rowNumber, true);
     if (dlco === null || dlco <= 0) {
       throw new EvalInputError(
         'EVAL_INPUT_INVALID',

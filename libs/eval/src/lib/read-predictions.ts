@@ -40,7 +40,11 @@ export interface PredictionRecord {
 export interface PredictionsFile {
   readonly path: string;
   readonly records: readonly PredictionRecord[];
-  /** Ids that had more than one row; the last row of each was kept, as `dlco batch` does. */
+  /**
+   * Ids that had more than one row. The last row of each was kept, because `dlco batch` appends
+   * a row when it retries a failed scan. Two ok rows of one id with different estimates are
+   * rejected instead.
+   */
   readonly duplicateIds: readonly string[];
 }
 
@@ -50,8 +54,9 @@ export interface PredictionsFile {
  *
  * @param path - path of the CSV file
  * @throws EvalInputError `EVAL_FILE_NOT_FOUND`, `EVAL_COLUMN_MISSING`, or `EVAL_INPUT_INVALID`
- *   for an empty id, an unknown status, a non-numeric cell, an `ok` row without estimate, or
- *   a `unit` other than ml/min/mmHg.
+ *   for an empty id, an unknown status, a non-numeric cell, an `ok` row without estimate or
+ *   with an estimate not above 0, a lower bound above the upper bound, a `unit` other than
+ *   ml/min/mmHg, or two ok rows of one id with different estimates.
  * @example
  * const predictions = await readPredictionsFile('out/predictions.csv');
  */
@@ -62,7 +67,8 @@ export async function readPredictionsFile(path: string): Promise<PredictionsFile
 
   table.rows.forEach((row, index) => {
     const rowNumber = index + 1;
-    const number = (column: string) => parseOptionalNumber(table, row, column, rowNumber);
+    const number = (column: string, required = false) =>
+      parseOptionalNumber(table, row, column, rowNumber, required);
     const id = row.id;
     if (id === '') {
       throw new EvalInputError(
@@ -80,13 +86,31 @@ export async function readPredictionsFile(path: string): Promise<PredictionsFile
         { file: path, column: 'status' },
       );
     }
-    const estimate = number('estimate');
+    const estimate = number('estimate', status === 'ok');
     if (status === 'ok' && estimate === null) {
       throw new EvalInputError(
         'EVAL_INPUT_INVALID',
         `${path} row ${rowNumber} (id ${id}): column estimate is empty in an ok row. ` +
           'Fill it in or set status to failed.',
         { file: path, column: 'estimate' },
+      );
+    }
+    if (status === 'ok' && estimate !== null && estimate <= 0) {
+      throw new EvalInputError(
+        'EVAL_INPUT_INVALID',
+        `${path} row ${rowNumber} (id ${id}): column estimate is ${row.estimate}; a DLCO ` +
+          'estimate in ml/min/mmHg must be above 0. Fix the value or set status to failed.',
+        { file: path, column: 'estimate' },
+      );
+    }
+    const lower = number('lower');
+    const upper = number('upper');
+    if (lower !== null && upper !== null && lower > upper) {
+      throw new EvalInputError(
+        'EVAL_INPUT_INVALID',
+        `${path} row ${rowNumber} (id ${id}): lower ${row.lower} is above upper ${row.upper}. ` +
+          'Swap the bounds or fix the interval.',
+        { file: path, column: 'lower' },
       );
     }
     const unit = row.unit ?? '';
@@ -98,13 +122,24 @@ export async function readPredictionsFile(path: string): Promise<PredictionsFile
         { file: path, column: 'unit' },
       );
     }
-    if (byId.has(id)) duplicateIds.add(id);
+    const earlier = byId.get(id);
+    if (earlier !== undefined) {
+      duplicateIds.add(id);
+      if (earlier.status === 'ok' && status === 'ok' && earlier.estimate !== estimate) {
+        throw new EvalInputError(
+          'EVAL_INPUT_INVALID',
+          `${path} row ${rowNumber}: id ${id} repeats with estimate ${row.estimate}, but an ` +
+            `earlier ok row has ${earlier.estimate}. Keep one row per id.`,
+          { file: path, column: 'id' },
+        );
+      }
+    }
     byId.set(id, {
       id,
       status,
       estimate: status === 'ok' ? estimate : null,
-      lower: number('lower'),
-      upper: number('upper'),
+      lower,
+      upper,
       predicted: number('predicted'),
       lln: number('lln'),
       zScore: number('z_score'),
