@@ -13,6 +13,7 @@ export * from './lib/faithfulness-inputs.ts';
 export * from './lib/faithfulness-metrics.ts';
 export * from './lib/faithfulness-truth.ts';
 export * from './lib/impairment.ts';
+export * from './lib/input-warnings.ts';
 export * from './lib/join-subjects.ts';
 export * from './lib/random.ts';
 export * from './lib/read-labels.ts';

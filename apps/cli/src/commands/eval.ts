@@ -144,6 +144,7 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
     strata,
     other,
   });
+  for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
   const resultsDir = resolve(options.results ?? dirname(resolve(predictionsPath)));
   const example = await findExampleMap(resultsDir, report, options.example);
   if (options.example !== undefined && example.kind === 'missing') {

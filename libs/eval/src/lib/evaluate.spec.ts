@@ -165,3 +165,72 @@ describe('evaluatePredictions strata and comparisons', () => {
     expect(call).toThrow(expect.objectContaining({ code: 'EVAL_TOO_FEW_SUBJECTS' }));
   });
 });
+
+describe('evaluatePredictions warnings', () => {
+  const estimates = [21.5, 23, 19, 27.5, 17, 22];
+
+  it('none for plausible inputs', () => {
+    const { predictions, labels } = cohort(
+      estimates.map((estimate) => ({ measured: estimate + 1, estimate })),
+    );
+    expect(evaluatePredictions(predictions, labels, OPTIONS).warnings).toEqual([]);
+  });
+
+  it('labels in mmol/min/kPa', () => {
+    const { predictions, labels } = cohort(
+      estimates.map((estimate) => ({ measured: estimate / 2.986, estimate })),
+    );
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^labels\.csv: the dlco column looks like mmol\/min\/kPa/);
+    expect(warnings[0]).toContain('1 mmol/min/kPa = 2.986 ml/min/mmHg');
+  });
+
+  it('estimates in mmol/min/kPa', () => {
+    const { predictions, labels } = cohort(
+      estimates.map((estimate) => ({ measured: estimate, estimate: estimate / 2.986 })),
+    );
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^predictions\.csv: the estimates look like mmol\/min\/kPa/);
+  });
+
+  it('implausible measured values', () => {
+    const measured = [0.001, 5000, 19, 27, 17, 22];
+    const { predictions, labels } = cohort(
+      measured.map((value, i) => ({ measured: value, estimate: estimates[i] })),
+    );
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    expect(warnings).toEqual([
+      'labels.csv: dlco of 2 subjects (s0, s1) is outside the plausible 2 to 80 ml/min/mmHg. ' +
+        'Check the values and their unit.',
+    ]);
+  });
+
+  it('repeated prediction ids', () => {
+    const { predictions, labels } = cohort(
+      estimates.map((estimate) => ({ measured: estimate, estimate })),
+    );
+    const repeated = { ...predictions, duplicateIds: ['s1'] };
+    const warnings = evaluatePredictions(repeated, labels, OPTIONS).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('more than one row for 1 subject (s1)');
+    expect(warnings[0]).toContain('The last row of each id is used');
+  });
+
+  it('other predictions cover part', () => {
+    const { predictions, labels } = cohort(
+      estimates.map((estimate) => ({ measured: estimate, estimate })),
+    );
+    const other = {
+      name: 'other.csv',
+      predictions: { ...predictions, path: 'other.csv', records: predictions.records.slice(0, 4) },
+    };
+    const report = evaluatePredictions(predictions, labels, { ...OPTIONS, other });
+    expect(report.comparisons[0].n).toBe(4);
+    expect(report.warnings).toEqual([
+      'other.csv has no ok prediction for 2 evaluated subjects (s4, s5), so the comparison ' +
+        'with it uses the other 4.',
+    ]);
+  });
+});

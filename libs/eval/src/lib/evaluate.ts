@@ -15,6 +15,7 @@ import {
   type StratumResult,
 } from './evaluate-strata.ts';
 import type { FaithfulnessReport } from './faithfulness.ts';
+import { inputWarnings } from './input-warnings.ts';
 import { joinSubjects, type EvaluatedSubject, type FailedSubject } from './join-subjects.ts';
 import type { LabelsFile } from './read-labels.ts';
 import type { PredictionsFile } from './read-predictions.ts';
@@ -72,6 +73,11 @@ export interface EvaluationReport {
   readonly comparisons: readonly PairedComparison[];
   /** Explanation faithfulness, present when the labels have ground-truth deficit maps. */
   readonly faithfulness?: FaithfulnessReport;
+  /**
+   * Inputs that are valid but likely wrong (repeated ids, implausible values, a unit mix-up),
+   * one sentence each; nothing was converted or dropped because of them.
+   */
+  readonly warnings: readonly string[];
   /** Per-subject values, written to subjects.csv and plotted in report.html, not metrics.json. */
   readonly points: readonly SubjectPoint[];
 }
@@ -112,6 +118,7 @@ export function evaluatePredictions(
 
   const estimate = subjects.map((subject) => subject.estimate);
   const measured = subjects.map((subject) => subject.measured);
+  const warnings = inputWarnings(predictions, labels, subjects);
   return {
     n: subjects.length,
     ...bootstrap,
@@ -132,7 +139,8 @@ export function evaluatePredictions(
     classification: evaluateClassification(subjects, bootstrap),
     calibration: evaluateCalibration(subjects, bootstrap),
     strata: strata.map((stratum) => evaluateStratum(stratum, subjects, bootstrap)),
-    comparisons: comparisons(subjects, options.other, bootstrap),
+    comparisons: comparisons(subjects, options.other, bootstrap, warnings),
+    warnings,
     points: subjectPoints(subjects),
   };
 }
@@ -153,6 +161,7 @@ function comparisons(
   subjects: readonly EvaluatedSubject[],
   other: EvaluationOptions['other'],
   bootstrap: { resamples: number; seed: number },
+  warnings: string[],
 ): PairedComparison[] {
   const results: PairedComparison[] = [];
   const withBaseline = subjects.filter((subject) => subject.prediction.baselineEstimate !== null);
@@ -182,6 +191,15 @@ function comparisons(
           `${other.predictions.path}; at least ${MIN_EVALUATED_SUBJECTS} are needed for a ` +
           'paired comparison. Check that both predictions files cover the same ids.',
         { file: other.predictions.path, column: 'id' },
+      );
+    }
+    const unpaired = subjects.filter((subject) => !otherById.has(subject.id));
+    if (unpaired.length > 0) {
+      const shown = unpaired.slice(0, 10).map((subject) => subject.id);
+      warnings.push(
+        `${other.predictions.path} has no ok prediction for ${unpaired.length} evaluated ` +
+          `subjects (${shown.join(', ')}${unpaired.length > 10 ? ', ...' : ''}), so the ` +
+          `comparison with it uses the other ${paired.length}.`,
       );
     }
     results.push(
