@@ -224,6 +224,39 @@ describe('dlco eval', () => {
     expect(failed.stderr).toContain('Expected a whole number from 0 to 4294967295.');
   });
 
+  it('BAD CALL - header-only labels', async () => {
+    const headerOnly = join(workDir, 'header-only.csv');
+    writeFileSync(headerOnly, 'id,dlco\n');
+    const args = evalArgs(join(workDir, 'bad'));
+    args[3] = headerOnly;
+    const failed = await runDlco(args);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toBe(
+      `error [EVAL_INPUT_INVALID]: ${headerOnly} has a header but no rows. ` +
+        'Add one row per subject.\n',
+    );
+  });
+
+  it('warns about labels in mmol/min/kPa', async () => {
+    const lines = readFileSync(LABELS, 'utf8').trim().split('\n');
+    const si = lines.map((line, i) => {
+      if (i === 0) return line;
+      const cells = line.split(',');
+      cells[1] = (Number(cells[1]) / 2.986).toFixed(3);
+      return cells.join(',');
+    });
+    const siLabels = join(workDir, 'labels-si.csv');
+    writeFileSync(siLabels, `${si.join('\n')}\n`);
+    const out = join(workDir, 'si-out');
+    const args = evalArgs(out);
+    args[3] = siLabels;
+    const run = await runDlco(args);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('the dlco column looks like mmol/min/kPa');
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.warnings).toHaveLength(1);
+  });
+
   it('BAD CALL - out holds other files', async () => {
     const userDir = join(workDir, 'user-folder');
     mkdirSync(join(userDir, 'sub'), { recursive: true });
@@ -390,6 +423,58 @@ describe('dlco eval faithfulness', () => {
       "error: option '--explanation <name=csv>' argument 'gradcam.csv' is invalid. " +
         'Expected NAME=CSV, for example gradcam=gradcam.csv.\n',
     );
+  });
+
+  it('BAD CALL - explanation matches no id', async () => {
+    const unknown = join(cohort, 'unknown.csv');
+    writeFileSync(unknown, 'id,patch_index,value\nnosuchsubject,0,1\nnosuchsubject,1,0\n');
+    const bad = join(workDir, 'bad-explanation');
+    const failed = await runDlco(truthArgs(bad, ['--explanation', `x=${unknown}`]));
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_INPUT_INVALID]: --explanation x=');
+    expect(failed.stderr).toContain('has no row for any of the 3 subjects');
+    expect(existsSync(bad)).toBe(false);
+  });
+
+  it('warns about explanation ids not evaluated', async () => {
+    const partial = join(cohort, 'partial.csv');
+    const rows = readFileSync(join(cohort, 'gradcam.csv'), 'utf8').trim().split('\n');
+    writeFileSync(partial, `${[...rows, 'ghost,0,1', 'ghost,1,0'].join('\n')}\n`);
+    const out = join(workDir, 'partial-explanation');
+    const run = await runDlco(truthArgs(out, ['--explanation', `x=${partial}`]));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('has rows for 1 ids that were not evaluated for faithfulness');
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.faithfulness.warnings).toHaveLength(1);
+    expect(metrics.faithfulness.warnings[0]).toContain('(ghost)');
+  });
+
+  it('BAD CALL - explanation with --no-faithfulness', async () => {
+    const bad = join(workDir, 'bad-no-faithfulness');
+    const failed = await runDlco(
+      truthArgs(bad, ['--no-faithfulness', '--explanation', 'x=missing.csv']),
+    );
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('error [EVAL_INPUT_INVALID]: --explanation is scored only');
+    expect(existsSync(bad)).toBe(false);
+  });
+
+  it('skips faithfulness when results are elsewhere', async () => {
+    const moved = join(workDir, 'moved');
+    mkdirSync(moved, { recursive: true });
+    writeFileSync(
+      join(moved, 'predictions.csv'),
+      readFileSync(join(cohort, 'run', 'predictions.csv')),
+    );
+    const out = join(workDir, 'moved-out');
+    const args = truthArgs(out);
+    args[1] = join(moved, 'predictions.csv');
+    const run = await runDlco(args);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('warning: faithfulness skipped: no subject has both');
+    expect(run.stderr).toContain('--no-faithfulness');
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.faithfulness).toBeUndefined();
   });
 
   it('BAD CALL - results without truth_path', async () => {

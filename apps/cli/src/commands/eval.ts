@@ -123,6 +123,14 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
   const outDir = resolve(options.out);
   await checkOutputFolder(outDir, '--out');
   await checkEvaluationOutDir(outDir);
+  if (!options.faithfulness && options.explanation.length > 0) {
+    throw new EvalInputError(
+      'EVAL_INPUT_INVALID',
+      '--explanation is scored only by the faithfulness evaluation, which --no-faithfulness ' +
+        'turns off. Drop one of the two.',
+      { column: 'explanation' },
+    );
+  }
   const predictions = await readPredictionsFile(resolve(predictionsPath));
   const labels = await readLabelsFile(resolve(options.labels));
   const other =
@@ -163,19 +171,21 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
 
 /**
  * Scores the explanations against the truth when the labels have a truth_path column, unless
- * --no-faithfulness is given.
+ * --no-faithfulness is given. When neither --results nor --explanation asks for it and no
+ * subject has a result folder next to the predictions CSV, faithfulness is skipped with a
+ * warning, so a predictions CSV copied away from its results still gets the agreement metrics.
  *
- * @throws EvalInputError `EVAL_COLUMN_MISSING` when --results or --explanation is given but the
- *   labels have no truth_path column, so the request cannot be met.
+ * @throws EvalInputError `EVAL_COLUMN_MISSING` when --results or --explanation is given but the labels have no
+ *   truth_path column, so the request cannot be met.
  */
 async function runFaithfulness(
   predictions: PredictionsFile,
   labels: LabelsFile,
   options: EvalCommandOptions,
 ): Promise<FaithfulnessReport | undefined> {
+  const requested = options.results !== undefined || options.explanation.length > 0;
   if (!options.faithfulness) return undefined;
   if (!hasTruthPaths(labels)) {
-    const requested = options.results !== undefined || options.explanation.length > 0;
     if (!requested) return undefined;
     throw new EvalInputError(
       'EVAL_COLUMN_MISSING',
@@ -184,17 +194,28 @@ async function runFaithfulness(
       { file: labels.path, column: TRUTH_PATH_COLUMN },
     );
   }
-  return evaluateFaithfulness(predictions, labels, {
-    resamples: options.bootstrap,
-    seed: options.seed,
-    resultsDir: options.results === undefined ? undefined : resolve(options.results),
-    explanations: options.explanation,
-    onSubject: (_id, done, total) => {
-      if (done % FAITHFULNESS_PROGRESS_STEP === 0 || done === total) {
-        process.stderr.write(`faithfulness: ${done}/${total} subjects\n`);
-      }
-    },
-  });
+  let faithfulness: FaithfulnessReport;
+  try {
+    faithfulness = await evaluateFaithfulness(predictions, labels, {
+      resamples: options.bootstrap,
+      seed: options.seed,
+      resultsDir: options.results === undefined ? undefined : resolve(options.results),
+      explanations: options.explanation,
+      onSubject: (_id, done, total) => {
+        if (done % FAITHFULNESS_PROGRESS_STEP === 0 || done === total) {
+          process.stderr.write(`faithfulness: ${done}/${total} subjects\n`);
+        }
+      },
+    });
+  } catch (error) {
+    if (requested || !isEvalInputError(error) || error.code !== 'EVAL_TOO_FEW_SUBJECTS') {
+      throw error;
+    }
+    process.stderr.write(`warning: faithfulness skipped: ${error.message}\n`);
+    return undefined;
+  }
+  for (const warning of faithfulness.warnings) process.stderr.write(`warning: ${warning}\n`);
+  return faithfulness;
 }
 
 /** Subjects between two faithfulness progress lines on stderr. */

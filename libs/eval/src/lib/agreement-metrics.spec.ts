@@ -34,6 +34,10 @@ describe('agreement metrics on five hand-computed pairs', () => {
     expect(concordanceCorrelation(ESTIMATE, MEASURED)).toBeCloseTo(1840 / 1866, 12);
   });
 
+  it('R² undefined for constant measured', () => {
+    expect(rSquared([19, 21, 22], [20, 20, 20])).toBeNaN();
+  });
+
   it('Bland-Altman limits', () => {
     const result = blandAltman(ESTIMATE, MEASURED);
     expect(result.bias).toBeCloseTo(0, 12);

@@ -75,7 +75,8 @@ export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
 /**
  * Coefficient of determination of the estimate as a prediction of the measured value,
  * 1 - SS_residual / SS_total. Unlike the squared Pearson r, it is lowered by bias and can be
- * negative.
+ * negative. NaN (undefined) when the measured values are all equal, because SS_total is 0; every
+ * output then shows it as empty or null, and resamples drawing one value count as undefined.
  */
 export function rSquared(estimate: ArrayLike<number>, measured: ArrayLike<number>): number {
   const meanMeasured = mean(measured);
@@ -85,6 +86,7 @@ export function rSquared(estimate: ArrayLike<number>, measured: ArrayLike<number
     residual += (measured[i] - estimate[i]) ** 2;
     total += (measured[i] - meanMeasured) ** 2;
   }
+  if (total === 0) return NaN;
   return 1 - residual / total;
 }
 

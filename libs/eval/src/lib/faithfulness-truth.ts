@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -139,8 +140,8 @@ function indexRange(
  * Reads deficit.nii.gz and labels.nii.gz from `truthDir` with ITK-wasm, which applies the NIfTI
  * affine and returns LPS geometry. The two volumes must share one grid.
  *
- * @throws EvalInputError `EVAL_FILE_NOT_FOUND` for a missing or unreadable file, and
- *   `EVAL_INPUT_INVALID` when the volumes are not 3-D or their grids differ.
+ * @throws EvalInputError `EVAL_FILE_NOT_FOUND` for a missing file, and `EVAL_INPUT_INVALID`
+ *   for a file that is not valid NIfTI, volumes that are not 3-D, or grids that differ.
  */
 export async function readTruthVolumes(truthDir: string): Promise<TruthVolumes> {
   const deficit = await readNifti(join(truthDir, TRUTH_FILES.deficit));
@@ -179,8 +180,9 @@ async function readNifti(
     if (!output.couldRead) throw new Error('ITK-wasm could not read it as NIfTI');
     image = output.image;
   } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' || !existsSync(file);
     throw new EvalInputError(
-      'EVAL_FILE_NOT_FOUND',
+      missing ? 'EVAL_FILE_NOT_FOUND' : 'EVAL_INPUT_INVALID',
       `cannot read the truth volume ${file}: ${(error as Error).message}. Check that the ` +
         "manifest's truth_path points at the simulator's truth folder.",
       { file, column: 'truth_path', cause: error },

@@ -115,6 +115,8 @@ export interface FaithfulnessReport {
     /** Ids with an ok prediction whose truth_path cell is empty. */
     readonly withoutTruthPath: readonly string[];
   };
+  /** Explanation CSV rows whose id is not among the evaluated subjects, one sentence each. */
+  readonly warnings: readonly string[];
   readonly groups: readonly FaithfulnessGroup[];
   readonly perSubject: readonly SubjectFaithfulness[];
 }
@@ -146,8 +148,9 @@ export function hasTruthPaths(labels: LabelsFile): boolean {
  *
  * @throws EvalInputError `EVAL_COLUMN_MISSING` without a truth_path column,
  *   `EVAL_FILE_NOT_FOUND` for a missing results folder or explanation CSV,
- *   `EVAL_INPUT_INVALID` for a bad method name or CSV, and `EVAL_TOO_FEW_SUBJECTS` when no
- *   subject has both a result and truth.
+ *   `EVAL_INPUT_INVALID` for a bad method name or CSV, or an explanation CSV that has no row
+ *   for any evaluated subject, and `EVAL_TOO_FEW_SUBJECTS` when no subject has both a result
+ *   and truth.
  * @example
  * const faithfulness = await evaluateFaithfulness(predictions, labels, { seed: 1 });
  */
@@ -179,6 +182,7 @@ export async function evaluateFaithfulness(
   const phenotypes: string[] = [];
   const candidates = joinSubjects(predictions, labels).subjects;
   let evaluated = 0;
+  const evaluatedIds = new Set<string>();
   for (const [done, subject] of candidates.entries()) {
     const truthPath = subject.label.metadata[TRUTH_PATH_COLUMN] ?? '';
     const resultPath = join(resultsDir, subject.id, RESULT_JSON);
@@ -213,6 +217,7 @@ export async function evaluateFaithfulness(
         perSubject.push(scoreMethod(subject.id, phenotype, method, attribution, result, truth));
       }
       phenotypes.push(phenotype);
+      evaluatedIds.add(subject.id);
       evaluated++;
     }
     options.onSubject?.(subject.id, done + 1, candidates.length);
@@ -224,11 +229,13 @@ export async function evaluateFaithfulness(
       `no subject has both ${join(resultsDir, '<id>', RESULT_JSON)} and truth volumes ` +
         `(${missingResults.length} without result, ${missingTruth.length} without truth files, ` +
         `${withoutTruthPath.length} with an empty ${TRUTH_PATH_COLUMN}). Pass --results with ` +
-        'the --out folder of dlco batch, and check the truth_path cells of the manifest.',
+        'the --out folder of dlco batch and check the truth_path cells of the manifest, or ' +
+        'pass --no-faithfulness to skip the faithfulness evaluation.',
       { file: labels.path, column: TRUTH_PATH_COLUMN },
     );
   }
 
+  const warnings = checkExtraCoverage(extras, evaluatedIds);
   const methods = orderMethods(perSubject, extras);
   return {
     resultsDir,
@@ -236,9 +243,45 @@ export async function evaluateFaithfulness(
     lesionLabels: LESION_LABELS,
     overallExcludes: [NEGATIVE_CONTROL_PHENOTYPE],
     subjects: { evaluated, missingResults, missingTruth, withoutTruthPath },
+    warnings,
     groups: aggregateGroups(perSubject, phenotypes, methods, bootstrap),
     perSubject,
   };
+}
+
+/**
+ * Checks that every explanation CSV covers at least one evaluated subject, and returns a
+ * warning for each CSV with ids that were not evaluated.
+ *
+ * @throws EvalInputError `EVAL_INPUT_INVALID` for a CSV without a row of any evaluated subject,
+ *   since its method would otherwise vanish from every output.
+ */
+function checkExtraCoverage(
+  extras: readonly { name: string; path: string; table: ExplanationTable }[],
+  evaluatedIds: ReadonlySet<string>,
+): string[] {
+  const warnings: string[] = [];
+  for (const extra of extras) {
+    const ids = [...extra.table.keys()];
+    const unknown = ids.filter((id) => !evaluatedIds.has(id));
+    const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ', ...' : '');
+    if (unknown.length === ids.length) {
+      throw new EvalInputError(
+        'EVAL_INPUT_INVALID',
+        `--explanation ${extra.name}=${extra.path} has no row for any of the ${evaluatedIds.size} ` +
+          `subjects with results and truth (its ids: ${shown}). Use the ids of the ` +
+          'predictions CSV.',
+        { file: extra.path, column: 'id' },
+      );
+    }
+    if (unknown.length > 0) {
+      warnings.push(
+        `--explanation ${extra.name}=${extra.path} has rows for ${unknown.length} ids that ` +
+          `were not evaluated for faithfulness (${shown}); they are ignored.`,
+      );
+    }
+  }
+  return warnings;
 }
 
 /** Computes every metric of one method for one subject. */

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { evaluatePredictions } from './evaluate.ts';
 import type { LabelsFile } from './read-labels.ts';
 import type { PredictionsFile } from './read-predictions.ts';
-import { EVALUATION_FILES, writeEvaluation } from './write-evaluation.ts';
+import { EVALUATION_FILES, evaluationTables, writeEvaluation } from './write-evaluation.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-eval-write-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
@@ -49,6 +49,16 @@ describe('writeEvaluation', () => {
     const overall = readFileSync(join(outDir, EVALUATION_FILES.overall), 'utf8').split('\n');
     expect(overall[0]).toBe('metric,unit,description,n,value,value_lower,value_upper');
     expect(overall[1]).toMatch(/^mae,ml\/min\/mmHg,mean absolute error,6,1\.5,/);
+  });
+
+  it('constant measured leaves R² empty', () => {
+    const constant: LabelsFile = {
+      ...labels,
+      records: labels.records.map((record) => ({ ...record, dlco: 20 })),
+    };
+    const tables = evaluationTables(evaluatePredictions(predictions, constant, { resamples: 50 }));
+    const row = tables[EVALUATION_FILES.overall].split('\n').find((line) => line.startsWith('rSquared,'));
+    expect(row).toMatch(/,6,,,$/);
   });
 
   it('replaces an earlier evaluation', async () => {

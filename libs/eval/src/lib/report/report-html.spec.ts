@@ -66,6 +66,7 @@ const FAITHFULNESS: FaithfulnessReport = {
   lesionLabels: [2, 3],
   overallExcludes: ['vascular'],
   subjects: { evaluated: 12, missingResults: ['s3'], missingTruth: [], withoutTruthPath: [] },
+  warnings: [],
   // Every group has its own estimates, so a panel that draws another panel's or another
   // group's points is caught.
   groups: ['emphysema', 'all'].flatMap((phenotype, phenotypeIndex) =>
