@@ -158,6 +158,11 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
   if (options.example !== undefined && example.kind === 'missing') {
     process.stderr.write(`warning: no example map in report.html: ${example.message}\n`);
   }
+  if (example.kind === 'image') {
+    for (const skipped of example.unreadable ?? []) {
+      process.stderr.write(`warning: example map skipped, cannot read ${skipped}\n`);
+    }
+  }
   const faithfulness = await runFaithfulness(predictions, labels, options);
   const full: EvaluationReport = faithfulness ? { ...report, faithfulness } : report;
   try {
@@ -171,12 +176,12 @@ async function runEval(predictionsPath: string, options: EvalCommandOptions): Pr
 
 /**
  * Scores the explanations against the truth when the labels have a truth_path column, unless
- * --no-faithfulness is given. When neither --results nor --explanation asks for it and no
+ * --no-faithfulness is given. When neither --results nor --explanation requests it and no
  * subject has a result folder next to the predictions CSV, faithfulness is skipped with a
  * warning, so a predictions CSV copied away from its results still gets the agreement metrics.
  *
- * @throws EvalInputError `EVAL_COLUMN_MISSING` when --results or --explanation is given but the labels have no
- *   truth_path column, so the request cannot be met.
+ * @throws EvalInputError `EVAL_COLUMN_MISSING` when --results or --explanation is given but
+ *   the labels have no truth_path column, so the request cannot be met.
  */
 async function runFaithfulness(
   predictions: PredictionsFile,

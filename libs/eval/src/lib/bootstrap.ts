@@ -5,14 +5,16 @@ export const DEFAULT_BOOTSTRAP_RESAMPLES = 2000;
 /** Default seed of the bootstrap generator. */
 export const DEFAULT_BOOTSTRAP_SEED = 1;
 /**
- * Fewest resamples `dlco eval` accepts. A 95 % percentile interval takes each end from the
- * 2.5 % tail, so 200 resamples leave 5 draws per tail. With fewer, one or two draws set an end.
+ * Minimum number of resamples that `dlco eval` accepts. A 95 % percentile interval takes each
+ * end from a 2.5 % tail, so 200 resamples leave 5 draws per tail. With fewer, one or two draws
+ * set an end.
  */
 export const MIN_BOOTSTRAP_RESAMPLES = 200;
 /**
- * Most resamples `dlco eval` accepts. Every draw is kept until its quantiles are taken, at
- * 8 bytes per statistic and resample. An evaluation has about 100 statistics, so 100 000
- * resamples keep about 80 MB (an estimate from that count, not a measurement).
+ * Maximum number of resamples that `dlco eval` accepts. Each bootstrap keeps its draws until
+ * their quantiles are taken, at 8 bytes per statistic and resample. A stratum with 50 levels
+ * has 101 statistics, so 100 000 resamples keep about 81 MB (computed from those sizes, not
+ * measured).
  */
 export const MAX_BOOTSTRAP_RESAMPLES = 100_000;
 /** Largest seed: the generator has a 32-bit state, so larger seeds would alias smaller ones. */

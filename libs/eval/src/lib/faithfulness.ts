@@ -268,8 +268,8 @@ function checkExtraCoverage(
     if (unknown.length === ids.length) {
       throw new EvalInputError(
         'EVAL_INPUT_INVALID',
-        `--explanation ${extra.name}=${extra.path} has no row for any of the ${evaluatedIds.size} ` +
-          `subjects with results and truth (its ids: ${shown}). Use the ids of the ` +
+        `--explanation ${extra.name}=${extra.path} has no row for any of the ` +
+          `${evaluatedIds.size} subjects with results and truth (its ids: ${shown}). Use the ids of the ` +
           'predictions CSV.',
         { file: extra.path, column: 'id' },
       );

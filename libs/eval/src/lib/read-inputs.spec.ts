@@ -57,7 +57,11 @@ describe('readPredictionsFile', () => {
     ['blank row inside', 'id,estimate\ns1,20\n\ns2,21\n', /row 2 is blank/],
     ['too many fields', 'id,estimate\ns1,20,5\n', /row 1 has 3 fields, but the header has 2/],
     ['too few fields', 'id,estimate,lower\ns1,20\n', /row 1 has 2 fields, but the header has 3/],
-    ['hexadecimal', 'id,estimate\ns1,0x17\n', /'0x17', not a finite decimal number\. Fix the cell\.$/],
+    [
+      'hexadecimal',
+      'id,estimate\ns1,0x17\n',
+      /'0x17', not a finite decimal number\. Fix the cell\.$/,
+    ],
     ['negative estimate', 'id,estimate\ns1,-23\n', /estimate is -23; .* must be above 0/],
     ['zero estimate', 'id,estimate\ns1,0\n', /estimate is 0; .* must be above 0/],
     ['lower above upper', 'id,estimate,lower,upper\ns1,21.5,25,18\n', /lower 25 is above upper 18/],

@@ -28,6 +28,11 @@ export interface ExampleMapImage {
   readonly rendered: boolean;
   readonly png: Buffer;
   readonly point: SubjectPoint;
+  /**
+   * Result folders of higher-ranked candidates that were skipped because their map could not be
+   * read, one `<dir>: <error>` each; empty or absent when none was skipped.
+   */
+  readonly unreadable?: readonly string[];
 }
 
 /** Reason that no example map is shown. */
@@ -143,11 +148,22 @@ export async function findExampleMap(
       unreadable.push(image);
       continue;
     }
+    // A skipped unreadable map belonged to a higher-ranked subject, so the caption says that
+    // this is the best readable one rather than the best overall.
+    const withMap = unreadable.length === 0 ? 'with a map' : 'with a readable map';
     const reason =
       point.predicted === null
-        ? 'lowest estimate with a map'
-        : 'largest estimated deficit with a map';
-    return { kind: 'image', id: point.id, model: modelOf(point), reason, ...image, point };
+        ? `lowest estimate ${withMap}`
+        : `largest estimated deficit ${withMap}`;
+    return {
+      kind: 'image',
+      id: point.id,
+      model: modelOf(point),
+      reason,
+      ...image,
+      point,
+      unreadable,
+    };
   }
   return {
     kind: 'missing',

@@ -13,7 +13,7 @@ import { createRandom } from '../random.ts';
 import { readLabelsFile } from '../read-labels.ts';
 import { readPredictionsFile } from '../read-predictions.ts';
 import { EVALUATION_FILES, writeEvaluation } from '../write-evaluation.ts';
-import { findExampleMap, type ExampleMap } from './example-map.ts';
+import { exampleCandidates, findExampleMap, type ExampleMap } from './example-map.ts';
 import { CHART_MARKS } from './report-charts.ts';
 import { faithfulnessPointsMark } from './report-faithfulness.ts';
 import { RESULT_MAP_UNIT } from './render-result-map.ts';
@@ -232,7 +232,8 @@ describe('report.html', () => {
         group: `${group.method}/${group.phenotype}`,
         estimate: Number(group.metrics[metric]!.estimate.toFixed(3)),
       }));
-      const byGroup = (a: { group: string }, b: { group: string }) => a.group.localeCompare(b.group);
+      const byGroup = (a: { group: string }, b: { group: string }) =>
+        a.group.localeCompare(b.group);
       expect(drawn.sort(byGroup)).toEqual(expected.sort(byGroup));
     }
     const section = await page.locator('#faithfulness').innerText();
@@ -321,6 +322,29 @@ describe('report.html without result folders', () => {
     expect(example.message).toContain(`Unreadable result folders: ${join(dir, DEFICIT_ID)}: `);
   });
 
+  it('damaged top candidate is skipped aloud', async () => {
+    const dir = join(workDir, 'damaged-top');
+    const paths = writeCohort(dir, await overlayPng());
+    writeFileSync(join(dir, DEFICIT_ID, 'overlay.png'), 'not a png');
+    writeFileSync(join(dir, DEFICIT_ID, 'result.json'), '{"maps": ');
+    const report = evaluatePredictions(
+      await readPredictionsFile(paths.predictions),
+      await readLabelsFile(paths.labels),
+      { resamples: 10 },
+    );
+    const [top, next] = exampleCandidates(report.points);
+    expect(top.id).toBe(DEFICIT_ID);
+    mkdirSync(join(dir, next.id));
+    writeFileSync(join(dir, next.id, 'overlay.png'), await overlayPng());
+    const example = await findExampleMap(dir, report);
+    expect(example.kind).toBe('image');
+    if (example.kind !== 'image') return;
+    expect(example.id).toBe(next.id);
+    expect(example.reason).toBe('largest estimated deficit with a readable map');
+    expect(example.unreadable).toHaveLength(1);
+    expect(example.unreadable![0]).toContain(join(dir, DEFICIT_ID));
+  });
+
   it('failed render keeps the old folder', async () => {
     const dir = join(workDir, 'bare');
     const report = evaluatePredictions(
@@ -330,11 +354,13 @@ describe('report.html without result folders', () => {
     );
     const outDir = join(dir, 'kept');
     mkdirSync(outDir);
-    writeFileSync(join(outDir, 'previous.txt'), 'previous evaluation');
+    writeFileSync(join(outDir, EVALUATION_FILES.metrics), 'previous evaluation');
     // An image entry without PNG bytes makes report.html fail after metrics.json is staged.
     const broken = { kind: 'image', id: 's1', point: report.points[1] } as unknown as ExampleMap;
     await expect(writeEvaluation(report, outDir, { example: broken })).rejects.toThrow();
-    expect(readdirSync(outDir)).toEqual(['previous.txt']);
+    expect(readdirSync(outDir)).toEqual([EVALUATION_FILES.metrics]);
+    const previous = readFileSync(join(outDir, EVALUATION_FILES.metrics), 'utf8');
+    expect(previous).toBe('previous evaluation');
     expect(readdirSync(dir).filter((name) => name.startsWith('.'))).toEqual([]);
   });
 
