@@ -1,7 +1,7 @@
 import { meanAbsoluteError, meanBias } from './agreement-metrics.ts';
 import { bootstrapStatistics, type BootstrapOptions, type Interval } from './bootstrap.ts';
 import type { EvaluatedSubject } from './join-subjects.ts';
-import { levelsOf, MISSING_LEVEL, type StratumDefinition } from './strata.ts';
+import { levelsOf, MISSING_LEVEL, sortLevels, type StratumDefinition } from './strata.ts';
 
 /** Default minimum number of subjects for a stratum level to be read. */
 export const DEFAULT_MIN_STRATUM_SIZE = 10;
@@ -56,7 +56,7 @@ export function evaluateStratum(
     stratum,
     subjects.map((subject) => subject.label),
   );
-  const levels = [...new Set(levelOfSubject)].sort();
+  const levels = sortLevels(stratum, new Set(levelOfSubject));
   const counts = new Map(levels.map((level) => [level, 0]));
   for (const level of levelOfSubject) counts.set(level, counts.get(level)! + 1);
 

@@ -108,4 +108,16 @@ describe('joinSubjects', () => {
     expect(joined.predictionsOnly).toEqual(['p-only']);
     expect(joined.labelsOnly).toEqual(['l-only']);
   });
+
+  it('names a failed row without error', async () => {
+    const predictions = await readPredictionsFile(
+      writeCsv('no-error.csv', ['id,estimate,status', 'a,20,ok', 'b,,failed']),
+    );
+    const labels = await readLabelsFile(
+      writeCsv('no-error-labels.csv', ['id,dlco', 'a,19', 'b,22']),
+    );
+    expect(joinSubjects(predictions, labels).failed).toEqual([
+      { id: 'b', error: 'no error given in the predictions CSV' },
+    ]);
+  });
 });

@@ -14,7 +14,13 @@ export interface EvaluatedSubject {
   readonly label: LabelRecord;
 }
 
-/** A subject whose prediction failed, with the error from the predictions file. */
+/** Error text of a failed row whose predictions CSV gives none. */
+export const NO_ERROR_GIVEN = 'no error given in the predictions CSV';
+
+/**
+ * A subject whose prediction failed, with the error from the predictions file, or
+ * {@link NO_ERROR_GIVEN} when its error cell is empty or missing.
+ */
 export interface FailedSubject {
   readonly id: string;
   readonly error: string;
@@ -62,7 +68,7 @@ export function joinSubjects(predictions: PredictionsFile, labels: LabelsFile): 
     const label = labels.records[labelRow];
     const prediction = predictions.records[predictionRow];
     if (prediction.status === 'failed' || prediction.estimate === null) {
-      failed.push({ id: label.id, error: prediction.error });
+      failed.push({ id: label.id, error: prediction.error || NO_ERROR_GIVEN });
       continue;
     }
     subjects.push({

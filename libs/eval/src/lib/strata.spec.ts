@@ -2,11 +2,32 @@ import { describe, expect, it } from 'vitest';
 
 import { comparePredictors } from './compare-predictors.ts';
 import { EvalInputError } from './errors.ts';
-import { BUILT_IN_STRATA, MISSING_LEVEL, selectStrata } from './strata.ts';
+import { BUILT_IN_STRATA, MISSING_LEVEL, selectStrata, sortLevels } from './strata.ts';
 
 function levelOf(name: string, metadata: Record<string, string>): string {
   return BUILT_IN_STRATA.find((stratum) => stratum.name === name)!.levelOf(metadata);
 }
+
+describe('sortLevels', () => {
+  const stratum = (name: string) => BUILT_IN_STRATA.find((definition) => definition.name === name)!;
+
+  it('age bands from young to old', () => {
+    const levels = ['>=75 y', MISSING_LEVEL, '60-74 y', '<40 y', '40-59 y'];
+    expect(sortLevels(stratum('age_band'), levels)).toEqual([
+      '<40 y',
+      '40-59 y',
+      '60-74 y',
+      '>=75 y',
+      MISSING_LEVEL,
+    ]);
+  });
+
+  it('raw values in natural order', () => {
+    const [site] = selectStrata(['site'], ['site'], 'labels.csv');
+    const levels = ['site10', MISSING_LEVEL, 'site2', 'site1'];
+    expect(sortLevels(site, levels)).toEqual(['site1', 'site2', 'site10', MISSING_LEVEL]);
+  });
+});
 
 describe('built-in strata', () => {
   it('age bands at their boundaries', () => {

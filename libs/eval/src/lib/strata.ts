@@ -13,6 +13,38 @@ export interface StratumDefinition {
   readonly columns: readonly string[];
   /** Returns the subject's level, or {@link MISSING_LEVEL}. */
   readonly levelOf: (metadata: Readonly<Record<string, string>>) => string;
+  /** Levels in their natural order (bands from low to high); absent for raw column values. */
+  readonly levelOrder?: readonly string[];
+}
+
+const NATURAL_ORDER = new Intl.Collator('en', { numeric: true });
+
+/**
+ * Sorts the levels of `stratum` for tables and plots: by `levelOrder` when the stratum has one,
+ * otherwise in natural order, so `site2` comes before `site10`. {@link MISSING_LEVEL} goes last.
+ */
+export function sortLevels(stratum: StratumDefinition, levels: Iterable<string>): string[] {
+  const rank = (level: string) => {
+    if (level === MISSING_LEVEL) return Infinity;
+    const index = stratum.levelOrder?.indexOf(level) ?? -1;
+    return index === -1 ? (stratum.levelOrder?.length ?? 0) : index;
+  };
+  return [...levels].sort((a, b) => rank(a) - rank(b) || NATURAL_ORDER.compare(a, b));
+}
+
+/** Builds a stratum of numeric bands, given as [exclusive upper bound, label] from low to high. */
+function bandStratum(
+  name: string,
+  columns: readonly string[],
+  value: (metadata: Readonly<Record<string, string>>) => number,
+  bands: readonly (readonly [number, string])[],
+): StratumDefinition {
+  return {
+    name,
+    columns,
+    levelOf: (metadata) => band(value(metadata), bands),
+    levelOrder: bands.map(([, label]) => label),
+  };
 }
 
 function numberOrNaN(text: string | undefined): number {
@@ -40,45 +72,40 @@ export const BUILT_IN_STRATA: readonly StratumDefinition[] = [
     columns: ['sex'],
     levelOf: (metadata) => parseSex(metadata.sex ?? '') ?? MISSING_LEVEL,
   },
-  {
-    name: 'age_band',
-    columns: ['age'],
-    levelOf: (metadata) =>
-      band(numberOrNaN(metadata.age), [
-        [40, '<40 y'],
-        [60, '40-59 y'],
-        [75, '60-74 y'],
-        [Infinity, '>=75 y'],
-      ]),
-  },
-  {
-    // WHO adult BMI classes in kg/m².
-    name: 'bmi_class',
-    columns: ['weight_kg', 'height_cm'],
-    levelOf: (metadata) => {
+  bandStratum('age_band', ['age'], (metadata) => numberOrNaN(metadata.age), [
+    [40, '<40 y'],
+    [60, '40-59 y'],
+    [75, '60-74 y'],
+    [Infinity, '>=75 y'],
+  ]),
+  // WHO adult BMI classes in kg/m².
+  bandStratum(
+    'bmi_class',
+    ['weight_kg', 'height_cm'],
+    (metadata) => {
       const heightM = numberOrNaN(metadata.height_cm) / 100;
-      const bmi = numberOrNaN(metadata.weight_kg) / (heightM * heightM);
-      return band(bmi, [
-        [18.5, 'underweight <18.5'],
-        [25, 'normal 18.5-25'],
-        [30, 'overweight 25-30'],
-        [Infinity, 'obese >=30'],
-      ]);
+      return numberOrNaN(metadata.weight_kg) / (heightM * heightM);
     },
-  },
+    [
+      [18.5, 'underweight <18.5'],
+      [25, 'normal 18.5-25'],
+      [30, 'overweight 25-30'],
+      [Infinity, 'obese >=30'],
+    ],
+  ),
   { name: 'smoking', columns: ['smoking'], levelOf: rawLevel('smoking') },
   { name: 'phenotype', columns: ['phenotype'], levelOf: rawLevel('phenotype') },
   { name: 'scanner_profile', columns: ['scanner_profile'], levelOf: rawLevel('scanner_profile') },
-  {
-    name: 'slice_thickness_band',
-    columns: ['slice_thickness_mm'],
-    levelOf: (metadata) =>
-      band(numberOrNaN(metadata.slice_thickness_mm), [
-        [1.25, '<1.25 mm'],
-        [2.5, '1.25-2.5 mm'],
-        [Infinity, '>=2.5 mm'],
-      ]),
-  },
+  bandStratum(
+    'slice_thickness_band',
+    ['slice_thickness_mm'],
+    (metadata) => numberOrNaN(metadata.slice_thickness_mm),
+    [
+      [1.25, '<1.25 mm'],
+      [2.5, '1.25-2.5 mm'],
+      [Infinity, '>=2.5 mm'],
+    ],
+  ),
 ];
 
 /**
