@@ -111,7 +111,9 @@ export function faithfulnessTablesHtml(faithfulness: FaithfulnessReport): string
       return `${formatInterval(value, (v) => formatNumber(v, 3))} (${value.statistic}, n ${value.n})`;
     }),
   ]);
-  const table = htmlTable(['Method', 'Phenotype', ...metrics], rows);
+  // Seven metric columns are wider than the page, so the table scrolls inside its own box.
+  const headers = ['Method', 'Phenotype', ...metrics];
+  const table = `<div class="table-scroll">${htmlTable(headers, rows)}</div>`;
   const { subjects } = faithfulness;
   const leftOut = [
     ['without result.json', subjects.missingResults],

@@ -15,6 +15,7 @@ import { readPredictionsFile } from '../read-predictions.ts';
 import { EVALUATION_FILES, writeEvaluation } from '../write-evaluation.ts';
 import { exampleCandidates, findExampleMap, type ExampleMap } from './example-map.ts';
 import { CHART_MARKS } from './report-charts.ts';
+import { renderReportHtml } from './report-html.ts';
 import { faithfulnessPointsMark } from './report-faithfulness.ts';
 import { RESULT_MAP_UNIT } from './render-result-map.ts';
 
@@ -241,6 +242,16 @@ describe('report.html', () => {
     expect(section).toContain('0.600 [0.400, 0.800] (median, n 6)');
     expect(section).toContain('0.330 [0.200, 0.800] (mean, n 6)');
     expect(section).toContain('Left out without result.json: s3');
+    const tableBox = page.locator('#faithfulness table').locator('xpath=..');
+    expect(await tableBox.evaluate((element) => getComputedStyle(element).overflowX)).toBe('auto');
+    const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(pageWidth).toBeLessThanOrEqual(1200);
+  });
+
+  it('lists input warnings escaped', () => {
+    const html = renderReportHtml({ ...report, warnings: ['labels.csv: <b>odd</b> values'] });
+    expect(html).toContain('<h3>Input warnings</h3>');
+    expect(html).toContain('<li>labels.csv: &lt;b&gt;odd&lt;/b&gt; values</li>');
   });
 
   it('header names model, subjects and bootstrap', async () => {

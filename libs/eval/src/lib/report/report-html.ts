@@ -70,6 +70,7 @@ dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
 nav a { margin-right: 12px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
+.table-scroll { overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 thead th { background: #f4f4f4; }
 .plots { display: flex; flex-wrap: wrap; gap: 24px; }
@@ -171,8 +172,15 @@ function subjectsHtml(report: EvaluationReport): string {
     failed.length === 0
       ? '<p>No failed predictions.</p>'
       : `<ul>${failed.map((subject) => `<li>${escapeHtml(`${subject.id}: ${subject.error}`)}</li>`).join('')}</ul>`;
+  const warnings =
+    report.warnings.length === 0
+      ? ''
+      : `<h3>Input warnings</h3>\n<ul class="warnings">${report.warnings
+          .map((warning) => `<li>${escapeHtml(warning)}</li>`)
+          .join('')}</ul>`;
   return [
     failedList,
+    warnings,
     list('Labels without prediction', labelsOnly),
     list('Predictions without label', predictionsOnly),
     list('Ids with several prediction rows (the last was used)', duplicatePredictionIds),
