@@ -449,6 +449,33 @@ describe('dlco eval faithfulness', () => {
     expect(metrics.faithfulness.warnings[0]).toContain('(ghost)');
   });
 
+  it('warns when a truth folder mismatches', async () => {
+    const metrics = JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8'));
+    const totals = new Map<string, number>(
+      metrics.faithfulness.perSubject.map((row: { id: string; truthTotal: number }) => [
+        row.id,
+        row.truthTotal,
+      ]),
+    );
+    const rows = readFileSync(join(cohort, 'manifest.csv'), 'utf8').trim().split('\n');
+    const checked = rows.map((row, i) => {
+      if (i === 0) return `${row},dlco_predicted,dlco_structural`;
+      const id = row.split(',')[0];
+      // t2's columns claim 1 ml/min/mmHg more deficit than its truth folder holds.
+      const total = totals.get(id)! + (id === 't2' ? 1 : 0);
+      return `${row},${(30 + total).toFixed(4)},30`;
+    });
+    writeFileSync(join(cohort, 'manifest-checked.csv'), `${checked.join('\n')}\n`);
+    const out = join(workDir, 'truth-mismatch');
+    const args = truthArgs(out);
+    args[3] = join(cohort, 'manifest-checked.csv');
+    const run = await runDlco(args);
+    expect(run.code).toBe(0);
+    const warnings = run.stderr.split('\n').filter((line) => line.startsWith('warning:'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('the truth folder of t2 sums to a deficit of');
+  });
+
   it('BAD CALL - explanation with --no-faithfulness', async () => {
     const bad = join(workDir, 'bad-no-faithfulness');
     const failed = await runDlco(

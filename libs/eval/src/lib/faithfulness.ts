@@ -115,7 +115,10 @@ export interface FaithfulnessReport {
     /** Ids with an ok prediction whose truth_path cell is empty. */
     readonly withoutTruthPath: readonly string[];
   };
-  /** Explanation CSV rows whose id is not among the evaluated subjects, one sentence each. */
+  /**
+   * Explanation CSV ids that were not evaluated, and truth folders whose total deficit differs
+   * from the manifest's `dlco_predicted - dlco_structural`, one sentence each.
+   */
   readonly warnings: readonly string[];
   readonly groups: readonly FaithfulnessGroup[];
   readonly perSubject: readonly SubjectFaithfulness[];
@@ -183,6 +186,7 @@ export async function evaluateFaithfulness(
   const candidates = joinSubjects(predictions, labels).subjects;
   let evaluated = 0;
   const evaluatedIds = new Set<string>();
+  const truthWarnings: string[] = [];
   for (const [done, subject] of candidates.entries()) {
     const truthPath = subject.label.metadata[TRUTH_PATH_COLUMN] ?? '';
     const resultPath = join(resultsDir, subject.id, RESULT_JSON);
@@ -202,6 +206,8 @@ export async function evaluateFaithfulness(
           patchBox(patch.centerMm, result.patchSizeVoxels, result.workingSpacingMm),
         ),
       );
+      const mismatch = truthTotalMismatch(subject.id, subject.label.metadata, truth.totalDeficit);
+      if (mismatch !== null) truthWarnings.push(mismatch);
       const methods = builtInAttributions(result);
       for (const extra of extras) {
         const attribution = tableAttribution(
@@ -235,7 +241,7 @@ export async function evaluateFaithfulness(
     );
   }
 
-  const warnings = checkExtraCoverage(extras, evaluatedIds);
+  const warnings = [...truthWarnings, ...checkExtraCoverage(extras, evaluatedIds)];
   const methods = orderMethods(perSubject, extras);
   return {
     resultsDir,
@@ -247,6 +253,39 @@ export async function evaluateFaithfulness(
     groups: aggregateGroups(perSubject, phenotypes, methods, bootstrap),
     perSubject,
   };
+}
+
+/**
+ * Allowed gap in ml/min/mmHg between a truth folder's total deficit and the manifest's
+ * `dlco_predicted - dlco_structural`: 1 % of the expected value, at least 0.01. The simulator's
+ * manifest rounds both to 4 decimals, so a matching folder lands far inside it.
+ */
+function truthTotalTolerance(expected: number): number {
+  return Math.max(0.01, 0.01 * Math.abs(expected));
+}
+
+/**
+ * Compares the truth folder's total deficit with the manifest's `dlco_predicted -
+ * dlco_structural`, which the simulator writes for the same subject. Returns a warning when
+ * they differ, which usually means truth_path points at another subject's folder, and null
+ * when they agree or the manifest lacks either column.
+ */
+function truthTotalMismatch(
+  id: string,
+  metadata: Readonly<Record<string, string>>,
+  truthTotal: number,
+): string | null {
+  const predicted = Number(metadata.dlco_predicted ?? '');
+  const structural = Number(metadata.dlco_structural ?? '');
+  if (metadata.dlco_predicted === undefined || metadata.dlco_structural === undefined) return null;
+  if (!Number.isFinite(predicted) || !Number.isFinite(structural)) return null;
+  const expected = predicted - structural;
+  if (Math.abs(truthTotal - expected) <= truthTotalTolerance(expected)) return null;
+  return (
+    `the truth folder of ${id} sums to a deficit of ${truthTotal.toFixed(4)} ml/min/mmHg, but ` +
+    `its dlco_predicted - dlco_structural is ${expected.toFixed(4)}. Check that its ` +
+    `${TRUTH_PATH_COLUMN} points at this subject's truth folder.`
+  );
 }
 
 /**
