@@ -193,6 +193,26 @@ export async function checkEvaluationOutDir(outDir: string): Promise<void> {
 }
 
 /**
+ * Converts a failed rename into place into `OUTPUT_EXISTS` when the folder appeared or vanished
+ * meanwhile, as when two evaluations write the same --out at once, and returns other errors
+ * unchanged.
+ *
+ * NOTE: no test covers this path, because four parallel runs on one folder did not reproduce
+ * the race.
+ */
+function describeRenameError(error: unknown, outDir: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') return error;
+  return new EvalInputError(
+    'OUTPUT_EXISTS',
+    `--out ${outDir} changed while this evaluation was moving its files into place ` +
+      `(${code}), probably because another dlco eval wrote the same folder. Run one ` +
+      'evaluation per folder at a time.',
+    { column: 'out', cause: error },
+  );
+}
+
+/**
  * Writes metrics.json, the CSV tables and report.html of {@link EVALUATION_FILES} into
  * `outDir`. Per-subject values go to subjects.csv and report.html, not metrics.json. The files
  * are written to a temporary sibling folder first, which then replaces `outDir` by rename, so
@@ -214,6 +234,7 @@ export async function writeEvaluation(
   const staging = join(dirname(outDir), `.${basename(outDir)}.tmp-${suffix}`);
   const retired = join(dirname(outDir), `.${basename(outDir)}.old-${suffix}`);
 
+  let renaming = false;
   try {
     await mkdir(staging);
     // NaN is not valid JSON, so undefined statistics are written as null.
@@ -224,13 +245,14 @@ export async function writeEvaluation(
     for (const [name, text] of Object.entries(evaluationTables(report))) {
       await writeFile(join(staging, name), text);
     }
+    renaming = true;
     if (existing !== null) await rename(outDir, retired);
     await rename(staging, outDir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     // Puts the previous evaluation back if it was moved aside before the failure.
     if (existing !== null) await rename(retired, outDir).catch(() => undefined);
-    throw error;
+    throw renaming ? describeRenameError(error, outDir) : error;
   }
   await rm(retired, { recursive: true, force: true });
 }
