@@ -151,9 +151,9 @@ export function hasTruthPaths(labels: LabelsFile): boolean {
  *
  * @throws EvalInputError `EVAL_COLUMN_MISSING` without a truth_path column,
  *   `EVAL_FILE_NOT_FOUND` for a missing results folder or explanation CSV,
- *   `EVAL_INPUT_INVALID` for a bad method name or CSV, or an explanation CSV that has no row
- *   for any evaluated subject, and `EVAL_TOO_FEW_SUBJECTS` when no subject has both a result
- *   and truth.
+ *   `EVAL_INPUT_INVALID` for a bad method name or CSV. An explanation CSV without a row for
+ *   any evaluated subject is `EVAL_INPUT_INVALID` too, and `EVAL_TOO_FEW_SUBJECTS` means that
+ *   no subject has both a result and truth.
  * @example
  * const faithfulness = await evaluateFaithfulness(predictions, labels, { seed: 1 });
  */

@@ -148,8 +148,8 @@ export async function findExampleMap(
       unreadable.push(image);
       continue;
     }
-    // A skipped unreadable map belonged to a higher-ranked subject, so the caption says that
-    // this is the best readable one rather than the best overall.
+    // A skipped unreadable map belonged to a higher-ranked subject, so the caption calls this
+    // the best readable map rather than the best overall.
     const withMap = unreadable.length === 0 ? 'with a map' : 'with a readable map';
     const reason =
       point.predicted === null

@@ -33,7 +33,9 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function readNiftiVolume(path: string, type: 'float' | 'label'): Promise<NiftiVolume> {
-  const { image } = await niftiReadImageNode(path);
+  const { couldRead, image } = await niftiReadImageNode(path);
+  // ITK-wasm returns no image, rather than throwing, for a file that is not NIfTI.
+  if (!couldRead || image === undefined) throw new Error(`${path} is not a readable NIfTI file`);
   const size = image.size.slice(0, 3) as [number, number, number];
   const dimension = image.imageType.dimension;
   const direction = new Float64Array(9);

@@ -237,6 +237,7 @@ describe('report.html', () => {
         a.group.localeCompare(b.group);
       expect(drawn.sort(byGroup)).toEqual(expected.sort(byGroup));
     }
+
     const section = await page.locator('#faithfulness').innerText();
     expect(section).toContain('zoneSpearman');
     expect(section).toContain('0.600 [0.400, 0.800] (median, n 6)');
