@@ -62,8 +62,8 @@ export function evalCommand(): Command {
     )
     .requiredOption(
       '--out <dir>',
-      'output folder; it must be missing, empty or hold only an earlier evaluation, which is ' +
-        'replaced',
+      'output folder; it must be missing, empty or contain only an earlier evaluation, ' +
+        'which is replaced',
     )
     .option('--baseline <csv>', 'another predictions CSV to compare with, subject by subject')
     .option('--strata <columns>', 'comma-separated manifest columns to stratify by as well')
