@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { HttpBindings } from '@hono/node-server';
-import { loadModel, type DlcoModel, type ExplanationName } from '@dlco/model';
+import type { ExplanationName } from '@dlco/model';
 import { DEFAULT_MAX_VOXELS } from '@dlco/preprocess';
 import { Hono, type Context } from 'hono';
 import { routePath } from 'hono/route';
@@ -39,6 +39,13 @@ export interface ServerLimits {
   uploadIdleTimeoutMs: number;
   /** Time in ms a whole upload body may take before it fails with 408 (default 30 min). */
   uploadTimeoutMs: number;
+  /** Jobs one runner process runs before a new process replaces it (default 50). */
+  runnerMaxJobs: number;
+  /**
+   * RSS in bytes of a runner process, read after each job, above which a new process replaces
+   * it (default 2 GiB).
+   */
+  runnerMaxRssBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -51,6 +58,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxVoxels: DEFAULT_MAX_VOXELS,
   uploadIdleTimeoutMs: 30_000,
   uploadTimeoutMs: 30 * 60_000,
+  runnerMaxJobs: 50,
+  runnerMaxRssBytes: 2 * 1024 ** 3,
 };
 
 /** Options of `createApp`. */
@@ -65,15 +74,19 @@ export interface CreateAppOptions {
   limits?: Partial<ServerLimits>;
   /** Explanations per job (default: the ones `dlco predict` computes by default). */
   explain?: ExplanationName[];
+  /** Node options of the job runner processes, for example `--expose-gc` (default none). */
+  runnerExecArgv?: string[];
 }
 
 /** The service: the Hono app plus what must be stopped with it. */
 export interface DlcoServerApp {
   app: Hono<{ Bindings: HttpBindings }>;
-  /** Resolves when the model is loaded, or rejects with its loading error. */
+  /** Resolves when the job runners have loaded the model, or rejects with its loading error. */
   ready: Promise<void>;
-  /** Waits for running jobs, then closes the job store. */
+  /** Ends the job runner processes, then closes the job store. */
   close(): Promise<void>;
+  /** Process ids of the job runners, for benchmarks and tests. */
+  runnerPids(): number[];
 }
 
 const DEFAULT_EXPLANATIONS: ExplanationName[] = [
@@ -85,8 +98,9 @@ const DEFAULT_EXPLANATIONS: ExplanationName[] = [
 
 /**
  * Creates the HTTP service: health, readiness, metrics and OpenAPI routes, and the
- * authenticated `/v1/predictions` routes backed by a SQLite job store and a worker. Jobs found
- * queued in `dataDir` start once the model is loaded. Interrupted ones are queued again, or
+ * authenticated `/v1/predictions` routes backed by a SQLite job store and a worker that runs
+ * each job in a runner process. Jobs found queued in `dataDir` start once a runner has loaded
+ * the model. Interrupted ones are queued again, or
  * failed after `maxAttempts` starts.
  *
  * @example
@@ -104,28 +118,18 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
     logger.warn(recovered, 'Found jobs interrupted by a stop');
   }
 
-  let model: DlcoModel | undefined;
-  let modelError: unknown;
-  const modelPromise = loadModel(options.modelDir, { logger });
-  const ready = modelPromise.then(
-    (loaded) => {
-      model = loaded;
-      const { modelId, modelVersion } = loaded.card;
-      logger.info({ modelId, modelVersion }, 'Model loaded');
-    },
-    (error: unknown) => {
-      modelError = error;
-      logger.error({ err: error }, 'Model failed to load');
-      throw error;
-    },
-  );
-  ready.catch(() => {});
-  const worker = new PredictionWorker(store, modelPromise, logger, {
+  const worker = new PredictionWorker(store, logger, {
     concurrency: limits.concurrency,
     explain: options.explain ?? DEFAULT_EXPLANATIONS,
     maxVoxels: limits.maxVoxels,
+    modelDir: options.modelDir,
+    runnerMaxJobs: limits.runnerMaxJobs,
+    runnerMaxRssBytes: limits.runnerMaxRssBytes,
+    runnerExecArgv: options.runnerExecArgv,
   });
-  void ready.then(() => worker.start(), () => {});
+  // The worker logs each load and its failure.
+  const ready = worker.start().then(() => undefined);
+  ready.catch(() => {});
 
   const metrics = new RequestMetrics();
   const app = new Hono<{ Bindings: HttpBindings }>();
@@ -135,8 +139,9 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
-    if (model !== undefined) return c.json({ status: 'ready', model: model.card.modelId });
-    if (modelError !== undefined) {
+    const model = worker.model;
+    if (model !== undefined) return c.json({ status: 'ready', model: model.modelId });
+    if (worker.loadError !== undefined) {
       return jsonError(503, 'MODEL_UNAVAILABLE', 'The model failed to load; see the server log.');
     }
     return jsonError(503, 'MODEL_UNAVAILABLE', 'The model is loading.');
@@ -156,7 +161,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
       store,
       worker,
       limits: { ...limits, maxBodyBytes: limits.maxUploadBytes, maxFiles: limits.maxUploadFiles },
-      modelAvailable: () => modelError === undefined,
+      modelAvailable: () => worker.loadError === undefined,
     }),
   );
 
@@ -167,6 +172,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
       await worker.stop();
       store.close();
     },
+    runnerPids: () => worker.runnerPids,
   };
 }
 

@@ -19,8 +19,10 @@ export interface RunningServer {
   port: number;
   /** Resolves when the model is loaded. */
   ready: Promise<void>;
-  /** Stops accepting connections, waits for running jobs and closes the job store. */
+  /** Stops accepting connections, ends the job runner processes and closes the job store. */
   close(): Promise<void>;
+  /** Process ids of the job runners, for benchmarks and tests. */
+  runnerPids(): number[];
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     url: `http://${urlHost}:${port}`,
     port,
     ready: service.ready,
+    runnerPids: () => service.runnerPids(),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
