@@ -402,7 +402,9 @@ shift = np.array([row.columns["scanner_shift"] == "1" for row in rows])
 vascular = np.array([row.columns["phenotype"] == "vascular" for row in rows])
 target = np.array([row.dlco for row in rows])
 with open(predictions, newline="", encoding="utf-8") as f:
-    baseline = {row["id"]: float(row["baseline_estimate"]) for row in csv.DictReader(f)}
+    baseline = {
+        row["id"]: float(row["baseline_estimate"] or "nan") for row in csv.DictReader(f)
+    }
 estimates = {"linear_baseline": np.array([baseline[row.scan_id] for row in rows])}
 for name in ("image_only", "image_metadata_input", "image_metadata_aux"):
     path = os.path.join(ablation_dir, name, "checkpoint-best.pt")
@@ -415,11 +417,15 @@ for name in ("image_only", "image_metadata_input", "image_metadata_aux"):
     estimates[name] = evaluate(model, bags, rows, device=torch.device("cpu"))["dlco"]
 
 rng = np.random.default_rng(0)
-resamples = rng.integers(0, len(rows), size=(2000, len(rows)))
+# The baseline has no estimate where whole-lung QCT is missing, so its MAE and the paired
+# difference use the scans with both estimates.
+paired = ~np.isnan(estimates["linear_baseline"])
+paired_index = np.flatnonzero(paired)
+resamples = paired_index[rng.integers(0, len(paired_index), size=(2000, len(paired_index)))]
 
 
 def mae_with_interval(errors, subset):
-    chosen = np.flatnonzero(subset)
+    chosen = np.flatnonzero(subset & ~np.isnan(errors))
     picks = chosen[rng.integers(0, len(chosen), size=(2000, len(chosen)))]
     boot = np.abs(errors[picks]).mean(axis=1)
     return [float(np.abs(errors[chosen]).mean()), *np.percentile(boot, [2.5, 97.5]).tolist()]
@@ -428,6 +434,7 @@ def mae_with_interval(errors, subset):
 table = []
 for name, estimate in estimates.items():
     errors = estimate - target
+    finite = ~np.isnan(estimate)
     difference = np.abs(errors) - np.abs(estimates["linear_baseline"] - target)
     boot_difference = difference[resamples].mean(axis=1)
     table.append(
@@ -435,11 +442,12 @@ for name, estimate in estimates.items():
             "variant": name,
             "n": len(rows),
             "mae": mae_with_interval(errors, np.ones(len(rows), bool)),
+            "n_paired": int(paired.sum()),
             "mae_minus_baseline": [
-                float(difference.mean()),
+                float(difference[paired].mean()),
                 *np.percentile(boot_difference, [2.5, 97.5]).tolist(),
             ],
-            "r": float(np.corrcoef(estimate, target)[0, 1]),
+            "r": float(np.corrcoef(estimate[finite], target[finite])[0, 1]),
             "mae_in_distribution": mae_with_interval(errors, ~shift),
             "mae_scanner_shift": mae_with_interval(errors, shift),
             "mae_vascular": mae_with_interval(errors, vascular),
