@@ -10,14 +10,16 @@
  * real predictions.
  *
  * Prints throughput, p50 and p95 latencies (submit only, and submit to done), and the error
- * and 503 counts. It also prints the server's RSS (VmRSS of the child in /proc) after the
+ * and 503 counts. It also prints the HTTP process's RSS (VmRSS of the child in /proc) after the
  * warm-up and after the measured requests, with the growth against the target of less than
- * 10 %, once as read and once after a full garbage collection in the server.
+ * 10 %, once as read and once after a full garbage collection in the server. The job runner
+ * processes that the server forks are measured apart: their summed VmRSS at the same points,
+ * and how many distinct runner processes were seen.
  *
  *   npm run bench:serve -- --requests 500 --clients 8 --warmup 20
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +43,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     'backoff-ms': { type: 'string', default: '1000' },
     'max-seconds': { type: 'string', default: '1800' },
+    /** Jobs per runner process; the server's default (50) when not given. */
+    'runner-max-jobs': { type: 'string' },
     model: { type: 'string', default: DEMO_MODEL },
   },
 });
@@ -61,6 +65,8 @@ const settings = {
   concurrency: positiveInteger('concurrency'),
   backoffMs: positiveInteger('backoff-ms', 0),
   maxSeconds: positiveInteger('max-seconds'),
+  runnerMaxJobs:
+    args['runner-max-jobs'] === undefined ? undefined : positiveInteger('runner-max-jobs'),
 };
 
 /** Outcome of one submitted request. */
@@ -103,6 +109,36 @@ function residentBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Process ids of the server's job runners: its child processes that run the runner entry. */
+function runnerPidsOf(pid: number): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (text !== '') pids.push(...text.split(/\s+/).map(Number));
+  }
+  return pids.filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('job-runner-bootstrap');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Summed VmRSS of the server's job runners; a runner that exits meanwhile counts 0. */
+function runnerResidentBytes(serverPid: number, seen: Set<number>): number {
+  let total = 0;
+  for (const pid of runnerPidsOf(serverPid)) {
+    seen.add(pid);
+    try {
+      total += residentBytes(pid);
+    } catch {
+      // The runner was replaced between the listing and the read.
+    }
+  }
+  return total;
+}
+
 async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const options = {
     dataDir,
@@ -110,6 +146,7 @@ async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: 
     apiKey: API_KEY,
     maxQueueDepth: settings.maxQueueDepth,
     concurrency: settings.concurrency,
+    runnerMaxJobs: settings.runnerMaxJobs,
   };
   const child = spawn(
     process.execPath,
@@ -215,9 +252,15 @@ class LoadClient {
  * Runs `count` requests over `settings.clients` clients and stops issuing new ones at
  * `deadline`. Reads the server's RSS every 100 requests.
  */
-async function runPhase(client: LoadClient, count: number, deadline: number, pid: number) {
+async function runPhase(
+  client: LoadClient,
+  count: number,
+  deadline: number,
+  pid: number,
+  runnerPids: Set<number>,
+) {
   const records: RequestRecord[] = [];
-  const rssByRequests: [number, number][] = [];
+  const rssByRequests: [number, number, number][] = [];
   let issued = 0;
   const started = performance.now();
   const worker = async () => {
@@ -225,7 +268,10 @@ async function runPhase(client: LoadClient, count: number, deadline: number, pid
       issued++;
       const record = await client.submit();
       records.push(record);
-      if (records.length % 100 === 0) rssByRequests.push([records.length, residentBytes(pid)]);
+      if (records.length % 100 === 0) {
+        const runnerRss = runnerResidentBytes(pid, runnerPids);
+        rssByRequests.push([records.length, residentBytes(pid), runnerRss]);
+      }
       if (record.status === 503) await sleep(settings.backoffMs);
     }
   };
@@ -253,15 +299,25 @@ async function main(): Promise<void> {
   const loadStart = loadavg()[0];
   try {
     const client = new LoadClient(url, new Blob([readFileSync(DEMO_SCAN)]), subjectFields());
+    const runnerPids = new Set<number>();
     const rssStart = residentBytes(child.pid!);
-    const warmup = await runPhase(client, settings.warmup, deadline, child.pid!);
+    const warmup = await runPhase(client, settings.warmup, deadline, child.pid!, runnerPids);
     const rssBefore = residentBytes(child.pid!);
+    const runnerRssBefore = runnerResidentBytes(child.pid!, runnerPids);
     const memoryBefore = await sampleMemory(child);
-    const measured = await runPhase(client, settings.requests, deadline, child.pid!);
+    const runnersBefore = runnerPids.size;
+    const measured = await runPhase(client, settings.requests, deadline, child.pid!, runnerPids);
     const rssAfter = residentBytes(child.pid!);
+    const runnerRssAfter = runnerResidentBytes(child.pid!, runnerPids);
     const memoryAfter = await sampleMemory(child);
     report({ warmup, measured, rssStart, rssBefore, rssAfter, loadStart });
     reportMemory(memoryBefore, memoryAfter, measured.rssByRequests);
+    process.stdout.write(
+      `job runners (summed VmRSS): ${mib(runnerRssBefore)} MiB after warm-up, ` +
+        `${mib(runnerRssAfter)} MiB after the measured requests; ` +
+        `${runnersBefore} runner processes seen by the end of the warm-up, ` +
+        `${runnerPids.size} by the end (samples miss a runner that lived between two of them)\n`,
+    );
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
@@ -301,7 +357,7 @@ function report(run: {
       `p95 ${ms(percentile(rejected.map((r) => r.submitMs), 0.95))}`,
     `submit to done: p50 ${ms(percentile(done.map((r) => r.doneMs!), 0.5))}, ` +
       `p95 ${ms(percentile(done.map((r) => r.doneMs!), 0.95))}`,
-    `server RSS: ${mib(run.rssStart)} MiB at start, ${mib(run.rssBefore)} MiB after warm-up, ` +
+    `HTTP process RSS: ${mib(run.rssStart)} MiB at start, ${mib(run.rssBefore)} MiB after warm-up, ` +
       `${mib(run.rssAfter)} MiB after the measured requests`,
     `RSS growth after warm-up: ${(100 * growth).toFixed(1)} % ` +
       `(target < ${100 * MAX_RSS_GROWTH} %: ${growth < MAX_RSS_GROWTH ? 'met' : 'not met'})`,
@@ -315,20 +371,22 @@ function report(run: {
 function reportMemory(
   before: MemorySample,
   after: MemorySample,
-  rssByRequests: [number, number][],
+  rssByRequests: [number, number, number][],
 ): void {
   const row = (label: string, sample: MemorySample) =>
     `${label}: RSS ${mib(sample.rss)} MiB, V8 heap used ${mib(sample.heapUsed)} MiB, ` +
     `external ${mib(sample.external)} MiB (array buffers ${mib(sample.arrayBuffers)} MiB)`;
   const growth = (after.rss - before.rss) / before.rss;
-  const series = rssByRequests.map(([count, rss]) => `${count}: ${mib(rss)}`).join(', ');
+  const series = rssByRequests
+    .map(([count, rss, runnerRss]) => `${count}: ${mib(rss)} / ${mib(runnerRss)}`)
+    .join(', ');
   const lines = [
-    'after a full garbage collection in the server:',
+    'HTTP process, after a full garbage collection in it:',
     `  ${row('after warm-up', before)}`,
     `  ${row('after the measured requests', after)}`,
     `  RSS growth: ${(100 * growth).toFixed(1)} % ` +
       `(target < ${100 * MAX_RSS_GROWTH} %: ${growth < MAX_RSS_GROWTH ? 'met' : 'not met'})`,
-    `RSS during the measured requests (requests: MiB): ${series}`,
+    `RSS every 100 measured requests (requests: HTTP process / job runners, MiB): ${series}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -15,6 +15,8 @@ interface ChildOptions {
   apiKey: string;
   maxQueueDepth: number;
   concurrency: number;
+  /** Jobs per runner process; the server's default when missing. */
+  runnerMaxJobs?: number;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
@@ -26,7 +28,11 @@ const server = await startServer({
   modelDir: options.modelDir,
   apiKeys: [options.apiKey],
   logger,
-  limits: { maxQueueDepth: options.maxQueueDepth, concurrency: options.concurrency },
+  limits: {
+    maxQueueDepth: options.maxQueueDepth,
+    concurrency: options.concurrency,
+    ...(options.runnerMaxJobs === undefined ? {} : { runnerMaxJobs: options.runnerMaxJobs }),
+  },
 });
 await server.ready;
 process.stdout.write(`LISTENING ${server.url}\n`);
