@@ -8,6 +8,7 @@ import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
 
 import { bearerAuth, hashApiKeys } from './auth.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { HttpError } from './errors.ts';
 import { JobStore } from './job-store.ts';
 import { RequestMetrics } from './metrics.ts';
@@ -101,7 +102,9 @@ const DEFAULT_EXPLANATIONS: ExplanationName[] = [
  * authenticated `/v1/predictions` routes backed by a SQLite job store and a worker that runs
  * each job in a runner process. Jobs found queued in `dataDir` start once a runner has loaded
  * the model. Interrupted ones are queued again, or
- * failed after `maxAttempts` starts.
+ * failed after `maxAttempts` starts. The data dir is locked for this process until `close`.
+ *
+ * @throws DataDirLockedError when another running server uses `dataDir`
  *
  * @example
  * const options = { dataDir: 'data', apiKeys: ['secret'], modelDir: 'models/demo' };
@@ -112,7 +115,16 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger;
   const keyDigests = hashApiKeys(options.apiKeys);
-  const store = new JobStore(options.dataDir);
+  // Taken before the store is opened, so that a second server never queues the jobs of a
+  // running one again.
+  const lock = lockDataDir(options.dataDir);
+  let store: JobStore;
+  try {
+    store = new JobStore(options.dataDir);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const recovered = store.recoverInterrupted(limits.maxAttempts);
   if (recovered.requeued.length + recovered.failed.length > 0) {
     logger.warn(recovered, 'Found jobs interrupted by a stop');
@@ -171,6 +183,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
     async close() {
       await worker.stop();
       store.close();
+      lock.release();
     },
     runnerPids: () => worker.runnerPids,
   };

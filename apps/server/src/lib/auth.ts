@@ -29,8 +29,24 @@ export function bearerAuth(keyDigests: readonly Buffer[]): MiddlewareHandler {
     let accepted = false;
     for (const known of keyDigests) accepted = timingSafeEqual(digest, known) || accepted;
     if (!accepted) throw new HttpError(403, 'FORBIDDEN', 'The API key is not valid.');
+    c.set('apiKeyId', apiKeyId(digest));
     await next();
   };
+}
+
+/**
+ * Id of an API key: the first 16 hex digits of its SHA-256 digest. Jobs store it as their
+ * owner, so the database never contains a key.
+ */
+export function apiKeyId(digest: Buffer): string {
+  return digest.toString('hex').slice(0, 16);
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** `apiKeyId` of the key that authenticated the request. */
+    apiKeyId: string;
+  }
 }
 
 function sha256(text: string): Buffer {

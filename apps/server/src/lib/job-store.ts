@@ -23,6 +23,11 @@ export interface Job {
   /** Times the job was started; a job interrupted by a restart is started again. */
   attempts: number;
   failure: JobFailure | null;
+  /**
+   * `apiKeyId` of the key that created the job. Null for jobs stored before owners were
+   * recorded; any valid key may read those.
+   */
+  ownerKeyId: string | null;
 }
 
 interface JobRow {
@@ -35,6 +40,7 @@ interface JobRow {
   finished_at: string | null;
   attempts: number;
   failure_json: string | null;
+  owner_key_id: string | null;
 }
 
 /** Jobs in `<dataDir>/jobs.sqlite`; result and upload files live in `jobDir(id)`. */
@@ -56,8 +62,14 @@ export class JobStore {
       started_at TEXT,
       finished_at TEXT,
       attempts INTEGER NOT NULL DEFAULT 0,
-      failure_json TEXT
+      failure_json TEXT,
+      owner_key_id TEXT
     )`);
+    // Databases created before jobs had owners get the column, with NULL in the old rows.
+    const columns = this.#db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    if (!columns.some((column) => column.name === 'owner_key_id')) {
+      this.#db.exec('ALTER TABLE jobs ADD COLUMN owner_key_id TEXT');
+    }
   }
 
   /** Folder of one job: `upload/` contains the scan and `result/` the prediction files. */
@@ -65,13 +77,19 @@ export class JobStore {
     return join(this.#dataDir, 'jobs', id);
   }
 
-  insert(job: Pick<Job, 'id' | 'scanPath' | 'subject'>): void {
+  insert(job: Pick<Job, 'id' | 'scanPath' | 'subject'> & { ownerKeyId?: string | null }): void {
     this.#db
       .prepare(
-        `INSERT INTO jobs (id, state, scan_path, subject_json, created_at)
-         VALUES (?, 'queued', ?, ?, ?)`,
+        `INSERT INTO jobs (id, state, scan_path, subject_json, created_at, owner_key_id)
+         VALUES (?, 'queued', ?, ?, ?, ?)`,
       )
-      .run(job.id, job.scanPath, JSON.stringify(job.subject), new Date().toISOString());
+      .run(
+        job.id,
+        job.scanPath,
+        JSON.stringify(job.subject),
+        new Date().toISOString(),
+        job.ownerKeyId ?? null,
+      );
   }
 
   get(id: string): Job | undefined {
@@ -166,5 +184,6 @@ function toJob(row: JobRow): Job {
     finishedAt: row.finished_at,
     attempts: row.attempts,
     failure: row.failure_json === null ? null : (JSON.parse(row.failure_json) as JobFailure),
+    ownerKeyId: row.owner_key_id ?? null,
   };
 }

@@ -54,7 +54,7 @@ export function predictionRoutes(context: PredictionRoutesContext) {
       const scanPath = await storeScan(uploadDir, upload.files, limits);
       // Checked again, because the queue may have filled while the upload streamed.
       if (worker.queueDepth >= limits.maxQueueDepth) throw queueFull(limits);
-      store.insert({ id, scanPath, subject });
+      store.insert({ id, scanPath, subject, ownerKeyId: c.get('apiKeyId') });
     } catch (error) {
       await rm(store.jobDir(id), { recursive: true, force: true });
       throw error;
@@ -65,7 +65,7 @@ export function predictionRoutes(context: PredictionRoutesContext) {
   });
 
   routes.get('/:id', async (c) => {
-    const job = requireJob(store, c.req.param('id'));
+    const job = requireJob(store, c.req.param('id'), c.get('apiKeyId'));
     const body = jobBody(job);
     if (job.state === 'done') {
       const text = await readFile(join(store.jobDir(job.id), 'result', 'result.json'), 'utf8');
@@ -76,7 +76,7 @@ export function predictionRoutes(context: PredictionRoutesContext) {
 
   const fileRoute = '/:id/:file{map\\.nii\\.gz|lung-mask\\.nii\\.gz|overlay\\.png|scan\\.nii\\.gz}';
   routes.get(fileRoute, async (c) => {
-    const job = requireJob(store, c.req.param('id'));
+    const job = requireJob(store, c.req.param('id'), c.get('apiKeyId'));
     if (job.state !== 'done') {
       throw new HttpError(409, 'JOB_NOT_DONE', `Job ${job.id} is ${job.state}, not done.`, {
         details: { state: job.state },
@@ -94,7 +94,7 @@ export function predictionRoutes(context: PredictionRoutesContext) {
   });
 
   routes.delete('/:id', async (c) => {
-    const job = requireJob(store, c.req.param('id'));
+    const job = requireJob(store, c.req.param('id'), c.get('apiKeyId'));
     if (job.state === 'running') {
       throw new HttpError(409, 'JOB_RUNNING', `Job ${job.id} is running; delete it when it ends.`);
     }
@@ -107,9 +107,15 @@ export function predictionRoutes(context: PredictionRoutesContext) {
   return routes;
 }
 
-function requireJob(store: JobStore, id: string): Job {
+/**
+ * Returns the job if the key may use it: its owner, or any key for a job without an owner.
+ * Another key's job gets the same 404 as a missing one, so that ids of other clients' jobs
+ * cannot be probed.
+ */
+function requireJob(store: JobStore, id: string, keyId: string): Job {
   const job = store.get(id);
-  if (job === undefined) throw new HttpError(404, 'NOT_FOUND', `No prediction job ${id}.`);
+  const visible = job !== undefined && (job.ownerKeyId === null || job.ownerKeyId === keyId);
+  if (!visible) throw new HttpError(404, 'NOT_FOUND', `No prediction job ${id}.`);
   return job;
 }
 

@@ -35,12 +35,19 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const service = createApp(options);
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const listening = serve({ fetch: service.app.fetch, hostname: host, port: options.port }, () =>
-      resolve(listening),
-    );
-    listening.once('error', reject);
-  });
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const listening = serve({ fetch: service.app.fetch, hostname: host, port: options.port }, () =>
+        resolve(listening),
+      );
+      listening.once('error', reject);
+    });
+  } catch (error) {
+    // Ends the runners and releases the data dir, so that a retry on another port can start.
+    await service.close();
+    throw error;
+  }
   // Longer than the idle timeouts of common clients (undici: 4 s), so that the client, not the
   // server, closes an idle keep-alive connection and a request never races the close.
   if ('keepAliveTimeout' in server) server.keepAliveTimeout = 65_000;

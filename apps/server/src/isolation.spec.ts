@@ -1,0 +1,151 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startServer, type RunningServer } from './index.ts';
+import { capturingLogger } from './testing/http-helpers.ts';
+
+const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const REAL_DATA = join(SERVER_ROOT, '../../../shared/data/real');
+const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
+const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
+
+const OWNER_KEY = 'isolation-owner-key-0001';
+const OTHER_KEY = 'isolation-other-key-0002';
+const SUBJECT = { age: '63', sex: 'M', height: '175', weight: '80' };
+
+const workDir = mkdtempSync(join(tmpdir(), 'dlco-isolation-'));
+
+afterAll(() => {
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+function startTestServer(dataDir: string) {
+  return startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    modelDir: TINY_MODEL,
+    apiKeys: [OWNER_KEY, OTHER_KEY],
+    logger: capturingLogger().logger,
+    explain: ['contributions'],
+  });
+}
+
+function withKey(key: string, init: RequestInit = {}): RequestInit {
+  return { ...init, headers: { Authorization: `Bearer ${key}`, ...init.headers } };
+}
+
+describe('data dir lock', () => {
+  it('second server on the same data dir fails to start', async () => {
+    const dataDir = join(workDir, 'locked');
+    const first = await startTestServer(dataDir);
+    try {
+      const error = await startTestServer(dataDir).then(
+        () => undefined,
+        (caught: unknown) => caught as Error,
+      );
+      expect(error).toBeInstanceOf(Error);
+      expect(error!.message).toContain(dataDir);
+      expect(error!.message).toContain(`pid ${process.pid}`);
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+    expect(existsSync(join(dataDir, 'server.lock'))).toBe(false);
+    const again = await startTestServer(dataDir);
+    await again.close();
+  });
+
+  it('stale lock of an exited process is replaced', async () => {
+    const dataDir = join(workDir, 'stale');
+    mkdirSync(dataDir, { recursive: true });
+    const exited = spawnSync(process.execPath, ['-e', 'process.exit(0)']);
+    expect(exited.pid).toBeGreaterThan(0);
+    writeFileSync(join(dataDir, 'server.lock'), `${exited.pid}\n`);
+    const server = await startTestServer(dataDir);
+    try {
+      expect(readFileSync(join(dataDir, 'server.lock'), 'utf8').trim()).toBe(String(process.pid));
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('job ownership', () => {
+  let server: RunningServer;
+  let jobUrl: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(join(workDir, 'owned'));
+    await server.ready;
+    const body = new FormData();
+    for (const [name, value] of Object.entries(SUBJECT)) body.append(name, value);
+    body.append('scan', new Blob([readFileSync(CT64_NRRD)]), 'ct-64.nrrd');
+    const response = await fetch(`${server.url}/v1/predictions`, withKey(OWNER_KEY, {
+      method: 'POST',
+      body,
+    }));
+    expect(response.status).toBe(202);
+    jobUrl = `${server.url}/v1/predictions/${((await response.json()) as { id: string }).id}`;
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('other key gets 404 on GET', async () => {
+    const response = await fetch(jobUrl, withKey(OTHER_KEY));
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as any).error.code).toBe('NOT_FOUND');
+  });
+
+  it('other key gets 404 on result files', async () => {
+    const response = await fetch(`${jobUrl}/map.nii.gz`, withKey(OTHER_KEY));
+    expect(response.status).toBe(404);
+  });
+
+  it('other key gets 404 on DELETE', async () => {
+    const response = await fetch(jobUrl, withKey(OTHER_KEY, { method: 'DELETE' }));
+    expect(response.status).toBe(404);
+    expect((await fetch(jobUrl, withKey(OWNER_KEY))).status).toBe(200);
+  });
+
+  it('owner key reads the job', async () => {
+    const response = await fetch(jobUrl, withKey(OWNER_KEY));
+    expect(response.status).toBe(200);
+    expect(JSON.stringify(await response.json())).not.toContain(OWNER_KEY);
+  });
+});
+
+describe('job stored without an owner', () => {
+  it('any valid key reads it after migration', async () => {
+    const dataDir = join(workDir, 'legacy');
+    mkdirSync(join(dataDir, 'jobs'), { recursive: true });
+    const db = new Database(join(dataDir, 'jobs.sqlite'));
+    db.exec(`CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, scan_path TEXT NOT NULL,
+      subject_json TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+      attempts INTEGER NOT NULL DEFAULT 0, failure_json TEXT)`);
+    const failure = JSON.stringify({ status: 422, code: 'INPUT_CORRUPT', message: 'Old job.' });
+    db.prepare(
+      `INSERT INTO jobs (id, state, scan_path, subject_json, created_at, failure_json)
+       VALUES ('old-job', 'failed', 'x', '{}', '2026-01-01T00:00:00.000Z', ?)`,
+    ).run(failure);
+    db.close();
+    const server = await startTestServer(dataDir);
+    try {
+      for (const key of [OWNER_KEY, OTHER_KEY]) {
+        const response = await fetch(`${server.url}/v1/predictions/old-job`, withKey(key));
+        expect(response.status).toBe(200);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
