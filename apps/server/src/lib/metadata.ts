@@ -69,20 +69,24 @@ function optionalText(fields: Record<string, string>, name: string): string | un
   return text === undefined || text === '' ? undefined : text;
 }
 
+/** A plain decimal: optional sign, digits, optional fraction. No exponent, radix prefix or spaces. */
+const PLAIN_DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
 function numberField(fields: Record<string, string>, name: keyof typeof METADATA_FIELDS) {
-  const text = optionalText(fields, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value)) {
+  if (optionalText(fields, name) === undefined) return undefined;
+  // Number() would also take '0x3F', '1e2', '0b11' and padded forms, so the raw text is checked.
+  const text = fields[name]!;
+  if (!PLAIN_DECIMAL.test(text)) {
+    const shown = text.length > 32 ? `${text.slice(0, 32)}...` : text;
     throw new HttpError(
       400,
       'METADATA_INVALID',
-      `Invalid field ${name} '${text.slice(0, 32)}': expected a number ` +
-        `(${METADATA_FIELDS[name]}).`,
-      { details: { field: name } },
+      `Invalid field ${name} ${JSON.stringify(shown)}: expected a plain decimal number such as ` +
+        `63 or 1.5 (${METADATA_FIELDS[name]}), without spaces, exponent or hex prefix.`,
+      { details: { field: name, received: shown } },
     );
   }
-  return value;
+  return Number(text);
 }
 
 /** Maps a `SubjectMetadata` key from a model error back to its form field. */
