@@ -71,6 +71,13 @@ describe('rank and concordance cases', () => {
     expect(pearson([1, 2, 3], [2, 3, 4])).toBeCloseTo(1, 12);
   });
 
+  it('Pearson stays within [-1, 1]', () => {
+    // Unclamped, rounding gives 1.0000000000000002 for these values.
+    const x = [0.1, 0.1, 0.4];
+    expect(pearson(x, x.map((value) => value * 3))).toBeLessThanOrEqual(1);
+    expect(pearson(x, x.map((value) => value * -3))).toBeGreaterThanOrEqual(-1);
+  });
+
   it('correlation of a constant is NaN', () => {
     expect(pearson([1, 1, 1], [1, 2, 3])).toBeNaN();
   });

@@ -46,7 +46,8 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
     sxx += (x[i] - meanX) ** 2;
     syy += (y[i] - meanY) ** 2;
   }
-  return sxy / Math.sqrt(sxx * syy);
+  // Rounding can carry a perfect correlation just past ±1, for example 1.0000000000000002.
+  return Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
 }
 
 /** Ranks from 1 to n, giving tied values the average of the ranks they span. */

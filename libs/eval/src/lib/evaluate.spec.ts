@@ -168,19 +168,31 @@ describe('evaluatePredictions strata and comparisons', () => {
 
 describe('evaluatePredictions warnings', () => {
   const estimates = [21.5, 23, 19, 27.5, 17, 22];
+  // The six-subject cohorts below also get the small-cohort warning, checked on its own.
+  const isInputWarning = (warning: string) => !warning.includes('subjects were evaluated');
 
   it('none for plausible inputs', () => {
+    const twentyFour = [...estimates, ...estimates, ...estimates, ...estimates];
+    const { predictions, labels } = cohort(
+      twentyFour.map((estimate, i) => ({ measured: estimate + 1 + i / 10, estimate })),
+    );
+    expect(evaluatePredictions(predictions, labels, OPTIONS).warnings).toEqual([]);
+  });
+
+  it('small cohort', () => {
     const { predictions, labels } = cohort(
       estimates.map((estimate) => ({ measured: estimate + 1, estimate })),
     );
-    expect(evaluatePredictions(predictions, labels, OPTIONS).warnings).toEqual([]);
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('only 6 subjects were evaluated');
   });
 
   it('labels in mmol/min/kPa', () => {
     const { predictions, labels } = cohort(
       estimates.map((estimate) => ({ measured: estimate / 2.986, estimate })),
     );
-    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings.filter(isInputWarning);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^labels\.csv: the dlco column looks like mmol\/min\/kPa/);
     expect(warnings[0]).toContain('1 mmol/min/kPa = 2.986 ml/min/mmHg');
@@ -190,7 +202,7 @@ describe('evaluatePredictions warnings', () => {
     const { predictions, labels } = cohort(
       estimates.map((estimate) => ({ measured: estimate, estimate: estimate / 2.986 })),
     );
-    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings.filter(isInputWarning);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^predictions\.csv: the estimates look like mmol\/min\/kPa/);
   });
@@ -200,7 +212,7 @@ describe('evaluatePredictions warnings', () => {
     const { predictions, labels } = cohort(
       measured.map((value, i) => ({ measured: value, estimate: estimates[i] })),
     );
-    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings;
+    const warnings = evaluatePredictions(predictions, labels, OPTIONS).warnings.filter(isInputWarning);
     expect(warnings).toEqual([
       'labels.csv: dlco of 2 subjects (s0, s1) is outside the plausible 2 to 80 ml/min/mmHg. ' +
         'Check the values and their unit.',
@@ -212,7 +224,7 @@ describe('evaluatePredictions warnings', () => {
       estimates.map((estimate) => ({ measured: estimate, estimate })),
     );
     const repeated = { ...predictions, duplicateIds: ['s1'] };
-    const warnings = evaluatePredictions(repeated, labels, OPTIONS).warnings;
+    const warnings = evaluatePredictions(repeated, labels, OPTIONS).warnings.filter(isInputWarning);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('more than one row for 1 subject (s1)');
     expect(warnings[0]).toContain('The last row of each id is used');
@@ -228,7 +240,7 @@ describe('evaluatePredictions warnings', () => {
     };
     const report = evaluatePredictions(predictions, labels, { ...OPTIONS, other });
     expect(report.comparisons[0].n).toBe(4);
-    expect(report.warnings).toEqual([
+    expect(report.warnings.filter(isInputWarning)).toEqual([
       'other.csv has no ok prediction for 2 evaluated subjects (s4, s5), so the comparison ' +
         'with it uses the other 4.',
     ]);

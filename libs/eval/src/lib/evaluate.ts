@@ -28,6 +28,12 @@ import { subjectPoints, type SubjectPoint } from './subject-points.ts';
  */
 export const MIN_EVALUATED_SUBJECTS = 3;
 
+/**
+ * Cohort size below which the report warns that its intervals are rough: with few subjects a
+ * bootstrap resample often repeats one subject many times, so correlations and R² swing widely.
+ */
+export const SMALL_COHORT_SUBJECTS = 20;
+
 /** Settings of {@link evaluatePredictions}. */
 export interface EvaluationOptions extends StratumOptions {
   /** Manifest columns to stratify by, in addition to the built-in strata. */
@@ -119,6 +125,12 @@ export function evaluatePredictions(
   const estimate = subjects.map((subject) => subject.estimate);
   const measured = subjects.map((subject) => subject.measured);
   const warnings = inputWarnings(predictions, labels, subjects);
+  if (subjects.length < SMALL_COHORT_SUBJECTS) {
+    warnings.push(
+      `only ${subjects.length} subjects were evaluated; bootstrap intervals from fewer than ` +
+        `${SMALL_COHORT_SUBJECTS} subjects are unstable, so read them as rough.`,
+    );
+  }
   return {
     n: subjects.length,
     ...bootstrap,
