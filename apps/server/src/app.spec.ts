@@ -270,6 +270,21 @@ describe('upload checks', () => {
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('INPUT_TOO_FEW_SLICES');
     expect(job.errorStatus).toBe(422);
+    expect(job.error.message).toMatch(/^The uploaded scan has size/);
+    expect(job.error.message).not.toContain('upload/');
+  });
+
+  it('EXPECTED FAILURE - two DICOM series fail with DICOM_MULTIPLE_SERIES', async () => {
+    const ct64 = readdirSync(CT64_DICOM).map((name) => fileBlob(join(CT64_DICOM, name)));
+    const other = ['0.dcm', '1.dcm'].map((name) => fileBlob(join(TWO_SLICES, name)));
+    const response = await postScan([...ct64, ...other]);
+    expect(response.status).toBe(202);
+    const job = await waitForJob((await response.json()).id);
+    expect(job.state).toBe('failed');
+    expect(job.error.code).toBe('DICOM_MULTIPLE_SERIES');
+    expect(job.errorStatus).toBe(422);
+    expect(job.error.message).toContain('Found 2 CT series in the uploaded scan');
+    expect(job.error.message).toContain('Send the files of one series only');
   });
 
   it('BAD CALL - DICOM mixed with NRRD returns 415', async () => {

@@ -66,7 +66,10 @@ async function runJob(job: RunRequest): Promise<void> {
       model,
       explain: [...setup.explain],
       // A .zip is extracted inside the job folder, so that a DELETE removes any leftover.
-      preprocess: { read: { maxVoxels: setup.maxVoxels, tempDirectory: job.jobDir } },
+      // An upload with two DICOM series is rejected, so that the server never picks one.
+      preprocess: {
+        read: { maxVoxels: setup.maxVoxels, tempDirectory: job.jobDir, multipleSeries: 'reject' },
+      },
       logger: jobLogger,
     });
     const resultDir = join(job.jobDir, 'result');
@@ -83,8 +86,12 @@ async function runJob(job: RunRequest): Promise<void> {
     send({ type: 'done', id: job.id, rssBytes: process.memoryUsage.rss() });
   } catch (error) {
     const failure = jobFailureFromError(error);
-    // Messages that name the stored scan show the path below the job folder only.
-    failure.message = failure.message.replaceAll(`${job.jobDir}/`, '');
+    // The stored scan path is internal to the server, so messages name the upload instead,
+    // and any other path shows only its part below the job folder.
+    failure.message = failure.message
+      .replaceAll(`Scan ${job.scanPath}`, 'The uploaded scan')
+      .replaceAll(job.scanPath, 'the uploaded scan')
+      .replaceAll(`${job.jobDir}/`, '');
     // The full error is logged only for server faults. A rejected scan is logged by its code,
     // because an input error message may quote values read from the file.
     if (failure.status >= 500) jobLogger.error({ err: error }, 'Prediction failed');

@@ -20,6 +20,12 @@ export interface SeriesSelection {
 }
 
 /** SOP class of Enhanced CT Image Storage, whose frames share one file. */
+/**
+ * What `selectCtSeries` does with more than one CT series: read the one with the most slices
+ * and warn, or reject the input.
+ */
+export type MultipleSeriesPolicy = 'most-slices' | 'reject';
+
 export const ENHANCED_CT_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.2.1';
 
 const ORIENTATION_TOLERANCE = 1e-3;
@@ -135,12 +141,14 @@ function medianSliceDistance(slices: DicomHeader[]): number {
  * a single-frame series, localizers and slices with an odd matrix or orientation are listed in
  * `excludedFiles`. A missing Modality element is accepted as CT with a warning.
  *
- * @throws InputError `DICOM_NO_IMAGES`, `DICOM_NOT_CT` or `DICOM_MULTIFRAME`.
+ * @throws InputError `DICOM_NO_IMAGES`, `DICOM_NOT_CT` or `DICOM_MULTIFRAME`, and
+ *   `DICOM_MULTIPLE_SERIES` for more than one CT series when `multipleSeries` is 'reject'.
  */
 export function selectCtSeries(
   root: string,
   entries: Array<{ file: string; header: DicomHeader | undefined }>,
   label = root,
+  multipleSeries: MultipleSeriesPolicy = 'most-slices',
 ): SeriesSelection {
   const { images, excludedFiles } = excludeNonImages(root, entries);
   const warnings: string[] = [];
@@ -202,6 +210,15 @@ export function selectCtSeries(
       medianSliceDistance(a) - medianSliceDistance(b) ||
       a[0].seriesInstanceUid.localeCompare(b[0].seriesInstanceUid),
   );
+  if (candidates.length > 1 && multipleSeries === 'reject') {
+    const sizes = candidates.map((group) => group.length).join(', ');
+    throw new InputError(
+      'DICOM_MULTIPLE_SERIES',
+      `Found ${candidates.length} CT series in ${label} (${sizes} slices). Send the files of ` +
+        'one series only, for example the one with the thinnest slices covering both lungs.',
+      { path: label, seriesCount: candidates.length },
+    );
+  }
   const slices = candidates[0];
   const seriesInstanceUid = slices[0].seriesInstanceUid;
   if (candidates.length > 1) {

@@ -8,7 +8,7 @@ import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Volume } from '../volume.ts';
 import { readDicomHeader, type DicomHeader } from './dicom-header.ts';
-import { selectCtSeries, type ExcludedFile } from './dicom-series.ts';
+import { selectCtSeries, type ExcludedFile, type MultipleSeriesPolicy } from './dicom-series.ts';
 import { stackSlices, type SliceStack } from './dicom-slices.ts';
 import { errorDetail } from './error-detail.ts';
 import type { PixelArray } from './hu.ts';
@@ -133,11 +133,18 @@ function withHeaderGeometry(volume: Volume, stack: SliceStack): Volume {
  */
 export async function readDicomSeries(
   root: string,
-  options: { maxVoxels: number; unevenSpacingTolerance: number; logger: Logger; label?: string },
+  options: {
+    maxVoxels: number;
+    unevenSpacingTolerance: number;
+    logger: Logger;
+    label?: string;
+    multipleSeries?: MultipleSeriesPolicy;
+  },
 ): Promise<{ volume: Volume; dicom: DicomSeriesInfo; warnings: string[] }> {
   const label = options.label ?? root;
   const files = await listFiles(root);
-  const selection = selectCtSeries(root, await readHeaders(files), label);
+  const headers = await readHeaders(files);
+  const selection = selectCtSeries(root, headers, label, options.multipleSeries);
   const first = selection.slices[0];
   const sizeBeforeChecks = [first.columns, first.rows, selection.slices.length];
   checkSliceCount(sizeBeforeChecks, label);

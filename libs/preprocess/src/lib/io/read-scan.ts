@@ -5,6 +5,7 @@ import path from 'node:path';
 import { silentLogger, type Logger } from '../logger.ts';
 import type { Volume } from '../volume.ts';
 import { identifyScanSource, type ScanFormat } from './formats.ts';
+import type { MultipleSeriesPolicy } from './dicom-series.ts';
 import { readDicomSeries, type DicomSeriesInfo } from './read-dicom.ts';
 import { readVolumeFile } from './read-volume-file.ts';
 import { DEFAULT_MAX_VOXELS } from './volume-checks.ts';
@@ -22,6 +23,11 @@ export interface ReadScanOptions {
   unevenSpacingTolerance?: number;
   /** Folder for the temporary extraction of a .zip (default: the OS temp folder). */
   tempDirectory?: string;
+  /**
+   * DICOM input with more than one CT series: 'most-slices' (default) reads the series with
+   * the most slices and warns, 'reject' raises `DICOM_MULTIPLE_SERIES`.
+   */
+  multipleSeries?: MultipleSeriesPolicy;
 }
 
 /** A scan read by `readScan`. */
@@ -100,7 +106,8 @@ function resolveOptions(options: ReadScanOptions) {
       `unevenSpacingTolerance must be a fraction of at least 0, got ${unevenSpacingTolerance}.`,
     );
   }
-  return { maxVoxels, unevenSpacingTolerance, logger: options.logger ?? silentLogger };
+  const logger = options.logger ?? silentLogger;
+  return { maxVoxels, unevenSpacingTolerance, logger, multipleSeries: options.multipleSeries };
 }
 
 /** Extracts a .zip into a fresh folder under `tempDirectory`, reads it, and removes the folder. */

@@ -45,6 +45,19 @@ describe('selectCtSeries', () => {
     expect(selection.seriesCount).toBe(2);
   });
 
+  it('BAD CALL - two series with reject policy', () => {
+    const headers = entries([...stack('1.2.9', 5, 2), ...stack('1.2.10', 3, 1)]);
+    let caught: unknown;
+    try {
+      selectCtSeries(ROOT, headers, 'the upload', 'reject');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as InputError).code).toBe('DICOM_MULTIPLE_SERIES');
+    expect((caught as InputError).message).toContain('Found 2 CT series in the upload');
+  });
+
   it('breaks a full tie by the smaller UID', () => {
     const selection = selectCtSeries(
       ROOT,
