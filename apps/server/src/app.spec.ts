@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -283,6 +284,7 @@ describe('upload checks', () => {
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('DICOM_MULTIPLE_SERIES');
     expect(job.errorStatus).toBe(422);
+    expect(existsSync(join(dataDir, 'jobs', job.id, 'upload'))).toBe(false);
     expect(job.error.message).toContain('Found 2 CT series in the uploaded scan');
     expect(job.error.message).toContain('Send the files of one series only');
   });
@@ -346,6 +348,18 @@ describe('DICOM zip with a patient name', () => {
 
   it('ends done', () => {
     expect(job.state, JSON.stringify(job.error)).toBe('done');
+  });
+
+  it('deletes the uploaded originals', () => {
+    const jobFolder = join(dataDir, 'jobs', job.id);
+    expect(existsSync(join(jobFolder, 'result', 'result.json'))).toBe(true);
+    expect(existsSync(join(jobFolder, 'upload'))).toBe(false);
+    const files = readdirSync(jobFolder, { recursive: true }) as string[];
+    for (const file of files.filter((name) => !name.endsWith('.gz'))) {
+      const path = join(jobFolder, file);
+      if (!existsSync(path) || !statSync(path).isFile()) continue;
+      expect(readFileSync(path).includes(PATIENT_NAME), file).toBe(false);
+    }
   });
 
   it('keeps the patient name out of scan.nii.gz', async () => {

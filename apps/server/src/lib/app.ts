@@ -15,7 +15,7 @@ import { RequestMetrics } from './metrics.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { pageRoutes } from './pages/pages.ts';
 import { predictionRoutes } from './predictions.ts';
-import { PredictionWorker } from './worker.ts';
+import { PredictionWorker, removeUpload } from './worker.ts';
 
 /** Limits of the service. */
 export interface ServerLimits {
@@ -129,6 +129,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
   if (recovered.requeued.length + recovered.failed.length > 0) {
     logger.warn(recovered, 'Found jobs interrupted by a stop');
   }
+  for (const id of recovered.failed) void removeUpload(store.jobDir(id), logger);
 
   const worker = new PredictionWorker(store, logger, {
     concurrency: limits.concurrency,

@@ -1,3 +1,6 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import type { ExplanationName } from '@dlco/model';
 import type { Logger } from 'pino';
 
@@ -175,6 +178,9 @@ export class PredictionWorker {
       logger.info({ runnerPid }, 'Prediction stopped with the server; it runs at the next start');
       return;
     }
+    // Deleted before the state changes, so that a client that sees the job end never finds the
+    // originals still on disk.
+    await removeUpload(jobDir, logger);
     if (outcome.kind === 'done') {
       this.#store.markDone(id);
       logger.info({ durationMs: Math.round(performance.now() - started) }, 'Prediction done');
@@ -211,6 +217,19 @@ export class PredictionWorker {
     );
     void runner.stop();
     this.#replace();
+  }
+}
+
+/**
+ * Deletes the `upload/` folder of a job that has ended, done or failed. The originals may carry
+ * DICOM identifiers such as PatientName, and the result keeps the CT as `scan.nii.gz` without
+ * them. A job stopped with the server keeps its upload, because it runs again at the next start.
+ */
+export async function removeUpload(jobDir: string, logger: Logger): Promise<void> {
+  try {
+    await rm(join(jobDir, 'upload'), { recursive: true, force: true });
+  } catch (error) {
+    logger.error({ err: error, jobDir }, 'Failed to delete the upload of an ended job');
   }
 }
 
