@@ -30,7 +30,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DEMO_SCAN = join(REPO, 'demo/scan.nii.gz');
 const DEMO_SUBJECT = join(REPO, 'demo/subject.json');
 const DEMO_MODEL = join(REPO, 'models/demo');
-const API_KEY = 'bench-key';
+const API_KEY = 'bench-key-0123456789';
 /** Target of the RSS growth over the measured requests, after the warm-up. */
 const MAX_RSS_GROWTH = 0.1;
 

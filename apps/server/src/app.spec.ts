@@ -30,7 +30,7 @@ const TWO_SLICES = join(REAL_DATA, 'lungmask-two-slices');
 const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
-const API_KEY = 'test-key-1';
+const API_KEY = 'test-key-1-0123456789';
 const SUBJECT = { age: '63', sex: 'M', height: '175', weight: '80', hb: '14' };
 /** Ten bytes, the length of the 'Anonymous' value (with its padding) it replaces. */
 const PATIENT_NAME = 'DOE^JANE^Q';
@@ -47,7 +47,7 @@ function startTestServer(overrides: { dataDir?: string; maxQueueDepth?: number }
     port: 0,
     dataDir: overrides.dataDir ?? dataDir,
     modelDir: TINY_MODEL,
-    apiKeys: [API_KEY, 'test-key-2'],
+    apiKeys: [API_KEY, 'test-key-2-0123456789'],
     logger: capture.logger,
     explain: ['contributions'],
     limits: { maxUploadBytes: MAX_UPLOAD_BYTES, maxQueueDepth: overrides.maxQueueDepth ?? 16 },
@@ -140,7 +140,7 @@ describe('authentication', () => {
   });
 
   it('either valid key reaches the route', async () => {
-    for (const key of [API_KEY, 'test-key-2']) {
+    for (const key of [API_KEY, 'test-key-2-0123456789']) {
       const response = await fetch(jobUrl(), { headers: { Authorization: `Bearer ${key}` } });
       expect(response.status, key).toBe(404);
       expect((await response.json()).error.code, key).toBe('NOT_FOUND');

@@ -30,7 +30,7 @@ const CT64_SLICE = readFileSync(join(REAL_DATA, 'cip-ct64/dicom/IMG0001.dcm'));
 const THORAX_NIFTI_GZ = readFileSync(join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz'));
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
-const API_KEY = 'bad-input-key';
+const API_KEY = 'bad-input-key-0123456789';
 const SUBJECT = { age: '63', sex: 'M', height: '175', weight: '80' };
 const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 /** Voxel cap of the test server; a .zip may then inflate to 8 bytes per voxel, 32 MB. */

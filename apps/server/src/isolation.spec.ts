@@ -149,3 +149,55 @@ describe('job stored without an owner', () => {
     }
   });
 });
+
+describe('API key rules', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['only separators', [' ', ' ', ''], /contains no usable key/],
+    ['key with a space', ['isolation key with spaces'], /API key 1 of 1 contains whitespace/],
+    ['short key', [OWNER_KEY, 'short-key'], /API key 2 of 2 is shorter than 16 characters/],
+  ];
+  for (const [name, apiKeys, message] of cases) {
+    it(`BAD CALL - ${name} fails at start`, async () => {
+      const start = startServer({
+        port: 0,
+        dataDir: join(workDir, `keys-${name.replaceAll(' ', '-')}`),
+        modelDir: TINY_MODEL,
+        apiKeys,
+        logger: capturingLogger().logger,
+      });
+      const error = await start.then(
+        () => undefined,
+        (caught: unknown) => caught as Error,
+      );
+      expect(error?.message).toMatch(message);
+      for (const key of apiKeys.filter((key) => key.trim() !== '')) {
+        expect(error?.message).not.toContain(key);
+      }
+    });
+  }
+});
+
+describe('malformed Authorization header', () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    server = await startTestServer(join(workDir, 'auth'));
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const malformed = [OWNER_KEY, `Token ${OWNER_KEY}`, `Bearer ${OWNER_KEY} extra`, 'Bearer'];
+  for (const value of malformed) {
+    it(`BAD CALL - '${value.slice(0, 12)}...' returns 403`, async () => {
+      const response = await fetch(`${server.url}/v1/predictions/some-id`, {
+        headers: { Authorization: value },
+      });
+      expect(response.status).toBe(403);
+      const body = (await response.json()) as any;
+      expect(body.error.code).toBe('FORBIDDEN');
+      expect(body.error.message).toContain('Bearer KEY');
+    });
+  }
+});

@@ -16,7 +16,7 @@ const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
 const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
-const API_KEY = 'runner-test-key';
+const API_KEY = 'runner-test-key-0123456789';
 const SUBJECT = { age: '63', sex: 'M', height: '175', weight: '80' };
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-runner-'));

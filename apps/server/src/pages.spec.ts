@@ -16,7 +16,7 @@ const REPO_ROOT = join(SERVER_ROOT, '../..');
 const DEMO_SCAN = join(REPO_ROOT, 'demo/scan.nii.gz');
 const DEMO_SUBJECT = JSON.parse(readFileSync(join(REPO_ROOT, 'demo/subject.json'), 'utf8'));
 const DEMO_MODEL = join(REPO_ROOT, 'models/demo');
-const API_KEY = 'viewer-test-key';
+const API_KEY = 'viewer-test-key-0123456789';
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-pages-'));
 const capture = capturingLogger();

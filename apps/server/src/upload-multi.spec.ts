@@ -17,7 +17,7 @@ const CT64_DICOM = join(REAL_DATA, 'cip-ct64/dicom');
 const CT64_VOXELS = splitNrrd(CT64_NRRD).voxels;
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
-const API_KEY = 'multi-file-key';
+const API_KEY = 'multi-file-key-0123456789';
 const SUBJECT = { age: '63', sex: 'M', height: '175', weight: '80' };
 
 const workDir = mkdtempSync(join(tmpdir(), 'dlco-multi-'));

@@ -41,8 +41,17 @@ describe('dlco serve', () => {
     expect(stderr).toContain('DLCO_API_KEYS');
   });
 
+  it('EXPECTED FAILURE - API keys of separators only', async () => {
+    const child = spawnServe({ DLCO_API_KEYS: ' , ,' });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain('DLCO_API_KEYS contains no usable key');
+  });
+
   it('serves healthz on loopback and stops on SIGTERM', async () => {
-    const child = spawnServe({ DLCO_API_KEYS: 'key-a,key-b' });
+    const child = spawnServe({ DLCO_API_KEYS: 'key-a-0123456789,key-b-0123456789' });
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
@@ -56,7 +65,7 @@ describe('dlco serve', () => {
       const health = await fetch(`${url}/healthz`);
       expect(health.status).toBe(200);
       const authorized = await fetch(`${url}/v1/predictions/none`, {
-        headers: { Authorization: 'Bearer key-b' },
+        headers: { Authorization: 'Bearer key-b-0123456789' },
       });
       expect(authorized.status).toBe(404);
     } finally {

@@ -43,14 +43,17 @@ export function serveCommand(): Command {
 }
 
 async function runServe(options: ServeCommandOptions, logLevel: string): Promise<number> {
-  const apiKeys = (process.env[API_KEYS_VARIABLE] ?? '')
+  const keyList = process.env[API_KEYS_VARIABLE] ?? '';
+  const apiKeys = keyList
     .split(',')
     .map((key) => key.trim())
     .filter((key) => key !== '');
   if (apiKeys.length === 0) {
+    const problem = keyList === '' ? 'is not set' : 'contains no usable key';
     process.stderr.write(
-      `error: ${API_KEYS_VARIABLE} is not set. Set it to one or more comma-separated API keys ` +
-        'that clients send as Authorization: Bearer KEY.\n',
+      `error: ${API_KEYS_VARIABLE} ${problem}. Set it to one or more comma-separated API keys ` +
+        'of at least 16 characters without whitespace, which clients send as ' +
+        'Authorization: Bearer KEY.\n',
     );
     return 2;
   }
