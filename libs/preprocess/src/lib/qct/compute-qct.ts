@@ -124,7 +124,7 @@ function accumulateHistograms(
   const map = indexToIndex(volume, labels);
   const offsets = axisOffsets(map, volume.size, labels.size);
   if (offsets) {
-    countAxisAligned(volume, labels, zoneData, offsets, counts);
+    countAxisAligned(volume, labels, zoneData, offsets, alignedTargetAxis(map, 0), counts);
   } else {
     countOblique(volume, labels, zoneData, map, counts);
   }
@@ -138,15 +138,30 @@ function accumulateHistograms(
 }
 
 /**
- * Counts the voxels of axis-aligned grids. Along axis 0, consecutive native voxels share the
- * same nearest label voxel, so each run of them is looked up once and runs outside the lungs are
- * skipped without reading their HU.
+ * Returns the label axis that native axis `axis` runs along. Valid only for a map that
+ * `axisOffsets` accepted, which is a scaled, signed axis permutation.
+ */
+function alignedTargetAxis(map: ReturnType<typeof indexToIndex>, axis: number): number {
+  const m = map.matrix;
+  let best = 0;
+  for (let r = 1; r < 3; r++) {
+    if (Math.abs(m[3 * r + axis]) > Math.abs(m[3 * best + axis])) best = r;
+  }
+  return best;
+}
+
+/**
+ * Counts the voxels of axis-aligned grids. Along native axis 0, consecutive native voxels share
+ * the same nearest label voxel, so each run of them is looked up once. Native axis 0 runs along
+ * label axis `lineAxis` (not label axis 0 when the scan is stored with permuted axes), and rows
+ * whose label line along `lineAxis` contains no lung are skipped without reading their HU.
  */
 function countAxisAligned(
   volume: Volume,
   labels: LabelVolume,
   zoneData: Uint8Array,
   offsets: [Int32Array, Int32Array, Int32Array],
+  lineAxis: number,
   counts: Uint32Array,
 ): void {
   const [x, y, z] = offsets;
@@ -165,15 +180,19 @@ function countAxisAligned(
   runStart.push(r0);
   const runs = runOffset.length;
 
-  const rowHasLung = labelRowsWithLung(labels);
-  const labelRowLength = labels.size[0];
+  const lineHasLung = labelLinesWithLung(labels, lineAxis);
+  // Label offsets of a step along lineAxis, and of a whole line along it.
+  const lineStride = [1, labels.size[0], labels.size[0] * labels.size[1]][lineAxis];
+  const lineSpan = lineStride * labels.size[lineAxis];
   for (let k = 0; k < r2; k++) {
     if (z[k] < 0) continue;
     for (let j = 0; j < r1; j++) {
       if (y[j] < 0) continue;
+      // The offsets of native axes 1 and 2 leave the coordinate along lineAxis at 0, so this
+      // offset picks one label line along lineAxis.
       const rowOffset = z[k] + y[j];
-      // The offsets of axes 1 and 2 are whole label rows, so this is a label row index.
-      if (!rowHasLung[rowOffset / labelRowLength]) continue;
+      const line = (rowOffset % lineStride) + Math.floor(rowOffset / lineSpan) * lineStride;
+      if (!lineHasLung[line]) continue;
 
       const rowBase = r0 * (j + r1 * k);
       for (let run = 0; run < runs; run++) {
@@ -198,16 +217,23 @@ function countAxisAligned(
   }
 }
 
-/** Flags the rows along axis 0 of `labels` that contain a right or left lung voxel. */
-function labelRowsWithLung(labels: LabelVolume): Uint8Array {
-  const rowLength = labels.size[0];
-  const flags = new Uint8Array(labels.size[1] * labels.size[2]);
-  for (let row = 0; row < flags.length; row++) {
-    for (let n = row * rowLength; n < (row + 1) * rowLength; n++) {
-      const lung = labels.data[n];
-      if (lung === LUNG_LABELS.right || lung === LUNG_LABELS.left) {
-        flags[row] = 1;
-        break;
+/**
+ * Flags the lines along `axis` of `labels` that contain a right or left lung voxel. The line
+ * through label offset n has index `(n % stride) + floor(n / (stride * size[axis])) * stride`,
+ * where `stride` is the offset of one step along `axis`.
+ */
+function labelLinesWithLung(labels: LabelVolume, axis: number): Uint8Array {
+  const [n0, n1, n2] = labels.size;
+  const flags = new Uint8Array((n0 * n1 * n2) / labels.size[axis]);
+  let n = 0;
+  for (let c = 0; c < n2; c++) {
+    for (let b = 0; b < n1; b++) {
+      for (let a = 0; a < n0; a++, n++) {
+        const lung = labels.data[n];
+        if (lung !== LUNG_LABELS.right && lung !== LUNG_LABELS.left) continue;
+        if (axis === 0) flags[b + n1 * c] = 1;
+        else if (axis === 1) flags[a + n0 * c] = 1;
+        else flags[a + n0 * b] = 1;
       }
     }
   }
