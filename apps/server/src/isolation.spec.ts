@@ -201,3 +201,32 @@ describe('malformed Authorization header', () => {
     });
   }
 });
+
+describe('API response headers', () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    server = await startTestServer(join(workDir, 'headers'));
+    await server.ready;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const requests: [string, string, string | undefined][] = [
+    ['job of the owner key', '/v1/predictions/no-such-job', OWNER_KEY],
+    ['request without a key', '/v1/predictions/no-such-job', undefined],
+    ['result file', '/v1/predictions/no-such-job/map.nii.gz', OWNER_KEY],
+    ['OpenAPI document', '/openapi.json', undefined],
+    ['metrics', '/metrics', undefined],
+  ];
+  for (const [name, path, key] of requests) {
+    it(`${name} has nosniff and no-store`, async () => {
+      const init = key === undefined ? {} : withKey(key);
+      const response = await fetch(`${server.url}${path}`, init);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    });
+  }
+});

@@ -147,6 +147,7 @@ export function createApp(options: CreateAppOptions): DlcoServerApp {
   const metrics = new RequestMetrics();
   const app = new Hono<{ Bindings: HttpBindings }>();
   app.use(requestLogging(logger, metrics));
+  app.use(apiResponseHeaders());
   app.onError((error, c) => errorResponse(error, c.get('requestLogger') ?? logger));
   app.notFound(() => jsonError(404, 'NOT_FOUND', 'No such route; see /openapi.json.'));
 
@@ -223,6 +224,23 @@ function requestLogging(logger: Logger, metrics: RequestMetrics) {
       },
       'Request',
     );
+  };
+}
+
+/** Path prefixes of the pages and their assets, which set their own headers. */
+const PAGE_PATHS = ['/viewer', '/docs', '/assets/'];
+
+/**
+ * Sets `X-Content-Type-Options: nosniff` on every response, so that a browser never runs a
+ * result file or JSON as another type, and `Cache-Control: no-store` on all but the pages,
+ * so that no cache keeps results, job states or errors.
+ */
+function apiResponseHeaders() {
+  return async (c: Context, next: () => Promise<void>) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    const isPage = c.req.path === '/' || PAGE_PATHS.some((prefix) => c.req.path.startsWith(prefix));
+    if (!isPage) c.header('Cache-Control', 'no-store');
   };
 }
 
