@@ -13,6 +13,7 @@ import { capturingLogger } from './testing/http-helpers.ts';
 const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REAL_DATA = join(SERVER_ROOT, '../../../shared/data/real');
 const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
+const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
 const OWNER_KEY = 'isolation-owner-key-0001';
@@ -229,4 +230,116 @@ describe('API response headers', () => {
       expect(response.headers.get('cache-control')).toBe('no-store');
     });
   }
+});
+
+describe('OpenAPI document', () => {
+  let document: any;
+
+  beforeAll(async () => {
+    const server = await startTestServer(join(workDir, 'openapi'));
+    try {
+      document = await (await fetch(`${server.url}/openapi.json`)).json();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('has a unique operationId per operation', () => {
+    const ids: string[] = [];
+    for (const [path, operations] of Object.entries<any>(document.paths)) {
+      for (const [method, operation] of Object.entries<any>(operations)) {
+        expect(typeof operation.operationId, `${method} ${path}`).toBe('string');
+        ids.push(operation.operationId);
+      }
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('lists 401 and 403 for every /v1 operation', () => {
+    for (const [path, operations] of Object.entries<any>(document.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, operation] of Object.entries<any>(operations)) {
+        expect(operation.responses['401'], `${method} ${path}`).toBeDefined();
+        expect(operation.responses['403'], `${method} ${path}`).toBeDefined();
+      }
+    }
+  });
+
+  it('has enums for sex and smoking', () => {
+    const form =
+      document.paths['/v1/predictions'].post.requestBody.content['multipart/form-data'].schema;
+    expect(form.properties.sex.enum).toEqual(['M', 'F']);
+    expect(form.properties.smoking.enum).toEqual(['never', 'former', 'current']);
+  });
+
+  it('documents the root redirect', () => {
+    expect(document.paths['/'].get.responses['302']).toBeDefined();
+  });
+});
+
+describe('error messages', () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    server = await startTestServer(join(workDir, 'messages'));
+    await server.ready;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  async function post(fields: Record<string, string>, scan?: Blob) {
+    const body = new FormData();
+    for (const [name, value] of Object.entries(fields)) body.append(name, value);
+    if (scan !== undefined) body.append('scan', scan, 'ct.nii.gz');
+    const init = withKey(OWNER_KEY, { method: 'POST', body });
+    const response = await fetch(`${server.url}/v1/predictions`, init);
+    return { status: response.status, body: (await response.json()) as any };
+  }
+
+  it('BAD CALL - negative pack_years names the form field', async () => {
+    const scan = new Blob([readFileSync(CT64_NRRD)]);
+    const { status, body } = await post({ ...SUBJECT, pack_years: '-5' }, scan);
+    expect(status).toBe(422);
+    expect(body.error.details.field).toBe('pack_years');
+    expect(body.error.message).toContain('pack_years -5 is outside 0 to 300 pack-years');
+    expect(body.error.message).not.toContain('pack-years is in pack-years');
+  });
+
+  it('BAD CALL - scan sent as text field', async () => {
+    const { status, body } = await post({ ...SUBJECT, scan: 'ct.nii.gz' });
+    expect(status).toBe(400);
+    expect(body.error.code).toBe('UPLOAD_INVALID');
+    expect(body.error.message).toMatch(/^scan must be a file/);
+  });
+
+  it('BAD CALL - very long id is cut in the message', async () => {
+    const id = 'x'.repeat(5000);
+    const response = await fetch(`${server.url}/v1/predictions/${id}`, withKey(OWNER_KEY));
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as any;
+    expect(body.error.message.length).toBeLessThan(200);
+    expect(body.error.message).toContain('x'.repeat(64));
+  });
+
+  it('EXPECTED FAILURE - files of a failed job return 409 JOB_FAILED', async () => {
+    const truncated = new Blob([readFileSync(THORAX_NIFTI_GZ).subarray(0, 200_000)]);
+    const { status, body } = await post(SUBJECT, truncated);
+    expect(status).toBe(202);
+    const jobUrl = `${server.url}/v1/predictions/${body.id}`;
+    let job: any;
+    for (let tries = 0; tries < 600; tries += 1) {
+      job = await (await fetch(jobUrl, withKey(OWNER_KEY))).json();
+      if (job.state === 'failed' || job.state === 'done') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(job.state).toBe('failed');
+    const response = await fetch(`${jobUrl}/map.nii.gz`, withKey(OWNER_KEY));
+    expect(response.status).toBe(409);
+    const error = ((await response.json()) as any).error;
+    expect(error.code).toBe('JOB_FAILED');
+    expect(error.details.errorCode).toBe(job.error.code);
+    expect(error.message).toContain(job.error.code);
+  });
 });

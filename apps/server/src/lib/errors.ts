@@ -7,6 +7,7 @@ export type ServerErrorCode =
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'JOB_NOT_DONE'
+  | 'JOB_FAILED'
   | 'JOB_RUNNING'
   | 'UPLOAD_INVALID'
   | 'UPLOAD_TOO_LARGE'

@@ -1,4 +1,9 @@
-import { checkSubjectMetadata, isModelError, type SubjectMetadata } from '@dlco/model';
+import {
+  checkSubjectMetadata,
+  isModelError,
+  type SubjectFieldLabels,
+  type SubjectMetadata,
+} from '@dlco/model';
 
 import { HttpError } from './errors.ts';
 
@@ -15,6 +20,18 @@ export const METADATA_FIELDS = {
 } as const;
 
 const REQUIRED = ['age', 'sex', 'height', 'weight'] as const;
+
+/** Form field names, so that range messages name the field the client sent. */
+const FORM_FIELD_LABELS: SubjectFieldLabels = {
+  ageYears: 'age',
+  sex: 'sex',
+  heightCm: 'height',
+  weightKg: 'weight',
+  smoking: 'smoking',
+  packYears: 'pack_years',
+  hbGdl: 'hb',
+  cohbPercent: 'cohb',
+};
 
 /**
  * Reads and checks the subject metadata of an upload with the CLI's rules.
@@ -44,7 +61,7 @@ export function subjectFromFields(fields: Record<string, string>): SubjectMetada
     cohbPercent: numberField(fields, 'cohb'),
   };
   try {
-    return checkSubjectMetadata(subject);
+    return checkSubjectMetadata(subject, FORM_FIELD_LABELS);
   } catch (error) {
     if (!isModelError(error)) throw error;
     const field = formField(String(error.details.field));

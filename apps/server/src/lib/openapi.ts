@@ -6,6 +6,18 @@ function errorResponse(description: string) {
   return { description, content: { 'application/json': { schema: ERROR } } };
 }
 
+/** Responses of every `/v1` operation, which need `Authorization: Bearer KEY`. */
+const AUTH_ERRORS = {
+  401: errorResponse('Missing API key (UNAUTHORIZED)'),
+  403: errorResponse('Invalid API key or Authorization value (FORBIDDEN)'),
+};
+
+/** Values of the form fields that take one of a fixed set of words. */
+const FIELD_ENUMS: Record<string, string[]> = {
+  sex: ['M', 'F'],
+  smoking: ['never', 'former', 'current'],
+};
+
 const JOB_ID = {
   name: 'id',
   in: 'path',
@@ -13,23 +25,29 @@ const JOB_ID = {
   schema: { type: 'string', format: 'uuid' },
 };
 
-function fileRoute(summary: string, mediaType: string) {
+function fileRoute(operationId: string, summary: string, mediaType: string) {
   return {
     get: {
+      operationId,
       summary,
       parameters: [JOB_ID],
       responses: {
         200: { description: summary, content: { [mediaType]: {} } },
-        404: errorResponse('No such job'),
-        409: errorResponse('The job is not done (JOB_NOT_DONE)'),
+        ...AUTH_ERRORS,
+        404: errorResponse('No such job, or a job of another API key (NOT_FOUND)'),
+        409: errorResponse(
+          'The job is queued or running (JOB_NOT_DONE), or failed (JOB_FAILED); the job ' +
+            'state names its error code',
+        ),
       },
     },
   };
 }
 
-function htmlPage(summary: string) {
+function htmlPage(operationId: string, summary: string) {
   return {
     get: {
+      operationId,
       summary,
       security: [],
       responses: { 200: { description: 'HTML page', content: { 'text/html': {} } } },
@@ -40,7 +58,9 @@ function htmlPage(summary: string) {
 const metadataProperties = Object.fromEntries(
   Object.entries(METADATA_FIELDS).map(([name, unit]) => [
     name,
-    { type: 'string', description: `${name} (${unit})` },
+    FIELD_ENUMS[name] === undefined
+      ? { type: 'string', description: `${name} (${unit})` }
+      : { type: 'string', enum: FIELD_ENUMS[name], description: `${name} (${unit})` },
   ]),
 );
 
@@ -94,10 +114,16 @@ export const OPENAPI_DOCUMENT = {
   security: [{ bearer: [] }],
   paths: {
     '/healthz': {
-      get: { summary: 'Liveness', security: [], responses: { 200: { description: 'Alive' } } },
+      get: {
+        operationId: 'getHealth',
+        summary: 'Liveness',
+        security: [],
+        responses: { 200: { description: 'Alive' } },
+      },
     },
     '/readyz': {
       get: {
+        operationId: 'getReadiness',
         summary: 'Readiness: the model is loaded',
         security: [],
         responses: { 200: { description: 'Ready' }, 503: errorResponse('Model not loaded') },
@@ -105,18 +131,41 @@ export const OPENAPI_DOCUMENT = {
     },
     '/metrics': {
       get: {
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics: requests by route and status, jobs by state, queue depth',
         security: [],
         responses: { 200: { description: 'Text format 0.0.4', content: { 'text/plain': {} } } },
       },
     },
     '/openapi.json': {
-      get: { summary: 'This document', security: [], responses: { 200: { description: 'OK' } } },
+      get: {
+        operationId: 'getOpenApiDocument',
+        summary: 'This document',
+        security: [],
+        responses: { 200: { description: 'OK' } },
+      },
     },
-    '/viewer': htmlPage('Clinician viewer: upload a scan, see the estimate and the map on the CT'),
-    '/docs': htmlPage('This document, rendered by Swagger UI'),
+    '/': {
+      get: {
+        operationId: 'redirectToViewer',
+        summary: 'Redirect to /viewer',
+        security: [],
+        responses: {
+          302: {
+            description: 'Found; Location is /viewer',
+            headers: { Location: { schema: { type: 'string', const: '/viewer' } } },
+          },
+        },
+      },
+    },
+    '/viewer': htmlPage(
+      'getViewerPage',
+      'Clinician viewer: upload a scan, see the estimate and the map on the CT',
+    ),
+    '/docs': htmlPage('getDocsPage', 'This document, rendered by Swagger UI'),
     '/assets/{name}': {
       get: {
+        operationId: 'getAsset',
         summary: 'Scripts and styles of /viewer and /docs, with the NiiVue and Swagger UI bundles',
         security: [],
         parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
@@ -125,6 +174,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/v1/predictions': {
       post: {
+        operationId: 'createPrediction',
         summary: 'Queue a prediction for an uploaded scan',
         requestBody: {
           required: true,
@@ -158,8 +208,7 @@ export const OPENAPI_DOCUMENT = {
             'Missing metadata, invalid multipart body, unknown or repeated field, invalid or ' +
               'duplicate file name, or a header whose data file is not a sent part',
           ),
-          401: errorResponse('Missing API key'),
-          403: errorResponse('Invalid API key'),
+          ...AUTH_ERRORS,
           408: errorResponse('Upload body paused or took too long (UPLOAD_TIMEOUT)'),
           413: errorResponse('Upload too large (UPLOAD_TOO_LARGE)'),
           415: errorResponse('Not a supported scan file (UPLOAD_TYPE_UNSUPPORTED)'),
@@ -173,6 +222,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/v1/predictions/{id}': {
       get: {
+        operationId: 'getPrediction',
         summary: 'Job state, with the result when done or the error when failed',
         parameters: [JOB_ID],
         responses: {
@@ -180,23 +230,39 @@ export const OPENAPI_DOCUMENT = {
             description: 'The job',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
           },
-          404: errorResponse('No such job'),
+          ...AUTH_ERRORS,
+          404: errorResponse('No such job, or a job of another API key (NOT_FOUND)'),
         },
       },
       delete: {
+        operationId: 'deletePrediction',
         summary: 'Delete a job that is not running, with its files',
         parameters: [JOB_ID],
         responses: {
           204: { description: 'Deleted' },
-          404: errorResponse('No such job'),
+          ...AUTH_ERRORS,
+          404: errorResponse('No such job, or a job of another API key (NOT_FOUND)'),
           409: errorResponse('The job is running (JOB_RUNNING)'),
         },
       },
     },
-    '/v1/predictions/{id}/map.nii.gz': fileRoute('Deficit or contribution map', 'application/gzip'),
-    '/v1/predictions/{id}/lung-mask.nii.gz': fileRoute('Lung mask', 'application/gzip'),
-    '/v1/predictions/{id}/overlay.png': fileRoute('Overlay image', 'image/png'),
+    '/v1/predictions/{id}/map.nii.gz': fileRoute(
+      'getPredictionMap',
+      'Deficit or contribution map',
+      'application/gzip',
+    ),
+    '/v1/predictions/{id}/lung-mask.nii.gz': fileRoute(
+      'getPredictionLungMask',
+      'Lung mask',
+      'application/gzip',
+    ),
+    '/v1/predictions/{id}/overlay.png': fileRoute(
+      'getPredictionOverlay',
+      'Overlay image',
+      'image/png',
+    ),
     '/v1/predictions/{id}/scan.nii.gz': fileRoute(
+      'getPredictionScan',
       'CT as read, int16 HU on the grid of map.nii.gz, without patient identifiers',
       'application/gzip',
     ),

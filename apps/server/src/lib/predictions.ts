@@ -77,6 +77,16 @@ export function predictionRoutes(context: PredictionRoutesContext) {
   const fileRoute = '/:id/:file{map\\.nii\\.gz|lung-mask\\.nii\\.gz|overlay\\.png|scan\\.nii\\.gz}';
   routes.get(fileRoute, async (c) => {
     const job = requireJob(store, c.req.param('id'), c.get('apiKeyId'));
+    if (job.state === 'failed') {
+      const code = job.failure?.code ?? 'unknown';
+      throw new HttpError(
+        409,
+        'JOB_FAILED',
+        `Job ${job.id} failed with ${code}, so it has no result files. GET ` +
+          `/v1/predictions/${job.id} returns the error message.`,
+        { details: { state: job.state, errorCode: code } },
+      );
+    }
     if (job.state !== 'done') {
       throw new HttpError(409, 'JOB_NOT_DONE', `Job ${job.id} is ${job.state}, not done.`, {
         details: { state: job.state },
@@ -115,7 +125,11 @@ export function predictionRoutes(context: PredictionRoutesContext) {
 function requireJob(store: JobStore, id: string, keyId: string): Job {
   const job = store.get(id);
   const visible = job !== undefined && (job.ownerKeyId === null || job.ownerKeyId === keyId);
-  if (!visible) throw new HttpError(404, 'NOT_FOUND', `No prediction job ${id}.`);
+  if (!visible) {
+    // Job ids are UUIDs of 36 characters, so a longer id is cut rather than echoed in full.
+    const shown = id.length > 64 ? `${id.slice(0, 64)}...` : id;
+    throw new HttpError(404, 'NOT_FOUND', `No prediction job ${shown}.`);
+  }
   return job;
 }
 

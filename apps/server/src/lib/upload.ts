@@ -143,6 +143,13 @@ export async function receiveUpload(
   let rejectUpload: (error: unknown) => void = () => {};
 
   parser.on('field', (name, value, info) => {
+    if (name === SCAN_FIELD) {
+      const message =
+        `${SCAN_FIELD} must be a file, but it was sent as a text field. Send the scan as a ` +
+        `file part, for example curl -F ${SCAN_FIELD}=@ct.nii.gz (with the @).`;
+      rejectUpload(new HttpError(400, 'UPLOAD_INVALID', message, { details: { field: name } }));
+      return;
+    }
     try {
       checkField(upload.fields, rules, name, info);
     } catch (error) {
