@@ -19,6 +19,14 @@ const SUBJECT: SubjectMetadata = { ageYears: 60, sex: 'M', heightCm: 175, weight
 const REORDERED_TOLERANCE = 0.005;
 /** Largest relative change allowed for the image turned 20° in the axial plane. */
 const ROTATED_TOLERANCE = 0.03;
+/**
+ * Largest relative change of the whole-lung QCT volume for the same voxels stored in another
+ * axis order. Labels come from the same working grid, so only native voxels exactly halfway
+ * between two label voxels may round the other way.
+ */
+const QCT_VOLUME_TOLERANCE = 0.001;
+/** Largest change of whole-lung %LAA-950, in percentage points, for another axis order. */
+const QCT_LAA_TOLERANCE_POINTS = 0.05;
 
 const REORDERINGS: { name: string; file: string; reordering: AxisReordering }[] = [
   {
@@ -45,6 +53,7 @@ afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 let model: DlcoModel;
 let original: Volume;
 let originalEstimate: number;
+let originalQct: WholeLungQct | null;
 
 /** Counts voxels of `copy` whose value differs from the original's voxel at the same LPS point. */
 function countMisplacedVoxels(copy: Volume): number {
@@ -61,21 +70,29 @@ function countMisplacedVoxels(copy: Volume): number {
   return misplaced;
 }
 
-async function estimateOf(file: string): Promise<number> {
+type WholeLungQct = { volumeMl: number; laa950Percent: number | null };
+
+async function predictionOf(
+  file: string,
+): Promise<{ estimate: number; qct: WholeLungQct | null }> {
   const prediction = await predictScan(file, SUBJECT, { model, explain: ['contributions'] });
-  return prediction.result.dlco.estimate;
+  return { estimate: prediction.result.dlco.estimate, qct: prediction.result.qct.wholeLung };
+}
+
+async function estimateOf(file: string): Promise<number> {
+  return (await predictionOf(file)).estimate;
 }
 
 beforeAll(async () => {
   model = await loadModel(modelChoice.dir);
   original = (await readScan(SCANS.ct64Nrrd)).volume;
-  originalEstimate = await estimateOf(SCANS.ct64Nrrd);
+  ({ estimate: originalEstimate, qct: originalQct } = await predictionOf(SCANS.ct64Nrrd));
   console.log(
     `cip-ct64 original (${modelChoice.name} model): ${originalEstimate.toFixed(4)} ml/min/mmHg`,
   );
 });
 
-describe('estimate on cip-ct64 stored another way', () => {
+describe('estimate and QCT on cip-ct64 stored another way', () => {
   it.each(REORDERINGS)('matches the original with $name', async ({ name, file, reordering }) => {
     const path = join(workDir, file);
     const copy = reorderAxes(original, reordering);
@@ -83,13 +100,27 @@ describe('estimate on cip-ct64 stored another way', () => {
     expect(copy.data).not.toEqual(original.data);
     expect(countMisplacedVoxels(copy)).toBe(0);
     await writeHuVolume(path, copy);
-    const estimate = await estimateOf(path);
+    const prediction = await predictionOf(path);
+    const estimate = prediction.estimate;
+    expect(prediction.qct).not.toBeNull();
+    expect(originalQct).not.toBeNull();
+    const qct = prediction.qct!;
+    const reference = originalQct!;
     const change = Math.abs(estimate - originalEstimate) / originalEstimate;
     console.log(
       `cip-ct64 ${name}: ${estimate.toFixed(4)} ml/min/mmHg ` +
-        `(${(100 * change).toFixed(3)} % from the original)`,
+        `(${(100 * change).toFixed(3)} % from the original), whole-lung QCT ` +
+        `${qct.volumeMl.toFixed(1)} mL against ${reference.volumeMl.toFixed(1)} mL, ` +
+        `%LAA-950 ${qct.laa950Percent} against ${reference.laa950Percent}`,
     );
     expect(change).toBeLessThanOrEqual(REORDERED_TOLERANCE);
+
+    expect(reference.volumeMl).toBeGreaterThan(0);
+    const volumeChange = Math.abs(qct.volumeMl - reference.volumeMl) / reference.volumeMl;
+    expect(volumeChange).toBeLessThanOrEqual(QCT_VOLUME_TOLERANCE);
+    expect(qct.laa950Percent).not.toBeNull();
+    const laaChange = Math.abs(qct.laa950Percent! - reference.laa950Percent!);
+    expect(laaChange).toBeLessThanOrEqual(QCT_LAA_TOLERANCE_POINTS);
   });
 
   it('stays close with direction cosines turned 20 degrees axially', async () => {
