@@ -235,6 +235,30 @@ describe('viewer page', () => {
     expect((on.coloured - off.coloured) / on.total).toBeGreaterThan(0.01);
   });
 
+  it('map opacity slider starts at 0.5 and fades the map', async () => {
+    const canvas = page.locator('#viewer-canvas');
+    expect(await page.inputValue('#map-opacity')).toBe('0.5');
+    await settle(page);
+    const half = countPixels(await canvas.screenshot());
+    await page.fill('#map-opacity', '0');
+    await settle(page);
+    const none = countPixels(await canvas.screenshot());
+    await page.fill('#map-opacity', '0.5');
+    await settle(page);
+    expect(half.coloured).toBeGreaterThan(none.coloured);
+    expect(none.grey / none.total).toBeGreaterThan(0.05);
+  });
+
+  it('shows result warnings under their own heading', async () => {
+    const warnings = job.result.warnings as string[];
+    const shown = await page.$$eval('#warnings-section li', (items) =>
+      items.map((item) => item.textContent),
+    );
+    expect(shown).toEqual(warnings);
+    expect(await page.locator('#warnings-section').isVisible()).toBe(warnings.length > 0);
+    expect(await page.locator('#model-limitations #warnings').count()).toBe(0);
+  });
+
   it('keeps the API key in session storage only', async () => {
     const stored = await page.evaluate(() => ({
       session: sessionStorage.getItem('dlco-api-key'),

@@ -9,9 +9,11 @@ const POLL_INTERVAL_MS = 1000;
 const METADATA_FIELDS = ['age', 'sex', 'height', 'weight', 'smoking', 'pack_years', 'hb', 'cohb'];
 /** CT display window in HU: a lung window (level -600, width 1500). */
 const CT_WINDOW = { min: -1350, max: 150 };
-/** Map values below this fraction of the largest absolute value are drawn transparent. */
-const MAP_THRESHOLD_FRACTION = 0.05;
-const MAP_OPACITY = 0.8;
+/**
+ * Map values below this fraction of the largest absolute value are drawn transparent, so the
+ * lung parenchyma of the CT stays visible where the map is near zero.
+ */
+const MAP_THRESHOLD_FRACTION = 0.2;
 
 const element = (id) => document.getElementById(id);
 
@@ -156,6 +158,7 @@ function showResult(result) {
 
   element('model-limitations').replaceChildren(...model.limitations.map(listItem));
   element('warnings').replaceChildren(...result.warnings.map(listItem));
+  element('warnings-section').hidden = result.warnings.length === 0;
 
   const rows = result.regions.map((region) =>
     tableRow([
@@ -239,7 +242,7 @@ async function showMap(id, result) {
     url: mapBytes,
     name: mapInfo.file,
     colormap: 'warm',
-    opacity: element('show-map').checked ? MAP_OPACITY : 0,
+    opacity: mapOpacity(),
   });
   // Zero outside the lung must stay transparent, so the range starts just above zero. NiiVue
   // mirrors the range for negative values, which get a cool colour map only when present.
@@ -275,9 +278,16 @@ function centreOnMapPeak(map) {
   niivue.scene.crosshairPos = map.convertVox2Frac(voxel);
 }
 
-function toggleMap() {
+/** Opacity of the map layer: the slider's value, or 0 while 'Show map' is off. */
+function mapOpacity() {
+  if (!element('show-map').checked) return 0;
+  return Number(element('map-opacity').value);
+}
+
+function updateMapOpacity() {
+  setText('map-opacity-value', `${Math.round(Number(element('map-opacity').value) * 100)} %`);
   if (niivue === undefined || niivue.volumes.length < 2) return;
-  niivue.setOpacity(1, element('show-map').checked ? MAP_OPACITY : 0);
+  niivue.setOpacity(1, mapOpacity());
 }
 
 function start() {
@@ -285,7 +295,8 @@ function start() {
   keyInput.value = sessionStorage.getItem(API_KEY_STORAGE) ?? '';
   keyInput.addEventListener('input', () => sessionStorage.setItem(API_KEY_STORAGE, apiKey()));
   element('prediction-form').addEventListener('submit', submitPrediction);
-  element('show-map').addEventListener('change', toggleMap);
+  element('show-map').addEventListener('change', updateMapOpacity);
+  element('map-opacity').addEventListener('input', updateMapOpacity);
   document.body.dataset.ready = 'true';
 }
 
