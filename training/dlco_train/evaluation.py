@@ -20,6 +20,7 @@ from .jsonio import write_json
 from .manifest import ManifestRow
 from .metrics import INTERVAL_Z, regression_metrics
 from .model import DlcoModel
+from .model_card import summarise_training_data
 from .summaries import reference_patch, summarise_cohort
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,9 @@ def write_run_report(
         writer = csv.DictWriter(f, fieldnames=PREDICTION_COLUMNS)
         writer.writeheader()
         writer.writerows(predictions)
-    write_json(os.path.join(out_dir, "cohort.json"), summarise_cohort(groups))
+    cohort = summarise_training_data(train_rows)
+    cohort.update(summarise_cohort(groups))
+    write_json(os.path.join(out_dir, "cohort.json"), cohort)
 
     patch, description = reference_patch(train_bags, train_rows, seed=config.seed)
     if patch is not None:

@@ -19,12 +19,23 @@ import torch
 from . import __version__
 from .bags import NO_DATA_HU, SUPPORTED_FORMAT_VERSIONS, preprocess_params_hash
 from .config import TrainConfig
-from .manifest import METADATA_FEATURES
+from .manifest import METADATA_FEATURES, ManifestRow
 from .metrics import INTERVAL_Z
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CARD_FORMAT_VERSION", "INTENDED_USE", "LIMITATIONS", "build_model_card"]
+__all__ = [
+    "CARD_FORMAT_VERSION",
+    "INTENDED_USE",
+    "LIMITATIONS",
+    "build_model_card",
+    "summarise_training_data",
+]
+
+# Manifest columns that only ``dlco_train.simulator`` writes, so a manifest with them
+# is simulated.
+_SIMULATOR_COLUMNS = ("dlco_true_noiseless", "scanner_profile")
+_REAL_BACKGROUND_PREFIX = "real:"
 
 CARD_FORMAT_VERSION = 1
 
@@ -246,6 +257,56 @@ def build_model_card(
         "intendedUse": INTENDED_USE,
         "limitations": LIMITATIONS,
     }
+
+
+def summarise_training_data(rows: Sequence[ManifestRow]) -> dict[str, Any]:
+    """Describe what the training scans were and the acquisition range they covered.
+
+    Returns:
+        ``source`` (``kind`` "simulated", ``generator`` and ``realPatients``) when every
+        row comes from ``dlco_train.simulator``, and ``acquisition`` with the scanner
+        profiles, kernels, slice thickness, pixel spacing (mm) and noise SD (HU) when the
+        manifest records them. Pixel spacing and noise come from the simulator's profile
+        table. A manifest without the simulator's columns gets neither key, so the card
+        does not claim to know what the data were.
+    """
+    from .simulator.scanner import PROFILES
+
+    if not rows or not all(
+        all(column in row.columns for column in _SIMULATOR_COLUMNS) for row in rows
+    ):
+        return {}
+    names = sorted({row.columns["scanner_profile"] for row in rows})
+    real_backgrounds = any(name.startswith(_REAL_BACKGROUND_PREFIX) for name in names)
+    source: dict[str, Any] = {"kind": "simulated", "generator": "dlco_train.simulator"}
+    # Simulated lesions on real CT backgrounds still contain real patients' anatomy.
+    source["realPatients"] = "CT backgrounds only" if real_backgrounds else False
+
+    acquisition: dict[str, Any] = {"scannerProfiles": names}
+    kernels = sorted({row.columns.get("kernel", "") for row in rows} - {""})
+    if kernels:
+        acquisition["kernels"] = kernels
+    thickness = [_float_or_none(row.columns.get("slice_thickness_mm")) for row in rows]
+    if all(value is not None for value in thickness):
+        acquisition["sliceThicknessMm"] = {"min": min(thickness), "max": max(thickness)}
+    profiles = [PROFILES.get(name) for name in names]
+    if all(profile is not None for profile in profiles):
+        acquisition["pixelSpacingMm"] = {
+            "min": min(profile.pixel_mm for profile in profiles),
+            "max": max(profile.pixel_mm for profile in profiles),
+        }
+        acquisition["noiseSdHu"] = {
+            "min": min(profile.noise_hu for profile in profiles),
+            "max": max(profile.noise_hu for profile in profiles),
+        }
+    return {"source": source, "acquisition": acquisition}
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def _reference_patch_entry(

@@ -12,6 +12,7 @@ export {
   RESEARCH_USE_NOTICE,
   describeTrainingCohort,
 } from './lib/predict/result-assembly.ts';
+export type { HeldOutMetrics, HeldOutSplitMetrics } from './lib/predict/training-cohort.ts';
 export { RESULT_SCHEMA_PATH, resultSchemaErrors } from './lib/predict/result-schema.ts';
 export {
   checkPredictionOutDir,
@@ -29,6 +30,7 @@ export {
 export { DEFICIT_DEFINITION } from './lib/predict/regions.ts';
 export {
   OVERLAY_FILE,
+  overlayRenderOptions,
   writePredictionOverlay,
   type PredictionOverlayOptions,
 } from './lib/predict/write-overlay.ts';

@@ -2,6 +2,7 @@ import type { Logger, PreprocessScanOptions, PreprocessScanResult } from '@dlco/
 
 import type { BaselineEstimate, WholeLungQct } from '../baseline.ts';
 import type { SubjectMetadata } from '../metadata.ts';
+import type { HeldOutMetrics } from './training-cohort.ts';
 import type { AggregateResult, DlcoModel } from '../model.ts';
 
 /** Explanations `predictScan` can add to the result. */
@@ -151,6 +152,8 @@ export interface PredictionResult {
     version: string;
     trainedOn: string;
     trainingCohort: unknown;
+    /** Held-out coverage and MAEs from the model card's metrics, or null when it has none. */
+    heldOutMetrics: HeldOutMetrics | null;
     pooling: 'additive' | 'attention';
     executionProvider: string;
     limitations: string[];

@@ -21,6 +21,13 @@ import {
   DEFICIT_DEFINITION,
   type PatchValues,
 } from './regions.ts';
+import {
+  acquisitionWarnings,
+  describeTrainingCohort,
+  heldOutMetrics,
+} from './training-cohort.ts';
+
+export { describeTrainingCohort };
 
 /** Layout version of `result.json`; bump it whenever a reader would need to change. */
 export const RESULT_FORMAT_VERSION = 1;
@@ -104,6 +111,7 @@ export function assembleResult(parts: ResultParts): PredictionResult {
       version: card.modelVersion,
       trainedOn: describeTrainingCohort(card.trainingCohort),
       trainingCohort: card.trainingCohort ?? null,
+      heldOutMetrics: heldOutMetrics(card.metrics),
       pooling: card.aggregator.pooling,
       executionProvider: model.executionProvider,
       limitations: card.limitations ?? [],
@@ -171,6 +179,9 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
     );
   }
   warnings.push(...cohortWarnings(parts.model.card.trainingCohort, parts.subject));
+  warnings.push(
+    ...acquisitionWarnings(parts.model.card.trainingCohort, parts.preprocessed.working.source),
+  );
   return [...new Set(warnings)];
 }
 
@@ -243,18 +254,4 @@ function cohortWarnings(cohort: unknown, subject: SubjectMetadata): string[] {
     );
   }
   return warnings;
-}
-
-/** Summarises the card's training cohort in one line, for the result and the CLI. */
-export function describeTrainingCohort(cohort: unknown): string {
-  const splits = cohort as Record<string, { scans?: unknown; subjects?: unknown }> | null;
-  const train = splits?.train;
-  if (train === undefined || typeof train.scans !== 'number') {
-    return 'not described in the model card';
-  }
-  const note =
-    typeof (splits as { note?: unknown }).note === 'string'
-      ? ` (${(splits as { note: string }).note})`
-      : '';
-  return `${train.scans} training scans of ${String(train.subjects ?? 'unknown')} subjects${note}`;
 }
