@@ -39,6 +39,23 @@ describe('dlco demo', () => {
     expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
   });
 
+  it('lists every written file', () => {
+    const written = /^Written to .*: (.*)$/m.exec(run.stdout)?.[1]?.split(', ') ?? [];
+    expect(written.sort()).toEqual(['lung-mask.nii.gz', 'map.nii.gz', 'overlay.png', 'result.json']);
+  });
+
+  it('states the map unit as result.json does', () => {
+    const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
+    expect(result.maps.map.unit).toBe('ml/min/mmHg per mL of lung');
+    expect(run.stdout).toMatch(/^ {2}map\.nii\.gz .* in ml\/min\/mmHg per mL of lung on/m);
+  });
+
+  it.runIf(model.name === 'demo')('says the training data was simulated', () => {
+    const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
+    expect(result.model.trainedOn).toContain('simulated');
+    expect(run.stdout).toMatch(/^Model: .*simulated scans.*no real patients/m);
+  });
+
   it('uses the demo subject and writes a valid result', () => {
     const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
     expect(resultSchemaErrors(result)).toEqual([]);

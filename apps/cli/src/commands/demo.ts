@@ -113,8 +113,8 @@ async function runDemo(options: DemoCommandOptions): Promise<number> {
     throw describeWriteError(error, outDir, '--out');
   }
 
-  process.stdout.write(formatPredictionSummary(prediction.result, outDir));
-  process.stdout.write(nextSteps(outDir, subject));
+  process.stdout.write(formatPredictionSummary(prediction.result, outDir, [OVERLAY_FILE]));
+  process.stdout.write(nextSteps(outDir, subject, prediction.result.maps.map));
   return 0;
 }
 
@@ -136,16 +136,21 @@ async function readDemoSubject(path: string): Promise<SubjectMetadata> {
   return parsed.subject;
 }
 
-function nextSteps(outDir: string, subject: SubjectMetadata): string {
+function nextSteps(
+  outDir: string,
+  subject: SubjectMetadata,
+  map: { quantity: string; unit: string },
+): string {
   const fromCwd = relative(process.cwd(), outDir);
   const shown = fromCwd === '' ? '.' : fromCwd.startsWith('..') ? outDir : fromCwd;
   return [
     '',
     `Outputs in ${shown}/:`,
     '  result.json       estimate, reference values, zones, patches, explanations',
-    '  map.nii.gz        deficit per mL of lung on the scan grid (open over the scan in a viewer)',
+    `  map.nii.gz        ${map.quantity} in ${map.unit} on the scan grid (open over the scan ` +
+      'in a viewer)',
     '  lung-mask.nii.gz  lung labels on the scan grid: 1 right, 2 left',
-    `  ${OVERLAY_FILE.padEnd(17)} axial and coronal slices with the deficit overlaid`,
+    `  ${OVERLAY_FILE.padEnd(17)} axial and coronal slices with the same map overlaid, in ${map.unit}`,
     '',
     'On your own scan (a chest CT covering both lungs: NIfTI, NRRD, a DICOM folder or a .zip):',
     `  npx dlco predict scan.nii.gz --age ${subject.ageYears} --sex ${subject.sex} ` +

@@ -2,13 +2,28 @@ import { RESEARCH_USE_NOTICE, type PredictionResult } from '@dlco/model';
 
 const UNIT = 'ml/min/mmHg';
 
+/** Explains why the Shapley column differs from the deficit in sign and size. */
+const SHAPLEY_FOOTNOTE = [
+  "Shapley = the zone's Shapley value against the healthy reference patch: how much the zone's",
+  '  patches change the estimate compared with the reference patch in their place (negative =',
+  '  the zone lowers the estimate). Deficit = expected share of predicted - contribution, so a',
+  '  loss shows as a positive deficit and a negative Shapley value. Their sizes differ because the',
+  '  deficit counts every difference from the GLI reference share, not only the change against',
+  '  healthy-looking tissue.',
+];
+
 /**
  * Formats a prediction as the readable summary `dlco predict` prints: the estimate with its
  * interval, the GLI reference values, the zone table, the baseline and the model.
  *
  * @param outDir - folder the files were written to, or undefined when nothing was written
+ * @param extraFiles - files written besides result.json and the maps, such as overlay.png
  */
-export function formatPredictionSummary(result: PredictionResult, outDir?: string): string {
+export function formatPredictionSummary(
+  result: PredictionResult,
+  outDir?: string,
+  extraFiles: readonly string[] = [],
+): string {
   const lines = [
     `DLCO from chest CT (${RESEARCH_USE_NOTICE.replace(/\.$/, '').toLowerCase()})`,
     `  Scan          ${result.input.fileName}`,
@@ -24,7 +39,11 @@ export function formatPredictionSummary(result: PredictionResult, outDir?: strin
     lines.push('', 'Warnings:', ...result.warnings.map((warning) => `  - ${warning}`));
   }
   if (outDir !== undefined) {
-    const files = ['result.json', ...Object.values(result.maps).map((map) => map.file)];
+    const files = [
+      'result.json',
+      ...Object.values(result.maps).map((map) => map.file),
+      ...extraFiles,
+    ];
     lines.push('', `Written to ${outDir}: ${files.join(', ')}`);
   }
   lines.push('', RESEARCH_USE_NOTICE);
@@ -35,8 +54,10 @@ function estimateLines(result: PredictionResult): string[] {
   const { dlco, baseline } = result;
   const coverage = Math.round(100 * dlco.intervalCoverage);
   const reference = referenceLabel(result);
+  const heldOut = heldOutLabel(result);
   const lines = [
-    `  Estimate      ${fixed(dlco.estimate)} ${UNIT} (${coverage} % interval ${fixed(dlco.lower)} to ${fixed(dlco.upper)})`,
+    `  Estimate      ${fixed(dlco.estimate)} ${UNIT} (nominal ${coverage} % interval ` +
+      `${fixed(dlco.lower)} to ${fixed(dlco.upper)}${heldOut.coverage})`,
     `  Predicted     ${orDash(dlco.predicted)} ${UNIT} (${reference})`,
     `  LLN           ${orDash(dlco.lln)} ${UNIT}`,
     `  % predicted   ${orDash(dlco.percentPredicted, 1)} %`,
@@ -49,7 +70,34 @@ function estimateLines(result: PredictionResult): string[] {
         : `${fixed(baseline.estimateMlMinMmHg)} ${UNIT}`;
     lines.push(`  Baseline      ${value} (linear model on whole-lung QCT and demographics)`);
   }
+  if (heldOut.mae !== '') lines.push(`  ${heldOut.mae}`);
   return lines;
+}
+
+/**
+ * Labels the held-out coverage of the interval and the held-out MAEs of the model and the
+ * baseline, from the model card's test split (the val split when the card has no test split).
+ */
+function heldOutLabel(result: PredictionResult): { coverage: string; mae: string } {
+  const metrics = result.model.heldOutMetrics;
+  const split = metrics?.test !== undefined ? 'test' : 'val';
+  const entry = metrics?.[split];
+  if (entry === undefined) {
+    return { coverage: '; held-out coverage not reported in the model card', mae: '' };
+  }
+  const coverage =
+    entry.coverage95 === null
+      ? '; held-out coverage not reported in the model card'
+      : `; held-out coverage ${Math.round(100 * entry.coverage95)} %`;
+  const maes: string[] = [];
+  if (entry.modelMaeMlMinMmHg !== null) maes.push(`model ${fixed(entry.modelMaeMlMinMmHg)}`);
+  if (entry.baselineMaeMlMinMmHg !== null) {
+    maes.push(`baseline ${fixed(entry.baselineMaeMlMinMmHg)}`);
+  }
+  const scans = entry.n === null ? '' : `, ${entry.n} ${split} scans`;
+  const mae =
+    maes.length === 0 ? '' : `Held-out MAE: ${maes.join(', ')} ${UNIT} (model card${scans})`;
+  return { coverage, mae };
 }
 
 function referenceLabel(result: PredictionResult): string {
@@ -87,11 +135,13 @@ function zoneTable(result: PredictionResult): string[] {
       )
       .join('  ')
       .trimEnd();
-  return [
+  const lines = [
     `Zones (${UNIT}; deficit = expected share of predicted - contribution;`,
     "  Lung mL = lung inside the zone's patches on the working grid)",
     ...table.map(format),
   ];
+  if (withShapley) lines.push(...SHAPLEY_FOOTNOTE);
+  return lines;
 }
 
 /**

@@ -43,15 +43,34 @@ export async function writePredictionOverlay(
     lungMask: labels.data,
   });
 
-  const estimate = `DLCO ${result.dlco.estimate.toFixed(1)} ml/min/mmHg`;
   await writeOverlayPng(join(dir, OVERLAY_FILE), {
     ct: preprocessed.working.volume,
     map: placed.map,
     lungMask: labels.data,
-    options: {
-      mapLabel: isDeficit ? 'DLCO deficit' : 'DLCO contribution',
-      title: options.showFileName ? `${result.input.fileName}: ${estimate}` : estimate,
-      footer: `${result.model.id} ${result.model.version}. ${RESEARCH_USE_NOTICE}`,
-    },
+    options: overlayRenderOptions(result, options),
   });
+}
+
+/**
+ * Returns the overlay's labels and colour-bar unit. The unit is per mL of lung, as in
+ * map.nii.gz and result.json `maps.map.unit`, so the three state the same numbers. The label
+ * states that uncoloured lung is either no deficit or lung outside every patch, because the
+ * renderer leaves both uncoloured.
+ */
+export function overlayRenderOptions(
+  result: Prediction['result'],
+  options: PredictionOverlayOptions = {},
+): { mapLabel: string; mapUnit: 'per-millilitre'; title: string; footer: string } {
+  const isDeficit = result.maps.map?.quantity.startsWith('deficit') === true;
+  const estimate = `DLCO ${result.dlco.estimate.toFixed(1)} ml/min/mmHg`;
+  const quantity = isDeficit ? 'DLCO deficit' : 'DLCO contribution';
+  const uncoloured = isDeficit ? 'no deficit' : 'no contribution';
+  return {
+    mapLabel:
+      `${quantity} per mL of lung. Uncoloured lung: ${uncoloured}, or outside every patch ` +
+      '(not analysed)',
+    mapUnit: 'per-millilitre',
+    title: options.showFileName ? `${result.input.fileName}: ${estimate}` : estimate,
+    footer: `${result.model.id} ${result.model.version}. ${RESEARCH_USE_NOTICE}`,
+  };
 }
