@@ -51,7 +51,8 @@ LIMITATIONS = [
     "Accepts only bags whose preprocessingHash equals this card's; other preprocessing "
     "changes the patches the model sees.",
     "The prediction interval assumes Gaussian errors and is calibrated only as reported "
-    "in metrics (coverage95 on held-out scans).",
+    "in the card's metrics (coverage95 on held-out scans), which result.json copies to "
+    "model.heldOutMetrics.",
     "Contributions are model attributions: for additive pooling they are each patch's "
     "share of the estimate, which is not a measured regional DLCO.",
     "Occlusion with the reference patch measures model sensitivity, not causation.",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from dlco_train.manifest import METADATA_FEATURES, ManifestRow
-from dlco_train.model_card import summarise_training_data
+from dlco_train.model_card import LIMITATIONS, summarise_training_data
 
 
 def _row(scan_id: str, **columns: str) -> ManifestRow:
@@ -65,3 +68,11 @@ def test_card_training_data_real_background():
 
 def test_card_training_data_unknown_manifest():
     assert summarise_training_data([_row("a")]) == {}
+
+
+def test_card_interval_limitation_points_at_result():
+    limitation = next(text for text in LIMITATIONS if "prediction interval" in text)
+    assert "model.heldOutMetrics" in limitation
+    card_path = Path(__file__).resolve().parents[2] / "models" / "demo" / "model-card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    assert limitation in card["limitations"]
