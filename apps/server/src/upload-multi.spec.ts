@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,12 +76,20 @@ function uploadEntries(id: string): string[] {
   return (readdirSync(folder, { recursive: true }) as string[]).sort();
 }
 
+/**
+ * Posts the files, lists the stored upload right after the 202, and waits for the job. The job
+ * deletes its upload folder when it ends, which takes seconds of reading and prediction, so
+ * the listing right after the 202 sees the stored files.
+ */
 async function predict(files: { fileName?: string; data: Buffer }[]) {
   const response = await postFiles(files);
   expect(response.status, JSON.stringify(response.body)).toBe(202);
-  const job = await waitForJob(response.body.id);
+  const id = response.body.id as string;
+  const stored = uploadEntries(id);
+  const job = await waitForJob(id);
   expect(job.state, JSON.stringify(job.error)).toBe('done');
-  return { id: response.body.id as string, estimate: job.result.dlco.estimate as number };
+  expect(existsSync(join(dataDir, 'jobs', id, 'upload'))).toBe(false);
+  return { id, stored, estimate: job.result.dlco.estimate as number };
 }
 
 describe('multi-file volumes', () => {
@@ -92,38 +100,38 @@ describe('multi-file volumes', () => {
   }, 240_000);
 
   it('.nhdr with .raw predicts as the .nrrd', async () => {
-    const { id, estimate } = await predict([
+    const { stored, estimate } = await predict([
       { fileName: 'ct-64.nhdr', data: detachedNrrdHeader(CT64_NRRD, 'ct-64.raw') },
       { fileName: 'ct-64.raw', data: CT64_VOXELS },
     ]);
     expect(estimate).toBeCloseTo(reference, 6);
-    expect(uploadEntries(id)).toEqual(['volume', 'volume/ct-64.raw', 'volume/scan.nhdr']);
+    expect(stored).toEqual(['volume', 'volume/ct-64.raw', 'volume/scan.nhdr']);
   });
 
   it('.mhd with .raw predicts as the .nrrd', async () => {
-    const { id, estimate } = await predict([
+    const { stored, estimate } = await predict([
       { fileName: 'ct-64.raw', data: CT64_VOXELS },
       { fileName: 'ct-64.mhd', data: metaImageHeader(CT64_NRRD, 'ct-64.raw') },
     ]);
     expect(estimate).toBeCloseTo(reference, 6);
-    expect(uploadEntries(id)).toEqual(['volume', 'volume/ct-64.raw', 'volume/scan.mhd']);
+    expect(stored).toEqual(['volume', 'volume/ct-64.raw', 'volume/scan.mhd']);
   });
 
   it('client paths are reduced to basenames', async () => {
-    const { id } = await predict([
+    const { stored } = await predict([
       { fileName: '../../outside/ct.nhdr', data: detachedNrrdHeader(CT64_NRRD, 'ct.raw') },
       { fileName: 'C:\\scans\\..\\ct.raw', data: CT64_VOXELS },
     ]);
-    expect(uploadEntries(id)).toEqual(['volume', 'volume/ct.raw', 'volume/scan.nhdr']);
+    expect(stored).toEqual(['volume', 'volume/ct.raw', 'volume/scan.nhdr']);
     expect(readdirSync(workDir)).toEqual(['data']);
   });
 
   it('data file named like the stored header', async () => {
-    const { id } = await predict([
+    const { stored } = await predict([
       { fileName: 'a.nhdr', data: detachedNrrdHeader(CT64_NRRD, 'scan.nhdr') },
       { fileName: 'scan.nhdr', data: CT64_VOXELS },
     ]);
-    expect(uploadEntries(id)).toEqual(['volume', 'volume/header.nhdr', 'volume/scan.nhdr']);
+    expect(stored).toEqual(['volume', 'volume/header.nhdr', 'volume/scan.nhdr']);
   });
 
   it('DICOM series sent as 79 parts', async () => {
@@ -133,10 +141,9 @@ describe('multi-file volumes', () => {
       fileName: name,
       data: readFileSync(join(CT64_DICOM, name)),
     }));
-    const { id, estimate } = await predict(files);
+    const { stored, estimate } = await predict(files);
     expect(Number.isFinite(estimate)).toBe(true);
-    const stored = uploadEntries(id).filter((entry) => entry.startsWith('dicom/'));
-    expect(stored).toHaveLength(79);
+    expect(stored.filter((entry) => entry.startsWith('dicom/'))).toHaveLength(79);
   });
 });
 
