@@ -190,6 +190,8 @@ describe('prediction of the NRRD scan', () => {
       const response = await fetch(`${server.url}/v1/predictions/${jobId}/${file}`, authorized());
       expect(response.status, file).toBe(200);
       expect(response.headers.get('content-type'), file).toBe(type);
+      expect(response.headers.get('x-content-type-options'), file).toBe('nosniff');
+      expect(response.headers.get('cache-control'), file).toBe('no-store');
       const bytes = new Uint8Array(await response.arrayBuffer());
       expect(bytes.length, file).toBeGreaterThan(100);
       expect(Array.from(bytes.subarray(0, magic.length)), file).toEqual(magic);
