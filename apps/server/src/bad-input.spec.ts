@@ -427,12 +427,11 @@ const ROWS: CorpusRow[] = [
     status: 408,
     code: 'UPLOAD_TIMEOUT',
   },
-  // Rows with status 202 are accepted uploads whose job fails in preprocessing, with the
-  // code and the 422 status that `dlco predict` gives for the same file.
+  // Header checks before the job is queued, with the code the preprocessing reader gives.
   {
     name: 'truncated gzip',
     send: () => postScan(THORAX_NIFTI_GZ.subarray(0, 200_000), 'ct.nii.gz'),
-    status: 202,
+    status: 422,
     code: 'INPUT_CORRUPT',
   },
   {
@@ -441,15 +440,88 @@ const ROWS: CorpusRow[] = [
       const data = new Int16Array(32 * 32 * 20 * 3).fill(-1000);
       return postScan(niftiInt16({ dims: [32, 32, 20, 3], spacingMm: [4, 4, 5, 1], data }));
     },
-    status: 202,
+    status: 422,
+    code: 'INPUT_NOT_3D',
+  },
+  {
+    name: '4-D volume in a .nii.gz',
+    send: () => {
+      const data = new Int16Array(32 * 32 * 20 * 3).fill(-1000);
+      const nifti = niftiInt16({ dims: [32, 32, 20, 3], spacingMm: [4, 4, 5, 1], data });
+      return postScan(gzipSync(nifti), 'ct.nii.gz');
+    },
+    status: 422,
+    code: 'INPUT_NOT_3D',
+  },
+  {
+    name: '2-D NIfTI image',
+    send: () => {
+      const data = new Int16Array(64 * 64).fill(-1000);
+      return postScan(niftiInt16({ dims: [64, 64], spacingMm: [1, 1], data }), 'slice.nii');
+    },
+    status: 422,
     code: 'INPUT_NOT_3D',
   },
   {
     name: 'header declaring 4096³ voxels',
     send: () => postScan(niftiInt16({ dims: [4096, 4096, 4096], spacingMm: [1, 1, 1] })),
-    status: 202,
+    status: 422,
     code: 'INPUT_TOO_LARGE',
   },
+  {
+    name: '.nii shorter than its header declares',
+    send: () => {
+      const data = new Int16Array(32 * 32 * 20).fill(-1000);
+      const nifti = niftiInt16({ dims: [32, 32, 20], spacingMm: [4, 4, 5], data });
+      return postScan(nifti.subarray(0, nifti.length - 1000), 'ct.nii');
+    },
+    status: 422,
+    code: 'INPUT_CORRUPT',
+  },
+  {
+    name: 'NRRD with 2 time points',
+    send: () =>
+      postScan(
+        Buffer.concat([
+          Buffer.from('NRRD0004\ntype: short\ndimension: 4\nsizes: 8 8 8 2\nencoding: raw\n' +
+            'endian: little\n\n'),
+          Buffer.alloc(8 * 8 * 8 * 2 * 2),
+        ]),
+        'ct.nrrd',
+      ),
+    status: 422,
+    code: 'INPUT_NOT_3D',
+  },
+  {
+    name: 'MetaImage shorter than its header declares',
+    send: () =>
+      postScan(
+        Buffer.concat([
+          Buffer.from('ObjectType = Image\nNDims = 3\nDimSize = 16 16 16\n' +
+            'ElementType = MET_SHORT\nElementDataFile = LOCAL\n'),
+          Buffer.alloc(16 * 16 * 8 * 2),
+        ]),
+        'ct.mha',
+      ),
+    status: 422,
+    code: 'INPUT_CORRUPT',
+  },
+  {
+    name: 'detached NRRD header declaring 4096³ voxels',
+    send: () =>
+      postParts([
+        {
+          fileName: 'ct.nhdr',
+          data: Buffer.from('NRRD0004\ntype: short\ndimension: 3\nsizes: 4096 4096 4096\n' +
+            'encoding: raw\nendian: little\ndata file: ct.raw\n\n'),
+        },
+        { fileName: 'ct.raw', data: Buffer.alloc(1024) },
+      ]),
+    status: 422,
+    code: 'INPUT_TOO_LARGE',
+  },
+  // Rows with status 202 are accepted uploads whose job fails in preprocessing, with the
+  // code and the 422 status that `dlco predict` gives for the same file.
   {
     name: 'soft tissue without lungs',
     send: () => postScan(niftiInt16(softTissueVolume()), 'body.nii'),

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startServer, type RunningServer } from './index.ts';
 import { capturingLogger } from './testing/http-helpers.ts';
+import { niftiInt16 } from './testing/scan-fixtures.ts';
 
 const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REAL_DATA = join(SERVER_ROOT, '../../../shared/data/real');
 const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
-const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
 const OWNER_KEY = 'isolation-owner-key-0001';
@@ -324,8 +324,10 @@ describe('error messages', () => {
   });
 
   it('EXPECTED FAILURE - files of a failed job return 409 JOB_FAILED', async () => {
-    const truncated = new Blob([readFileSync(THORAX_NIFTI_GZ).subarray(0, 200_000)]);
-    const { status, body } = await post(SUBJECT, truncated);
+    // A 30 mm spacing passes the upload checks, and the job's reader rejects it.
+    const data = new Int16Array(8 * 8 * 8).fill(-1000);
+    const coarse = new Blob([niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data })]);
+    const { status, body } = await post(SUBJECT, coarse);
     expect(status).toBe(202);
     const jobUrl = `${server.url}/v1/predictions/${body.id}`;
     let job: any;

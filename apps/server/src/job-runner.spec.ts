@@ -9,11 +9,11 @@ import { startServer, type RunningServer } from './index.ts';
 import type { ServerLimits } from './lib/app.ts';
 import { JobStore } from './lib/job-store.ts';
 import { capturingLogger } from './testing/http-helpers.ts';
+import { niftiInt16 } from './testing/scan-fixtures.ts';
 
 const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REAL_DATA = join(SERVER_ROOT, '../../../shared/data/real');
 const CT64_NRRD = join(REAL_DATA, 'cip-ct64/ct-64.nrrd');
-const THORAX_NIFTI_GZ = join(REAL_DATA, 'ts-thorax-crop/ct.nii.gz');
 const TINY_MODEL = join(SERVER_ROOT, '../../libs/model/testdata/tiny-model');
 
 const API_KEY = 'runner-test-key-0123456789';
@@ -166,9 +166,10 @@ describe('job runner logs', () => {
     try {
       const body = new FormData();
       for (const [name, value] of Object.entries(SUBJECT)) body.append(name, value);
-      // A cut gzip passes the upload checks, and reading it in the runner fails.
-      const cut = readFileSync(THORAX_NIFTI_GZ).subarray(0, 200_000);
-      body.append('scan', new Blob([cut]), 'ct.nii.gz');
+      // A 30 mm spacing passes the upload checks, and reading it in the runner fails.
+      const data = new Int16Array(8 * 8 * 8).fill(-1000);
+      const coarse = niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data });
+      body.append('scan', new Blob([coarse]), 'ct.nii');
       const init = authorized({ method: 'POST', body });
       const response = await fetch(`${server.url}/v1/predictions`, init);
       expect(response.status).toBe(202);
@@ -176,7 +177,7 @@ describe('job runner logs', () => {
       const job = await pollJob(server, id, isFinished);
       expect(job.state).toBe('failed');
       expect(job.errorStatus).toBe(422);
-      expect(job.error.code).toBe('INPUT_CORRUPT');
+      expect(job.error.code).toBe('INPUT_SPACING_INVALID');
       const rejected = logRecords(lines, 'Prediction rejected the scan');
       expect(rejected).toHaveLength(1);
       expect(rejected[0]!.jobId).toBe(id);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startServer, type RunningServer } from './index.ts';
 import { capturingLogger } from './testing/http-helpers.ts';
+import { niftiInt16 } from './testing/scan-fixtures.ts';
 
 const SERVER_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO_ROOT = join(SERVER_ROOT, '../..');
@@ -301,18 +302,19 @@ describe('viewer errors', () => {
 });
 
 describe('viewer failed job', () => {
-  it('EXPECTED FAILURE - truncated scan shows INPUT_CORRUPT', async () => {
-    const truncated = join(workDir, 'truncated.nii.gz');
-    const bytes = readFileSync(DEMO_SCAN);
-    writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  it('EXPECTED FAILURE - 30 mm spacing shows INPUT_SPACING_INVALID', async () => {
+    // The upload passes the header checks, and the job's reader rejects the spacing.
+    const coarse = join(workDir, 'coarse.nii');
+    const data = new Int16Array(8 * 8 * 8).fill(-1000);
+    writeFileSync(coarse, niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data }));
     const { page, record } = await openPage('/viewer');
     await page.waitForSelector('body[data-ready="true"]');
     await fillDemoForm(page, API_KEY);
-    await page.setInputFiles('#scan', truncated);
+    await page.setInputFiles('#scan', coarse);
     await page.click('#submit');
     const error = page.locator('#error');
     await error.waitFor({ state: 'visible', timeout: 120_000 });
-    expect(await error.textContent()).toContain('422 INPUT_CORRUPT');
+    expect(await error.textContent()).toContain('422 INPUT_SPACING_INVALID');
     expect(await page.locator('#result').isVisible()).toBe(false);
     expect(record.consoleErrors).toEqual([]);
     await page.close();

@@ -213,8 +213,9 @@ export const OPENAPI_DOCUMENT = {
           413: errorResponse('Upload too large (UPLOAD_TOO_LARGE)'),
           415: errorResponse('Not a supported scan file (UPLOAD_TYPE_UNSUPPORTED)'),
           422: errorResponse(
-            'Metadata out of range (METADATA_INVALID), or a .zip rejected from its directory ' +
-              '(ZIP_INVALID, INPUT_TOO_LARGE)',
+            'Metadata out of range (METADATA_INVALID), a .zip rejected from its directory ' +
+              '(ZIP_INVALID, INPUT_TOO_LARGE), or a volume file rejected from its header or ' +
+              'gzip stream (INPUT_NOT_3D, INPUT_TOO_LARGE, INPUT_CORRUPT)',
           ),
           503: errorResponse('Queue full (QUEUE_FULL), with Retry-After'),
         },

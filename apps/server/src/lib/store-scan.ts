@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { checkZipArchive, isInputError, zipLimitsFor } from '@dlco/preprocess';
 
 import { HttpError, httpErrorFromInputError } from './errors.ts';
+import { checkScanHeader } from './header-check.ts';
 import { identifyUpload, readHead, STORED_EXTENSION } from './sniff.ts';
 import { SCAN_FIELD, type StoredFile } from './upload.ts';
 
@@ -34,8 +35,9 @@ const SUPPORTED_UPLOADS =
  * @returns the scan path for `predictScan`
  * @throws HttpError 400 `UPLOAD_INVALID` without a file or with an empty one, 400
  *   `UPLOAD_FILE_NAME_DUPLICATE`, 400 `UPLOAD_DATA_FILE_INVALID` for a header whose data file
- *   reference or parts do not match, 415 `UPLOAD_TYPE_UNSUPPORTED`, and 422 `ZIP_INVALID` or
- *   `INPUT_TOO_LARGE` for a rejected .zip.
+ *   reference or parts do not match, 415 `UPLOAD_TYPE_UNSUPPORTED`, 422 `ZIP_INVALID` or
+ *   `INPUT_TOO_LARGE` for a rejected .zip, and 422 `INPUT_NOT_3D`, `INPUT_TOO_LARGE` or
+ *   `INPUT_CORRUPT` for a volume file whose header `checkScanHeader` rejects.
  */
 export async function storeScan(
   uploadDir: string,
@@ -72,7 +74,10 @@ export async function storeScan(
   // A header's data file has no format of its own, so any other recognised scan is a mix.
   const scans = kinds.filter((kind) => kind !== undefined).length;
   if (headers.length === 1 && scans === 1) {
-    return storeVolumeWithHeader(uploadDir, files, headers[0].index, headers[0].kind);
+    const { index, kind } = headers[0];
+    const headerPath = await storeVolumeWithHeader(uploadDir, files, index, kind);
+    await checkScanHeader(headerPath, kind, uploadDir, options.maxVoxels);
+    return headerPath;
   }
   if (scans > 1) throw mixedUpload();
   if (unknown >= 0) {
@@ -87,7 +92,11 @@ export async function storeScan(
   const kind = kinds[0] as keyof typeof STORED_EXTENSION;
   const scanPath = join(uploadDir, `scan${STORED_EXTENSION[kind]}`);
   await rename(files[0].path, scanPath);
-  if (kind === 'zip') await checkZip(scanPath, uploadDir, options.maxVoxels);
+  if (kind === 'zip') {
+    await checkZip(scanPath, uploadDir, options.maxVoxels);
+  } else {
+    await checkScanHeader(scanPath, kind, uploadDir, options.maxVoxels);
+  }
   return scanPath;
 }
 
