@@ -326,7 +326,9 @@ describe('error messages', () => {
   it('EXPECTED FAILURE - files of a failed job return 409 JOB_FAILED', async () => {
     // A 30 mm spacing passes the upload checks, and the job's reader rejects it.
     const data = new Int16Array(8 * 8 * 8).fill(-1000);
-    const coarse = new Blob([niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data })]);
+    const coarse = new Blob([
+      new Uint8Array(niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data })),
+    ]);
     const { status, body } = await post(SUBJECT, coarse);
     expect(status).toBe(202);
     const jobUrl = `${server.url}/v1/predictions/${body.id}`;

@@ -169,7 +169,7 @@ describe('job runner logs', () => {
       // A 30 mm spacing passes the upload checks, and reading it in the runner fails.
       const data = new Int16Array(8 * 8 * 8).fill(-1000);
       const coarse = niftiInt16({ dims: [8, 8, 8], spacingMm: [30, 30, 30], data });
-      body.append('scan', new Blob([coarse]), 'ct.nii');
+      body.append('scan', new Blob([new Uint8Array(coarse)]), 'ct.nii');
       const init = authorized({ method: 'POST', body });
       const response = await fetch(`${server.url}/v1/predictions`, init);
       expect(response.status).toBe(202);
