@@ -9,7 +9,8 @@ const DLCO_BIN = join(dirname(fileURLToPath(import.meta.url)), '../bin/dlco.js')
 function runDlco(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   return new Promise((resolvePromise) => {
     execFile(process.execPath, [DLCO_BIN, ...args], (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      let code = 0;
+      if (error !== null) code = typeof error.code === 'number' ? error.code : -1;
       resolvePromise({ code, stderr, stdout });
     });
   });

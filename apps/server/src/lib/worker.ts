@@ -31,7 +31,7 @@ export interface WorkerOptions {
  * (`JobRunner`), so that the HTTP process's event loop stays free while a job runs. The queue
  * itself is the `queued` rows of the job store, so a restart picks it up again. A runner is
  * replaced after `runnerMaxJobs` jobs, when its RSS passes `runnerMaxRssBytes`, and when it
- * exits; a job whose runner exits while it runs fails with `JOB_RUNNER_EXITED`.
+ * exits. A job whose runner exits while it runs fails with `JOB_RUNNER_EXITED`.
  */
 export class PredictionWorker {
   readonly #store: JobStore;
@@ -119,8 +119,8 @@ export class PredictionWorker {
       this.#runners.delete(runner);
       const idleIndex = this.#idle.indexOf(runner);
       if (idleIndex < 0 || this.#stopped) return;
-      // A runner that exits between jobs is replaced; one that exits during a job is replaced
-      // by #finish, and one that fails to load the model is not.
+      // A runner that exits between jobs is replaced here. One that exits during a job is
+      // replaced by #finish, and one that fails to load the model is not replaced.
       this.#idle.splice(idleIndex, 1);
       this.#logger.error({ runnerPid, ...exit }, 'Job runner exited between jobs');
       this.#replace();

@@ -1,6 +1,6 @@
 import { spearman } from './agreement-metrics.ts';
 
-/** Fewest zones or patches for which a rank correlation is reported. */
+/** Minimum number of zones or patches for which a rank correlation is reported. */
 export const MIN_RANKED_UNITS = 3;
 
 /**
@@ -78,8 +78,9 @@ export function recoveryArea(attributed: readonly number[], truth: readonly numb
 /**
  * Normalises the recovery area of `attributed` against a random ranking (area 0.5) and the
  * ranking by the truth itself: (area - 0.5) / (oracle area - 0.5). Returns 1 for a ranking as
- * good as the truth, 0 for one no better than random and below 0 for one worse than random;
- * NaN when the truth is constant (the oracle is then no better than random) or sums to 0.
+ * good as the truth, 0 for one no better than random and below 0 for one worse than random.
+ * Returns NaN when the truth sums to 0, and when it is constant, because the oracle is then no
+ * better than random.
  */
 export function normalisedRecovery(
   attributed: readonly number[],

@@ -36,8 +36,8 @@ const RANGES = {
 type RangedField = keyof typeof RANGES;
 
 /**
- * How messages name each subject field: a CLI flag, a manifest column or a form field. Messages
- * never show the internal field names such as `ageYears`.
+ * Name that messages use for each subject field: a CLI flag, a manifest column or a form field.
+ * Messages never show the internal field names such as `ageYears`.
  */
 export type SubjectFieldLabels = Record<keyof SubjectMetadata, string>;
 

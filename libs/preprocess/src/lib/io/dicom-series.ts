@@ -21,8 +21,8 @@ export interface SeriesSelection {
 
 /** SOP class of Enhanced CT Image Storage, whose frames share one file. */
 /**
- * What `selectCtSeries` does with more than one CT series: read the one with the most slices
- * and warn, or reject the input.
+ * Policy of `selectCtSeries` for more than one CT series: read the one with the most slices and
+ * warn, or reject the input.
  */
 export type MultipleSeriesPolicy = 'most-slices' | 'reject';
 

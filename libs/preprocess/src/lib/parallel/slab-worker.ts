@@ -1,6 +1,6 @@
 /**
  * Worker-thread entry of `SlabWorkerPool`: processes the chunks it claims of each task it is
- * sent. Errors are not caught, so the pool sees the worker exit and the caller falls back to
+ * sent. Errors are not caught, so the pool detects the worker's exit and the caller falls back to
  * one thread.
  */
 import { parentPort } from 'node:worker_threads';
