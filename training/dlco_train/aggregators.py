@@ -24,6 +24,8 @@ __all__ = [
     "MetadataNormaliser",
     "AdditiveAggregator",
     "AttentionAggregator",
+    "RetainedFractionAggregator",
+    "cohb_factor",
     "cotes_hb_factor",
 ]
 
@@ -73,6 +75,24 @@ def cotes_hb_factor(metadata: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isnan(factor), torch.ones_like(factor), factor)
 
 
+def cohb_factor(metadata: torch.Tensor) -> torch.Tensor:
+    """DLCO multiplier for carboxyhaemoglobin (COHb, %), from raw metadata.
+
+    CO already bound to haemoglobin lowers the measured DLCO by about 1 % per percentage
+    point of COHb; the factor is ``1 - 0.01 max(COHb - 1, 0)``, 1 for a non-smoker's
+    1 %. A missing COHb gives 1.
+
+    Args:
+        metadata: ``[..., M]`` raw metadata in ``METADATA_FEATURES`` order.
+
+    Returns:
+        ``[...]`` dimensionless factor.
+    """
+    cohb = metadata[..., METADATA_INDEX["cohb_percent"]]
+    factor = 1.0 - 0.01 * torch.clamp(cohb - 1.0, min=0.0)
+    return torch.where(torch.isnan(factor), torch.ones_like(factor), factor)
+
+
 class _AggregatorBase(nn.Module):
     """Inputs, metadata handling and the global factor shared by both aggregators."""
 
@@ -88,7 +108,7 @@ class _AggregatorBase(nn.Module):
         super().__init__()
         self.use_metadata = config.use_metadata
         self.use_zone_side = config.use_zone_side
-        self.global_factor_mode = config.effective_global_factor
+        self.global_factor_terms = config.global_factor_terms
         self.num_zone_codes = int(num_zone_codes)
         self.metadata_dim = len(METADATA_FEATURES)
         self.normaliser = MetadataNormaliser(metadata_mean, metadata_std)
@@ -99,7 +119,7 @@ class _AggregatorBase(nn.Module):
             self.num_zone_codes + 3 if self.use_zone_side else 0
         )
         self.context_dim = self.metadata_dim if self.use_metadata else 0
-        if "learned" in self.global_factor_mode:
+        if "learned" in self.global_factor_terms:
             self.factor_head = nn.Linear(self.metadata_dim, 1)
             nn.init.zeros_(self.factor_head.weight)
             nn.init.zeros_(self.factor_head.bias)
@@ -139,9 +159,11 @@ class _AggregatorBase(nn.Module):
         self, metadata: torch.Tensor, context: torch.Tensor
     ) -> torch.Tensor:
         factor = torch.ones(1, device=metadata.device)
-        if "hb" in self.global_factor_mode:
+        if "hb" in self.global_factor_terms:
             factor = factor * cotes_hb_factor(metadata).reshape(1)
-        if "learned" in self.global_factor_mode:
+        if "cohb" in self.global_factor_terms:
+            factor = factor * cohb_factor(metadata).reshape(1)
+        if "learned" in self.global_factor_terms:
             factor = factor * torch.exp(torch.tanh(self.factor_head(context)))
         return factor
 
@@ -289,6 +311,108 @@ class AttentionAggregator(_AggregatorBase):
             "contributions": attention * dlco,
             "patch_weights": attention,
             "conductance_per_ml": conductance.expand(lung_ml.shape[0]),
+            "global_factor": factor.reshape(1),
+            "bag_embedding": bag_embedding,
+        }
+
+
+class RetainedFractionAggregator(_AggregatorBase):
+    """Reference DLCO times the perfusion-weighted share of conductance the patches retain.
+
+    Each patch gets a healthy weight ``w_n = lung_ml_n * exp(p(zone_n, side_n))``, where
+    the learned term ``p`` stands for regional perfusion, and a retained fraction
+    ``r_n = sigmoid(head(x_n))`` in (0, 1), the share of its healthy conductance that
+    disease leaves. The estimate is ``R f sum_n w_n r_n / sum_n w_n`` with ``R`` the GLI
+    2017 predicted DLCO of the subject and ``f`` the global factor. Contributions
+    ``c_n = R f w_n r_n / sum_n w_n`` sum to the estimate, and ``R f w_n (1 - r_n) /
+    sum_n w_n`` is the patch's deficit. The weights are normalised within the bag, so a
+    subsample of patches estimates the same quantity and ``volume_scale`` is not needed.
+
+    A healthy lung thus predicts its reference value, which ties the model to the
+    reference equations instead of to lung volume. Without metadata (or when the GLI
+    value is missing) ``R`` falls back to the training mean of the GLI value, or to
+    ``conductance_scale`` times the bag's lung volume when metadata is off.
+    """
+
+    def __init__(self, config: TrainConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        self.perfusion_head = nn.Linear(self.num_zone_codes + 3, 1)
+        nn.init.zeros_(self.perfusion_head.weight)
+        nn.init.zeros_(self.perfusion_head.bias)
+        self.retained_head = nn.Sequential(
+            nn.Linear(self.patch_feature_dim + self.context_dim, config.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.hidden_dim, 1),
+        )
+        nn.init.zeros_(self.retained_head[2].weight)
+        # sigmoid(3) = 0.95: training starts from a nearly healthy lung everywhere.
+        nn.init.constant_(self.retained_head[2].bias, 3.0)
+
+    def _reference(
+        self, metadata: torch.Tensor, lung_ml: torch.Tensor, volume_scale
+    ) -> torch.Tensor:
+        if not self.use_metadata:
+            volume = lung_ml.sum()
+            if volume_scale is not None:
+                volume = volume * volume_scale
+            return (self.conductance_scale * volume).reshape(1)
+        index = METADATA_INDEX["gli_dlco_predicted"]
+        value = metadata[index].reshape(1)
+        fallback = self.normaliser.mean[index].reshape(1)
+        return torch.where(torch.isnan(value), fallback, value)
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        lung_ml: torch.Tensor,
+        zone: torch.Tensor,
+        side: torch.Tensor,
+        metadata: torch.Tensor,
+        volume_scale: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Pool one bag; arguments and outputs as in ``AdditiveAggregator.forward``.
+
+        ``conductance_per_ml`` is the contribution per mL of the patch's lung,
+        ``expected`` ``[N]`` is ``R f w_n / sum_n w_n``, the patch's contribution if it
+        were healthy (so ``expected - contributions`` is its deficit), and
+        ``retained_fraction`` ``[N]`` is ``r_n``.
+        """
+        context = self.normaliser(metadata)
+        patch_features = self._patch_features(embeddings, zone, side)
+        features = self._with_context(patch_features, context)
+        retained = torch.sigmoid(self.retained_head(features).squeeze(1))
+
+        zone_codes = torch.arange(self.num_zone_codes, device=zone.device)
+        position = torch.cat(
+            [
+                (zone.long().unsqueeze(1) == zone_codes).float(),
+                (side.long().unsqueeze(1) == torch.arange(3, device=side.device)).float(),
+            ],
+            dim=1,
+        )
+        weight = lung_ml * torch.exp(
+            torch.tanh(self.perfusion_head(position).squeeze(1))
+        )
+        share = weight / weight.sum()
+
+        factor = self._global_factor(metadata, context)
+        scale = self._reference(metadata, lung_ml, volume_scale) * factor
+        expected = scale * share
+        contributions = expected * retained
+        dlco = contributions.sum().reshape(1)
+
+        weights = lung_ml / lung_ml.sum()
+        bag_embedding = (weights.unsqueeze(1) * embeddings).sum(0)
+        log_variance, sigma = self._sigma(bag_embedding, context)
+        return {
+            "dlco": dlco,
+            "sigma": sigma,
+            "log_variance": log_variance,
+            "contributions": contributions,
+            "patch_weights": contributions / dlco,
+            "conductance_per_ml": contributions / lung_ml.clamp(min=1e-6),
+            "expected": expected,
+            "retained_fraction": retained,
             "global_factor": factor.reshape(1),
             "bag_embedding": bag_embedding,
         }

@@ -16,11 +16,19 @@ __all__ = [
 ]
 
 #: Ways to pool patch embeddings into one estimate.
-POOLINGS = ("additive", "attention")
+POOLINGS = ("additive", "attention", "retained_fraction")
 
 #: Subject-level factors that multiply every patch contribution.
-#: ``hb`` is the Cotes haemoglobin factor, ``learned`` is exp(tanh(linear(metadata))).
-GLOBAL_FACTORS = ("none", "hb", "learned", "hb+learned")
+#: ``hb`` is the Cotes haemoglobin factor, ``cohb`` the carboxyhaemoglobin factor (1 % of
+#: DLCO per percentage point above 1 %), ``learned`` is exp(tanh(linear(metadata))).
+GLOBAL_FACTORS = (
+    "none",
+    "hb",
+    "learned",
+    "hb+learned",
+    "hb+cohb",
+    "hb+cohb+learned",
+)
 
 #: Targets the optional auxiliary heads can predict from the image-only bag embedding.
 AUX_TARGETS = ("age", "sex", "bmi", "pack_years")
@@ -32,9 +40,10 @@ class TrainConfig:
 
     Attributes:
         pooling: ``"additive"`` (patch contributions in ml/min/mmHg that sum to the
-            estimate) or ``"attention"`` (gated attention MIL).
-        use_metadata: Feed age, sex, height, weight, BMI, smoking, pack-years, Hb and
-            COHb to the aggregator.
+            estimate), ``"attention"`` (gated attention MIL) or ``"retained_fraction"``
+            (the reference DLCO times the perfusion-weighted share each patch retains).
+        use_metadata: Feed age, sex, height, weight, BMI, smoking, pack-years, Hb, COHb
+            and the GLI 2017 predicted DLCO to the aggregator.
         use_zone_side: Feed each patch's zone and side (one-hot) to the aggregator.
         global_factor: One of ``GLOBAL_FACTORS``; forced to ``"none"`` without metadata.
         aux_loss_weights: Auxiliary target name (see ``AUX_TARGETS``) to loss weight; an
@@ -46,6 +55,8 @@ class TrainConfig:
         hu_clip: HU window ``[low, high]`` mapped to [-1, 1] before the encoder.
         encoder_density_features: Give the encoder's linear layer each patch's mean lung
             HU, LAA-950 share and HAA share, which its GroupNorm layers mostly remove.
+        encoder_density_edges: Increasing HU edges of a density histogram that replaces
+            the LAA-950 and HAA shares; empty keeps the two shares.
         patches_per_bag: K patches sampled per bag and step in training; evaluation uses
             all patches.
         bags_per_batch: Bags per optimiser step (per process under DDP).
@@ -77,6 +88,7 @@ class TrainConfig:
     hidden_dim: int = 64
     hu_clip: list[float] = dataclasses.field(default_factory=lambda: [-1024.0, 600.0])
     encoder_density_features: bool = False
+    encoder_density_edges: list[float] = dataclasses.field(default_factory=list)
     patches_per_bag: int = 32
     bags_per_batch: int = 8
     epochs: int = 30
@@ -118,6 +130,11 @@ class TrainConfig:
             raise ValueError(
                 f"encoder_channels {self.encoder_channels} must be positive"
             )
+        edges = list(self.encoder_density_edges)
+        if any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ValueError(
+                f"encoder_density_edges {edges} must increase strictly"
+            )
         if len(self.hu_clip) != 2 or self.hu_clip[0] >= self.hu_clip[1]:
             raise ValueError(
                 f"hu_clip {self.hu_clip} must be [low, high] with low < high"
@@ -145,6 +162,12 @@ class TrainConfig:
     def effective_global_factor(self) -> str:
         """The global factor actually used: ``"none"`` when metadata is off."""
         return self.global_factor if self.use_metadata else "none"
+
+    @property
+    def global_factor_terms(self) -> frozenset[str]:
+        """The effective global factor's terms, such as ``{"hb", "learned"}``."""
+        mode = self.effective_global_factor
+        return frozenset() if mode == "none" else frozenset(mode.split("+"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-serialisable values."""

@@ -36,6 +36,8 @@ __all__ = [
     "ENCODER_INPUTS",
     "AGGREGATOR_INPUTS",
     "AGGREGATOR_OUTPUTS",
+    "POOLING_OUTPUTS",
+    "aggregator_outputs",
     "AggregatorForExport",
     "export_model",
     "main",
@@ -65,18 +67,26 @@ AGGREGATOR_OUTPUTS = (
     "conductance_per_ml",
     "global_factor",
 )
+#: Extra aggregator outputs of a pooling, after ``AGGREGATOR_OUTPUTS``.
+POOLING_OUTPUTS = {"retained_fraction": ("expected", "retained_fraction")}
+
+
+def aggregator_outputs(pooling: str) -> tuple[str, ...]:
+    """Return the output names of the exported aggregator graph of a pooling."""
+    return AGGREGATOR_OUTPUTS + POOLING_OUTPUTS.get(pooling, ())
 
 
 class AggregatorForExport(torch.nn.Module):
-    """The aggregator with tuple outputs in ``AGGREGATOR_OUTPUTS`` order for ONNX."""
+    """The aggregator with tuple outputs in the order of ``names`` for ONNX."""
 
-    def __init__(self, aggregator: torch.nn.Module) -> None:
+    def __init__(self, aggregator: torch.nn.Module, names: tuple[str, ...]) -> None:
         super().__init__()
         self.aggregator = aggregator
+        self.names = names
 
     def forward(self, embeddings, lung_ml, zone, side, metadata):  # noqa: D102
         outputs = self.aggregator(embeddings, lung_ml, zone, side, metadata)
-        return tuple(outputs[name] for name in AGGREGATOR_OUTPUTS)
+        return tuple(outputs[name] for name in self.names)
 
 
 def _example_inputs(patch_size: int, count: int, seed: int = 0):
@@ -157,13 +167,16 @@ def export_onnx(
             "contributions",
             "patch_weights",
             "conductance_per_ml",
+            "expected",
+            "retained_fraction",
         }
+        output_names = aggregator_outputs(model.aggregator_pooling)
         torch.onnx.export(
-            AggregatorForExport(model.aggregator),
+            AggregatorForExport(model.aggregator, output_names),
             aggregator_args,
             aggregator_path,
             input_names=list(AGGREGATOR_INPUTS),
-            output_names=list(AGGREGATOR_OUTPUTS),
+            output_names=list(output_names),
             dynamic_axes={name: {0: "N"} for name in per_patch},
             opset_version=opset,
             do_constant_folding=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import math
 import os
@@ -19,6 +20,7 @@ __all__ = [
     "MetadataStats",
     "read_manifest",
     "encode_metadata",
+    "gli_predicted_dlco",
     "assign_splits",
 ]
 
@@ -35,6 +37,7 @@ METADATA_FEATURES: tuple[tuple[str, str], ...] = (
     ("pack_years", "pack-years"),
     ("hb_g_dl", "g/dL"),
     ("cohb_percent", "% of haemoglobin"),
+    ("gli_dlco_predicted", "ml/min/mmHg, GLI 2017 median from age, sex and height"),
 )
 METADATA_INDEX = {name: index for index, (name, _) in enumerate(METADATA_FEATURES)}
 
@@ -175,7 +178,33 @@ def encode_metadata(columns: dict[str, str], where: str = "metadata") -> np.ndar
 
     height_m = vector[METADATA_INDEX["height_cm"]] / 100.0
     vector[METADATA_INDEX["bmi"]] = vector[METADATA_INDEX["weight_kg"]] / height_m**2
+    vector[METADATA_INDEX["gli_dlco_predicted"]] = gli_predicted_dlco(
+        vector[METADATA_INDEX["age"]],
+        vector[METADATA_INDEX["sex_male"]],
+        vector[METADATA_INDEX["height_cm"]],
+    )
     return vector
+
+
+def gli_predicted_dlco(age: float, sex_male: float, height_cm: float) -> float:
+    """Return the GLI 2017 predicted DLCO, or NaN when an input is missing or out of range.
+
+    Serving computes the same value with ``libs/reference`` from the subject's age, sex
+    and height, so a model can use it as an input.
+    """
+    if not all(math.isfinite(value) for value in (age, sex_male, height_cm)):
+        return math.nan
+    try:
+        return _gli_table().predicted_dlco(age, "M" if sex_male >= 0.5 else "F", height_cm)
+    except ValueError:
+        return math.nan
+
+
+@functools.lru_cache(maxsize=1)
+def _gli_table():
+    from .simulator.reference import load_gli_table
+
+    return load_gli_table()
 
 
 def _parse_float(text: str, name: str, where: str) -> float:

@@ -16,7 +16,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .aggregators import AdditiveAggregator, AttentionAggregator
+from .aggregators import (
+    AdditiveAggregator,
+    AttentionAggregator,
+    RetainedFractionAggregator,
+)
 from .bags import NO_DATA_HU
 from .config import AUX_TARGETS, TrainConfig
 
@@ -51,15 +55,20 @@ class PatchEncoder(nn.Module):
     other patches in the batch.
 
     GroupNorm also removes most of a patch's absolute density level from the features.
-    With ``density_features``, three statistics of the patch's lung voxels join the pooled
+    With ``density_features``, statistics of the patch's lung voxels join the pooled
     features before the linear layer. They are the mean scaled HU, the share below
-    -950 HU (%LAA-950 as a fraction) and the share from -600 to -250 HU (%HAA).
+    -950 HU (%LAA-950 as a fraction) and the share from -600 to -250 HU (%HAA), or, with
+    ``density_edges``, the mean scaled HU and the share of lung voxels in each HU bin
+    those edges bound (a density histogram, which separates mild ground glass from normal
+    lung where the two thresholds cannot).
 
     Args:
         channels: Output channels per stage.
         embedding_dim: D.
         hu_clip: ``(low, high)`` HU window.
         density_features: Append the lung density statistics to the pooled features.
+        density_edges: Increasing HU bin edges of the density histogram; empty for the
+            LAA-950 and HAA shares.
     """
 
     def __init__(
@@ -68,6 +77,7 @@ class PatchEncoder(nn.Module):
         embedding_dim: int = 64,
         hu_clip: Sequence[float] = (-1024.0, 600.0),
         density_features: bool = False,
+        density_edges: Sequence[float] = (),
     ) -> None:
         super().__init__()
         self.hu_low = float(hu_clip[0])
@@ -89,7 +99,14 @@ class PatchEncoder(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.density_features = density_features
-        density_count = DENSITY_FEATURE_COUNT if density_features else 0
+        self.density_edges = tuple(float(edge) for edge in density_edges)
+        density_count = 0
+        if density_features:
+            density_count = (
+                len(self.density_edges) + 2
+                if self.density_edges
+                else DENSITY_FEATURE_COUNT
+            )
         self.project = nn.Linear(in_channels + density_count, embedding_dim)
         self.embedding_dim = embedding_dim
 
@@ -113,36 +130,57 @@ class PatchEncoder(nn.Module):
         x = torch.stack([scaled, lung, valid], dim=1)
         x = self.pool(self.features(x)).flatten(1)
         if self.density_features:
-            x = torch.cat([x, lung_density_features(hu, scaled, lung * valid)], dim=1)
+            density = lung_density_features(
+                hu, scaled, lung * valid, self.density_edges or None
+            )
+            x = torch.cat([x, density], dim=1)
         return self.project(x)
 
 
 def lung_density_features(
-    hu: torch.Tensor, scaled: torch.Tensor, lung: torch.Tensor
+    hu: torch.Tensor,
+    scaled: torch.Tensor,
+    lung: torch.Tensor,
+    edges: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """Compute mean scaled HU, the LAA-950 share and the HAA share of each patch's lung.
+    """Compute mean scaled HU and density shares of each patch's lung.
 
     Args:
         hu: ``[B, S, S, S]`` float HU.
         scaled: ``[B, S, S, S]`` HU after clipping and scaling to [-1, 1].
         lung: ``[B, S, S, S]`` 1 for lung voxels with data, else 0.
+        edges: Increasing HU edges ``e_1 < ... < e_K``: the shares are then those of
+            ``hu < e_1``, ``e_k <= hu < e_k+1`` and ``hu >= e_K``. None gives the
+            LAA-950 share (below -950 HU) and the HAA share (-600 to -250 HU).
 
     Returns:
-        ``[B, 3]``, each multiplied by ``DENSITY_FEATURE_GAIN``; all three are 0 for a
-        patch without lung voxels.
+        ``[B, 3]`` (no edges) or ``[B, K + 2]``, each multiplied by
+        ``DENSITY_FEATURE_GAIN``; all are 0 for a patch without lung voxels.
     """
     lung_count = lung.sum(dim=(1, 2, 3)).clamp(min=1.0)
-    low = (hu < -950.0).float() * lung
-    high = ((hu >= -600.0) & (hu <= -250.0)).float() * lung
-    features = torch.stack(
-        [
-            (scaled * lung).sum(dim=(1, 2, 3)) / lung_count,
-            low.sum(dim=(1, 2, 3)) / lung_count,
-            high.sum(dim=(1, 2, 3)) / lung_count,
-        ],
-        dim=1,
-    )
-    return features * DENSITY_FEATURE_GAIN
+    if edges is None:
+        masks = [
+            hu < -950.0,
+            (hu >= -600.0) & (hu <= -250.0),
+        ]
+    else:
+        bounds = [None, *edges, None]
+        masks = [
+            _in_bin(hu, low, high) for low, high in zip(bounds[:-1], bounds[1:])
+        ]
+    shares = [
+        (mask.float() * lung).sum(dim=(1, 2, 3)) / lung_count for mask in masks
+    ]
+    mean = (scaled * lung).sum(dim=(1, 2, 3)) / lung_count
+    return torch.stack([mean, *shares], dim=1) * DENSITY_FEATURE_GAIN
+
+
+def _in_bin(hu: torch.Tensor, low: float | None, high: float | None) -> torch.Tensor:
+    if low is None:
+        return hu < high
+    if high is None:
+        return hu >= low
+    return (hu >= low) & (hu < high)
 
 
 def _group_count(channels: int) -> int:
@@ -175,10 +213,14 @@ class DlcoModel(nn.Module):
             config.embedding_dim,
             config.hu_clip,
             density_features=config.encoder_density_features,
+            density_edges=config.encoder_density_edges,
         )
-        aggregator_class = (
-            AdditiveAggregator if config.pooling == "additive" else AttentionAggregator
-        )
+        self.aggregator_pooling = config.pooling
+        aggregator_class = {
+            "additive": AdditiveAggregator,
+            "attention": AttentionAggregator,
+            "retained_fraction": RetainedFractionAggregator,
+        }[config.pooling]
         self.aggregator = aggregator_class(
             config,
             num_zone_codes=num_zone_codes,

@@ -123,6 +123,34 @@ _OUTPUT_SPECS = {
         "dimensionless",
         "subject-level factor applied to every contribution",
     ),
+    "expected": (
+        "float32",
+        ["N"],
+        "ml/min/mmHg",
+        "contribution the patch would make if healthy; expected - contributions is its "
+        "deficit",
+    ),
+    "retained_fraction": (
+        "float32",
+        ["N"],
+        "share",
+        "share of the patch's healthy conductance that it retains, in (0, 1)",
+    ),
+}
+
+
+_ADDITIVITY = {
+    "additive": (
+        "contributions[n] = global_factor * lung_ml[n] * conductance_per_ml[n] and "
+        "dlco = sum(contributions)"
+    ),
+    "attention": (
+        "contributions[n] = patch_weights[n] * dlco (attention shares, not conductances)"
+    ),
+    "retained_fraction": (
+        "contributions[n] = expected[n] * retained_fraction[n] and dlco = "
+        "sum(contributions); sum(expected) = GLI predicted DLCO x global_factor"
+    ),
 }
 
 
@@ -207,13 +235,7 @@ def build_model_card(
             "pooling": config.pooling,
             "inputs": _io_entries(aggregator_inputs, _INPUT_SPECS),
             "outputs": _io_entries(aggregator_outputs, _OUTPUT_SPECS),
-            "additivity": (
-                "contributions[n] = global_factor * lung_ml[n] * conductance_per_ml[n] and "
-                "dlco = sum(contributions)"
-                if config.pooling == "additive"
-                else "contributions[n] = patch_weights[n] * dlco (attention shares, "
-                "not conductances)"
-            ),
+            "additivity": _ADDITIVITY[config.pooling],
             "globalFactor": config.effective_global_factor,
         },
         "normalisation": {

@@ -1,3 +1,4 @@
+import { gliDlco, isReferenceInputError } from '@dlco/reference';
 import { ModelError } from './errors.ts';
 import type { ModelCard } from './model-card.ts';
 
@@ -168,7 +169,22 @@ export function metadataFeatureValues(subject: SubjectMetadata): Record<string, 
     pack_years: subject.packYears ?? Number.NaN,
     hb_g_dl: subject.hbGdl ?? Number.NaN,
     cohb_percent: subject.cohbPercent ?? Number.NaN,
+    gli_dlco_predicted: gliPredictedOrNaN(subject),
   };
+}
+
+/**
+ * The GLI 2017 predicted DLCO at standard haemoglobin, as `dlco_train` computes the feature, or
+ * NaN outside the equations' age and height range; the aggregator then uses the training mean.
+ */
+function gliPredictedOrNaN(subject: SubjectMetadata): number {
+  try {
+    return gliDlco({ ageYears: subject.ageYears, sex: subject.sex, heightCm: subject.heightCm })
+      .predicted;
+  } catch (error) {
+    if (isReferenceInputError(error)) return Number.NaN;
+    throw error;
+  }
 }
 
 function requireInRange(field: RangedField, value: unknown, labels: SubjectFieldLabels): void {
