@@ -1,3 +1,4 @@
+import { gliDlco } from '@dlco/reference';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -43,6 +44,37 @@ describe('metadataFeatureValues', () => {
     expect(values.smoking_never).toBeNaN();
     expect(values.pack_years).toBeNaN();
     expect(values.hb_g_dl).toBeNaN();
+  });
+});
+
+describe('gli_dlco_predicted feature', () => {
+  it('equals the GLI predicted DLCO', () => {
+    const values = metadataFeatureValues(SUBJECT);
+    const reference = gliDlco({ ageYears: 60, sex: 'F', heightCm: 160 });
+    expect(values.gli_dlco_predicted).toBe(reference.predicted);
+    expect(values.gli_dlco_predicted).toBeGreaterThan(10);
+    expect(values.gli_dlco_predicted).toBeLessThan(40);
+  });
+
+  it('ignores haemoglobin', () => {
+    const values = metadataFeatureValues({ ...SUBJECT, hbGdl: 9 });
+    const standard = gliDlco({ ageYears: 60, sex: 'F', heightCm: 160 }).predicted;
+    const corrected = gliDlco({ ageYears: 60, sex: 'F', heightCm: 160, hbGdl: 9 }).predicted;
+    expect(values.gli_dlco_predicted).toBe(standard);
+    expect(values.gli_dlco_predicted).not.toBeCloseTo(corrected, 3);
+  });
+
+  it('follows sex and height', () => {
+    const male = metadataFeatureValues({ ...SUBJECT, sex: 'M', heightCm: 185 });
+    const reference = gliDlco({ ageYears: 60, sex: 'M', heightCm: 185 });
+    expect(male.gli_dlco_predicted).toBe(reference.predicted);
+    const female = metadataFeatureValues(SUBJECT);
+    expect(male.gli_dlco_predicted).toBeGreaterThan(female.gli_dlco_predicted);
+  });
+
+  it('is NaN at age 90', () => {
+    expect(() => gliDlco({ ageYears: 90, sex: 'F', heightCm: 160 })).toThrow();
+    expect(metadataFeatureValues({ ...SUBJECT, ageYears: 90 }).gli_dlco_predicted).toBeNaN();
   });
 });
 
