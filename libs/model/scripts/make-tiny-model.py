@@ -70,6 +70,7 @@ METADATA_STATS = {
     "pack_years": (20.0, 18.0),
     "hb_g_dl": (14.0, 1.4),
     "cohb_percent": (2.0, 2.0),
+    "gli_dlco_predicted": (25.0, 5.0),
 }
 METADATA_NAMES = [name for name, _ in METADATA_FEATURES]
 
@@ -83,9 +84,11 @@ STATS = {
     "log_variance_init": math.log(20.0),
 }
 
+# Model folder name to pooling and global factor.
 MODELS = {
-    "tiny-model": "additive",
-    "tiny-model-attention": "attention",
+    "tiny-model": ("additive", "hb+learned"),
+    "tiny-model-attention": ("attention", "hb+learned"),
+    "tiny-model-retained-fraction": ("retained_fraction", "hb+cohb+learned"),
 }
 
 BAG_PATCHES = 6
@@ -104,14 +107,20 @@ BAG_SUBJECT = {
     "hb_g_dl": 13.1,
     "cohb_percent": 2.5,
 }
+try:
+    from dlco_train.manifest import gli_predicted_dlco
+
+    BAG_SUBJECT["gli_dlco_predicted"] = gli_predicted_dlco(63.0, 1.0, 172.0)
+except ImportError:  # training packages without the GLI metadata feature
+    pass
 BAG_METADATA = [BAG_SUBJECT[name] for name in METADATA_NAMES]
 
 
-def make_checkpoint(pooling: str, seed: int) -> dict:
+def make_checkpoint(pooling: str, global_factor: str, seed: int) -> dict:
     """Build a random, untrained checkpoint with the layout ``run_training`` saves."""
     config = TrainConfig(
         pooling=pooling,
-        global_factor="hb+learned",
+        global_factor=global_factor,
         encoder_channels=[4, 8],
         embedding_dim=8,
         hidden_dim=16,
@@ -250,7 +259,7 @@ def expected_outputs(
         reference_embedding = model.encoder(
             reference_hu[None], torch.ones((1,) + reference_hu.shape, dtype=torch.uint8)
         )
-    values = {name: outputs[name].double().tolist() for name in AGGREGATOR_OUTPUTS}
+    values = {name: outputs[name].double().tolist() for name in output_names(model)}
     return {
         "note": "PyTorch outputs of the untrained fixture model for the bag folder",
         "modelId": card["modelId"],
@@ -263,14 +272,25 @@ def expected_outputs(
     }
 
 
-def make_model(out_dir: str, name: str, pooling: str, seed: int) -> None:
+def output_names(model: torch.nn.Module) -> tuple[str, ...]:
+    """Return the exported aggregator's output names, pooling-specific ones included."""
+    try:
+        from dlco_train.export import aggregator_outputs
+    except ImportError:  # training packages whose poolings all share AGGREGATOR_OUTPUTS
+        return AGGREGATOR_OUTPUTS
+    return aggregator_outputs(model.aggregator_pooling)
+
+
+def make_model(
+    out_dir: str, name: str, pooling: str, global_factor: str, seed: int
+) -> None:
     """Export one tiny model to ``out_dir/name`` and its bag to ``out_dir/name-bag``."""
     model_dir = os.path.join(out_dir, name)
     bag_dir = os.path.join(out_dir, f"{name}-bag")
     for folder in (model_dir, bag_dir):
         shutil.rmtree(folder, ignore_errors=True)
     rng = np.random.default_rng(seed)
-    checkpoint = make_checkpoint(pooling, seed)
+    checkpoint = make_checkpoint(pooling, global_factor, seed)
     with tempfile.TemporaryDirectory() as run_dir:
         write_run_files(run_dir, rng)
         checkpoint_path = os.path.join(run_dir, "checkpoint-best.pt")
@@ -299,9 +319,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=20240611, help="seed of weights and bag"
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(MODELS),
+        default=list(MODELS),
+        help="model folders to write (default: all); the others are left as they are",
+    )
     args = parser.parse_args(argv)
-    for index, (name, pooling) in enumerate(MODELS.items()):
-        make_model(args.out, name, pooling, args.seed + index)
+    for index, (name, (pooling, global_factor)) in enumerate(MODELS.items()):
+        # Each model keeps its seed, so writing a subset reproduces those folders only.
+        if name in args.models:
+            make_model(args.out, name, pooling, global_factor, args.seed + index)
     return 0
 
 
