@@ -27,7 +27,7 @@ export {
   encodeReferenceReplacements,
   type BagInputs,
 } from './lib/predict/bag-replacement.ts';
-export { DEFICIT_DEFINITION } from './lib/predict/regions.ts';
+export { DEFICIT_DEFINITION, MODEL_DEFICIT_DEFINITION } from './lib/predict/regions.ts';
 export {
   OVERLAY_FILE,
   overlayRenderOptions,

@@ -14,6 +14,7 @@ import {
   recordingLogger,
   TINY_ATTENTION_MODEL_DIR,
   TINY_MODEL_DIR,
+  TINY_RETAINED_FRACTION_MODEL_DIR,
 } from './testing-fixtures.ts';
 
 const TOLERANCE = 1e-4;
@@ -157,6 +158,26 @@ describe('loadModel', () => {
     await expectModelError(loadModel(dir), 'MODEL_CARD_INVALID');
   });
 
+  it('EXPECTED FAILURE - unknown pooling', async () => {
+    const dir = await editedCopy((card) => {
+      (card.aggregator as Record<string, unknown>).pooling = 'max';
+    });
+    const error = await expectModelError(loadModel(dir), 'MODEL_CARD_INVALID');
+    expect(error.message).toContain('"max"');
+    expect(error.message).toContain("'additive', 'attention' or 'retained_fraction'");
+  });
+
+  it('EXPECTED FAILURE - retained fraction without expected', async () => {
+    const dir = await copyModelWithCard(TINY_RETAINED_FRACTION_MODEL_DIR, (card) => {
+      const aggregator = card.aggregator as { outputs: { name: string }[] };
+      aggregator.outputs = aggregator.outputs.filter((output) => output.name !== 'expected');
+    });
+    temporaryDirs.push(join(dir, '..'));
+    const error = await expectModelError(loadModel(dir), 'MODEL_CARD_INVALID');
+    expect(error.message).toContain('aggregator.outputs');
+    expect(error.message).toContain("'expected'");
+  });
+
   it('EXPECTED FAILURE - missing folder', async () => {
     await expectModelError(loadModel(join(TINY_MODEL_DIR, 'nope')), 'MODEL_NOT_FOUND');
   });
@@ -173,6 +194,7 @@ describe('loadModel', () => {
 describe.each([
   ['additive', TINY_MODEL_DIR],
   ['attention', TINY_ATTENTION_MODEL_DIR],
+  ['retained_fraction', TINY_RETAINED_FRACTION_MODEL_DIR],
 ])('inference with %s pooling', (pooling, modelDir) => {
   async function run(model: DlcoModel, batchSize: number) {
     const { expected, bag } = await readExpected(modelDir);
@@ -208,6 +230,15 @@ describe.each([
       TOLERANCE,
     );
     expect(Math.abs(result.globalFactor! - outputs.global_factor[0])).toBeLessThan(TOLERANCE);
+    if (pooling === 'retained_fraction') {
+      expect(maxAbsDifference(result.expected!, outputs.expected)).toBeLessThan(TOLERANCE);
+      expect(maxAbsDifference(result.retainedFraction!, outputs.retained_fraction)).toBeLessThan(
+        TOLERANCE,
+      );
+    } else {
+      expect(result.expected).toBeNull();
+      expect(result.retainedFraction).toBeNull();
+    }
   });
 
   it('contributions sum to the estimate', async () => {

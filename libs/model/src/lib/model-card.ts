@@ -3,6 +3,17 @@ import { ModelError } from './errors.ts';
 /** Card layouts this runtime reads, as `cardFormatVersion` in `model-card.json`. */
 export const SUPPORTED_CARD_FORMAT_VERSIONS: readonly number[] = [1];
 
+/**
+ * Aggregator poolings this runtime reads, as `aggregator.pooling` in `model-card.json`:
+ * - `additive`: each contribution is the patch's own conductance times its lung volume;
+ * - `attention`: each contribution is the patch's attention weight times the estimate;
+ * - `retained_fraction`: each contribution is the patch's healthy expectation (output
+ *   `expected`) times the share of it that the patch retains (output `retained_fraction`).
+ */
+export const POOLINGS = ['additive', 'attention', 'retained_fraction'] as const;
+
+export type Pooling = (typeof POOLINGS)[number];
+
 /** One graph input or output as the card describes it. */
 export interface CardTensor {
   name: string;
@@ -45,8 +56,8 @@ export interface ModelCard {
     patchSizeVoxels: number;
   };
   aggregator: {
-    /** `additive`: contributions are per-patch shares; `attention`: attention-weighted shares. */
-    pooling: 'additive' | 'attention';
+    /** Pooling of patch features into contributions; see `POOLINGS`. */
+    pooling: Pooling;
     inputs: CardTensor[];
     outputs: CardTensor[];
     additivity: string;
@@ -112,8 +123,24 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
   check.array('normalisation.metadata');
   check.string('uncertainty.interval');
   const pooling = (card.aggregator as Record<string, unknown>).pooling;
-  if (pooling !== 'additive' && pooling !== 'attention') {
-    throw invalid(source, 'aggregator.pooling', pooling, "'additive' or 'attention'");
+  if (!(POOLINGS as readonly unknown[]).includes(pooling)) {
+    const choices = POOLINGS.map((name) => `'${name}'`);
+    throw invalid(
+      source,
+      'aggregator.pooling',
+      pooling,
+      `one of ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`,
+    );
+  }
+  const outputs = (card.aggregator as Record<string, unknown>).outputs as unknown[];
+  const outputNames = outputs.map((output) => (output as { name?: unknown } | null)?.name);
+  if (pooling === 'retained_fraction' && !outputNames.includes('expected')) {
+    throw invalid(
+      source,
+      'aggregator.outputs',
+      outputNames,
+      "a list that names the output 'expected', which retained_fraction pooling needs",
+    );
   }
   for (const [index, feature] of (
     (card.normalisation as Record<string, unknown>).metadata as unknown[]

@@ -65,7 +65,8 @@ export interface AggregateResult {
   /**
    * Per-patch contributions in ml/min/mmHg; they sum to `estimate` up to float32 rounding. For
    * additive pooling each is the patch's own conductance times its lung volume; for attention
-   * pooling each is the attention weight times the estimate.
+   * pooling each is the attention weight times the estimate; for retained-fraction pooling each
+   * is `expected` times `retainedFraction`.
    */
   contributions: Float32Array;
   /** Contribution shares (additive) or attention weights (attention); they sum to 1. */
@@ -76,6 +77,13 @@ export interface AggregateResult {
   conductancePerMl: Float32Array | null;
   /** Subject-level factor applied to every contribution, when the graph outputs it. */
   globalFactor: number | null;
+  /**
+   * Contribution each patch would make if it were healthy, in ml/min/mmHg, when the graph outputs
+   * it (retained-fraction pooling); `expected - contributions` is the model's own deficit.
+   */
+  expected: Float32Array | null;
+  /** Share of its healthy contribution that each patch retains, in (0, 1), when output. */
+  retainedFraction: Float32Array | null;
 }
 
 /** A loaded DLCO model: the card, its two ONNX sessions and its optional extras. */

@@ -154,9 +154,8 @@ export class OnnxDlcoModel implements DlcoModel {
     const sigma = scalarOutput(outputs, 'sigma');
     const contributions = vectorOutput(outputs, 'contributions', count);
     const patchWeights = vectorOutput(outputs, 'patch_weights', count);
-    const conductancePerMl = outputs.conductance_per_ml
-      ? vectorOutput(outputs, 'conductance_per_ml', count)
-      : null;
+    const optionalVector = (name: string): Float32Array | null =>
+      outputs[name] ? vectorOutput(outputs, name, count) : null;
     const margin = this.intervalZ * sigma;
     return {
       estimate,
@@ -166,7 +165,13 @@ export class OnnxDlcoModel implements DlcoModel {
       contributions,
       patchWeights,
       attentionWeights: this.card.aggregator.pooling === 'attention' ? patchWeights : null,
-      conductancePerMl,
+      conductancePerMl: optionalVector('conductance_per_ml'),
+      // Retained-fraction deficits come from `expected`, so that graph must output it.
+      expected:
+        this.card.aggregator.pooling === 'retained_fraction'
+          ? vectorOutput(outputs, 'expected', count)
+          : optionalVector('expected'),
+      retainedFraction: optionalVector('retained_fraction'),
       globalFactor: outputs.global_factor ? scalarOutput(outputs, 'global_factor') : null,
     };
   }

@@ -9,6 +9,7 @@ import { readPatchBag, type Logger, type PatchBag } from '@dlco/preprocess';
 export const TESTDATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../testdata');
 export const TINY_MODEL_DIR = join(TESTDATA_DIR, 'tiny-model');
 export const TINY_ATTENTION_MODEL_DIR = join(TESTDATA_DIR, 'tiny-model-attention');
+export const TINY_RETAINED_FRACTION_MODEL_DIR = join(TESTDATA_DIR, 'tiny-model-retained-fraction');
 
 /** PyTorch outputs stored next to a tiny model, for the bag in `<model>-bag`. */
 export interface ExpectedOutputs {

@@ -14,7 +14,11 @@ import { isModelError } from '../errors.ts';
 import { loadModel } from '../load-model.ts';
 import { metadataVector, type SubjectMetadata } from '../metadata.ts';
 import type { DlcoModel } from '../model.ts';
-import { TINY_ATTENTION_MODEL_DIR, TINY_MODEL_DIR } from '../testing-fixtures.ts';
+import {
+  TINY_ATTENTION_MODEL_DIR,
+  TINY_MODEL_DIR,
+  TINY_RETAINED_FRACTION_MODEL_DIR,
+} from '../testing-fixtures.ts';
 import {
   bagInputs,
   createBagAggregator,
@@ -24,6 +28,7 @@ import {
 import { explainOcclusion } from './patch-explanations.ts';
 import { predictScan } from './predict-scan.ts';
 import type { Prediction } from './prediction-types.ts';
+import { DEFICIT_DEFINITION, MODEL_DEFICIT_DEFINITION } from './regions.ts';
 import { RESULT_SCHEMA_PATH, resultSchemaErrors } from './result-schema.ts';
 import { writePrediction } from './write-prediction.ts';
 
@@ -122,6 +127,11 @@ describe('predictScan on cip-ct64', () => {
         sum(result.regions.map((region) => region.expectedMlMinMmHg!)) - result.dlco.predicted!,
       ),
     ).toBeLessThan(1e-3);
+  });
+
+  it('states the lung-volume deficit definition', () => {
+    expect(prediction.result.deficit.definition).toBe(DEFICIT_DEFINITION);
+    expect(prediction.aggregate.expected).toBeNull();
   });
 
   it('reference values follow GLI with Hb correction', () => {
@@ -294,6 +304,94 @@ describe('predictScan with attention pooling', () => {
       ),
     ).toBeLessThan(1e-3);
     expect(result.model.pooling).toBe('attention');
+  });
+});
+
+describe('predictScan with retained-fraction pooling', () => {
+  let retained: Prediction;
+
+  beforeAll(async () => {
+    const retainedModel = await loadModel(TINY_RETAINED_FRACTION_MODEL_DIR);
+    retained = await predictScan(CT64, SUBJECT, {
+      model: retainedModel,
+      preprocessed,
+      explain: ['contributions', 'occlusion', 'shapley'],
+    });
+  }, 300_000);
+
+  it('writes a schema-valid result', () => {
+    expect(resultSchemaErrors(retained.result)).toEqual([]);
+    expect(retained.result.model.pooling).toBe('retained_fraction');
+  });
+
+  it("states the model's deficit definition", () => {
+    expect(retained.result.deficit.definition).toBe(MODEL_DEFICIT_DEFINITION);
+    expect(retained.result.maps.map.quantity).toBe('deficit (expected - contribution)');
+  });
+
+  it('contributions sum to the estimate', () => {
+    const { result } = retained;
+    const patchSum = sum(result.patches.map((patch) => patch.contributionMlMinMmHg));
+    expect(Math.abs(patchSum - result.dlco.estimate)).toBeLessThan(1e-3);
+  });
+
+  it('patch deficits are model expected minus contribution', () => {
+    const { result, aggregate } = retained;
+    expect(aggregate.expected).toHaveLength(result.patches.length);
+    result.patches.forEach((patch, n) => {
+      const modelDeficit = aggregate.expected![n] - aggregate.contributions[n];
+      expect(patch.deficitMlMinMmHg, `patch ${n}`).toBe(modelDeficit);
+    });
+  });
+
+  it('zone deficits sum to the total', () => {
+    const { result, aggregate } = retained;
+    const total = sum(aggregate.expected!) - result.dlco.estimate;
+    expect(result.deficit.totalMlMinMmHg).toBeCloseTo(total, 9);
+    const zoneDeficits = sum(result.regions.map((region) => region.deficitMlMinMmHg!));
+    expect(Math.abs(zoneDeficits - total)).toBeLessThan(1e-3);
+    const patchDeficits = sum(result.patches.map((patch) => patch.deficitMlMinMmHg!));
+    expect(Math.abs(zoneDeficits - patchDeficits)).toBeLessThan(1e-9);
+    const zoneExpected = sum(result.regions.map((region) => region.expectedMlMinMmHg!));
+    expect(Math.abs(zoneExpected - sum(aggregate.expected!))).toBeLessThan(1e-9);
+  });
+
+  it('map integrates to the total deficit', () => {
+    const [sx, sy, sz] = preprocessed.working.source.spacingMm;
+    const integral = (sum(retained.maps.map) * sx * sy * sz) / 1000;
+    const total = retained.result.deficit.totalMlMinMmHg!;
+    expect(Math.abs(integral - total)).toBeLessThan(0.05 * Math.abs(total));
+  });
+
+  it('zone Shapley values are efficient', () => {
+    const shapley = retained.result.explanations.shapley as {
+      values: number[];
+      allHealthyEstimate: number;
+      fullEstimate: number;
+    };
+    expect(sum(shapley.values)).toBeCloseTo(shapley.fullEstimate - shapley.allHealthyEstimate, 4);
+    expect(shapley.fullEstimate).toBeCloseTo(retained.result.dlco.estimate, 5);
+  });
+
+  it('omits deficits outside the GLI age range', async () => {
+    const old = await predictScan(
+      CT64,
+      { ...SUBJECT, ageYears: 90 },
+      { model: await loadModel(TINY_RETAINED_FRACTION_MODEL_DIR), preprocessed },
+    );
+    expect(old.aggregate.expected).not.toBeNull();
+    expect(old.result.deficit.totalMlMinMmHg).toBeNull();
+    expect(old.result.patches.every((patch) => patch.deficitMlMinMmHg === null)).toBe(true);
+    expect(old.result.maps.map.quantity).toBe('contribution');
+    expect(resultSchemaErrors(old.result)).toEqual([]);
+    const fallback = old.result.warnings.find((warning) => warning.includes('training mean'));
+    expect(fallback).toContain('gli_dlco_predicted input (25.00 ml/min/mmHg)');
+    expect(fallback).toContain('proportional');
+  });
+
+  it('no fallback warning inside the GLI range', () => {
+    const { warnings } = retained.result;
+    expect(warnings.filter((warning) => warning.includes('training mean'))).toEqual([]);
   });
 });
 

@@ -108,11 +108,8 @@ export async function predictScan(
   );
 
   const reference = referenceValues(aggregate.estimate, subject);
-  const { expected, deficits } = patchDeficits(
-    aggregate.contributions,
-    patches.lungMl,
-    reference.values.predicted,
-  );
+  const deficit = patchDeficits(aggregate, patches.lungMl, reference.values.predicted);
+  const { deficits } = deficit;
   const explanations = await runExplanations(explain, {
     model,
     preprocessed,
@@ -148,8 +145,7 @@ export async function predictScan(
     preprocessed,
     aggregate,
     reference,
-    expected,
-    deficits,
+    deficit,
     explanations,
     map,
     mapQuantity,

@@ -4,6 +4,7 @@ import type { BaselineEstimate, WholeLungQct } from '../baseline.ts';
 import type { SubjectMetadata } from '../metadata.ts';
 import type { HeldOutMetrics } from './training-cohort.ts';
 import type { AggregateResult, DlcoModel } from '../model.ts';
+import type { Pooling } from '../model-card.ts';
 
 /** Explanations `predictScan` can add to the result. */
 export const EXPLANATION_NAMES = [
@@ -91,9 +92,13 @@ export interface RegionResult {
   patchCount: number;
   /** Sum of the zone's patch contributions, in ml/min/mmHg. */
   contributionMlMinMmHg: number;
-  /** GLI predicted DLCO times the zone's share of patch lung volume, in ml/min/mmHg. */
+  /**
+   * Healthy contribution of the zone's patches in ml/min/mmHg: the model's `expected` output
+   * summed over them, or without it the GLI predicted DLCO times the zone's share of patch lung
+   * volume. `deficit.definition` of the result states which.
+   */
   expectedMlMinMmHg: number | null;
-  /** `expectedMlMinMmHg - contributionMlMinMmHg`; positive means below the healthy share. */
+  /** `expectedMlMinMmHg - contributionMlMinMmHg`; positive means below the healthy expectation. */
   deficitMlMinMmHg: number | null;
   /** Sum of the zone's patch occlusion attributions, in ml/min/mmHg, when computed. */
   occlusionMlMinMmHg?: number;
@@ -154,7 +159,7 @@ export interface PredictionResult {
     trainingCohort: unknown;
     /** Held-out coverage and MAEs from the model card's metrics, or null when it has none. */
     heldOutMetrics: HeldOutMetrics | null;
-    pooling: 'additive' | 'attention';
+    pooling: Pooling;
     executionProvider: string;
     limitations: string[];
   };

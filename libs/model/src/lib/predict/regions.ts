@@ -1,15 +1,43 @@
 import type { PatchArrays } from '@dlco/preprocess';
 
+import type { AggregateResult } from '../model.ts';
 import type { PatchResult, RegionResult } from './prediction-types.ts';
 
 /** Name of the zone of patches whose zone code is 0 or missing from the zone table. */
 export const UNZONED = 'unzoned';
 
-/** Definition of the healthy expectation and the deficit, as `result.json` states it. */
+/**
+ * Definition of the healthy expectation and the deficit that `result.json` states when the model
+ * has no `expected` output: the GLI predicted DLCO split by lung volume.
+ */
 export const DEFICIT_DEFINITION =
   'expected = GLI predicted DLCO x (lung mL of the patch or zone / lung mL of all patches); ' +
   'deficit = expected - contribution, in ml/min/mmHg. Deficits sum to predicted - estimate; a ' +
   'positive deficit means the region contributes less than its volume share of a healthy lung.';
+
+/**
+ * Definition of the healthy expectation and the deficit that `result.json` states when the model
+ * outputs each patch's healthy contribution (`expected`, retained-fraction pooling).
+ */
+export const MODEL_DEFICIT_DEFINITION =
+  "expected = the model's own healthy contribution of the patch (aggregator output expected: GLI " +
+  "predicted DLCO at standard Hb x the model's global factor x the patch's perfusion-weighted " +
+  'share of patch lung volume), summed over the patches of a zone; deficit = expected - ' +
+  'contribution, in ml/min/mmHg. Deficits sum to the sum of expected - estimate, which differs ' +
+  "from predicted - estimate by the model's global factor. A positive deficit means the region " +
+  'retains less than the whole of its healthy contribution.';
+
+/** Healthy expectation and deficit per patch, with the definition `result.json` states. */
+export interface PatchDeficits {
+  /** Healthy contribution per patch in ml/min/mmHg, or null without reference values. */
+  expected: Float64Array | null;
+  /** `expected - contribution` per patch in ml/min/mmHg, or null without reference values. */
+  deficits: Float64Array | null;
+  /** `DEFICIT_DEFINITION` or `MODEL_DEFICIT_DEFINITION`. */
+  definition: string;
+  /** Sum of expected minus the estimate, in ml/min/mmHg, or null without reference values. */
+  totalMlMinMmHg: number | null;
+}
 
 /** Per-patch values in ml/min/mmHg, aligned with the patch arrays. */
 export interface PatchValues {
@@ -23,20 +51,40 @@ export interface PatchValues {
 }
 
 /**
- * Splits the GLI predicted DLCO over the patches by lung volume and returns each patch's
- * healthy expectation and deficit (expectation minus contribution), in ml/min/mmHg.
+ * Returns each patch's healthy expectation and deficit (expectation minus contribution), in
+ * ml/min/mmHg. The expectation is the model's `expected` output when the graph has one, and
+ * otherwise the GLI predicted DLCO split over the patches by lung volume.
+ *
+ * Without a GLI predicted value there is no deficit, also for a model with `expected`: such a
+ * model then computed its expectation from the training mean of the GLI value, not the subject's.
  */
 export function patchDeficits(
-  contributions: ArrayLike<number>,
+  aggregate: Pick<AggregateResult, 'estimate' | 'contributions' | 'expected'>,
   lungMl: ArrayLike<number>,
   predicted: number | null,
-): { expected: Float64Array | null; deficits: Float64Array | null } {
-  if (predicted === null) return { expected: null, deficits: null };
-  let totalMl = 0;
-  for (let n = 0; n < lungMl.length; n++) totalMl += lungMl[n];
-  const expected = Float64Array.from(lungMl, (ml) => (predicted * ml) / totalMl);
-  const deficits = expected.map((value, n) => value - contributions[n]);
-  return { expected, deficits };
+): PatchDeficits {
+  const definition = aggregate.expected ? MODEL_DEFICIT_DEFINITION : DEFICIT_DEFINITION;
+  if (predicted === null) {
+    return { expected: null, deficits: null, definition, totalMlMinMmHg: null };
+  }
+  let expected: Float64Array;
+  let totalExpected: number;
+  if (aggregate.expected) {
+    expected = Float64Array.from(aggregate.expected);
+    totalExpected = expected.reduce((total, value) => total + value, 0);
+  } else {
+    let totalMl = 0;
+    for (let n = 0; n < lungMl.length; n++) totalMl += lungMl[n];
+    expected = Float64Array.from(lungMl, (ml) => (predicted * ml) / totalMl);
+    totalExpected = predicted;
+  }
+  const deficits = expected.map((value, n) => value - aggregate.contributions[n]);
+  return {
+    expected,
+    deficits,
+    definition,
+    totalMlMinMmHg: totalExpected - aggregate.estimate,
+  };
 }
 
 /** Returns the zone name of each patch from the card's zone table. */

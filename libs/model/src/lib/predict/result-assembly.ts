@@ -4,7 +4,12 @@ import type { PreprocessScanResult } from '@dlco/preprocess';
 
 import { scoreBaseline, wholeLungQct } from '../baseline.ts';
 import { runningPreprocessing } from '../compatibility.ts';
-import { unknownMetadataFeatures, type SubjectMetadata } from '../metadata.ts';
+import {
+  metadataFeatureValues,
+  unknownMetadataFeatures,
+  type SubjectMetadata,
+} from '../metadata.ts';
+import type { ModelCard } from '../model-card.ts';
 import type { AggregateResult, DlcoModel } from '../model.ts';
 import type { InputGridMaps } from './maps.ts';
 import type { ExplanationOutputs } from './predict-scan.ts';
@@ -18,7 +23,7 @@ import type { referenceValues } from './reference-values.ts';
 import {
   buildPatchResults,
   buildRegions,
-  DEFICIT_DEFINITION,
+  type PatchDeficits,
   type PatchValues,
 } from './regions.ts';
 import {
@@ -49,8 +54,7 @@ export interface ResultParts {
   preprocessed: PreprocessScanResult;
   aggregate: AggregateResult;
   reference: ReturnType<typeof referenceValues>;
-  expected: Float64Array | null;
-  deficits: Float64Array | null;
+  deficit: PatchDeficits;
   explanations: ExplanationOutputs;
   map: InputGridMaps;
   mapQuantity: MapQuantity;
@@ -66,8 +70,8 @@ export function assembleResult(parts: ResultParts): PredictionResult {
   const showAttention = parts.explain.includes('attention');
   const values: PatchValues = {
     contributions: aggregate.contributions,
-    expected: parts.expected,
-    deficits: parts.deficits,
+    expected: parts.deficit.expected,
+    deficits: parts.deficit.deficits,
     weights: aggregate.patchWeights,
     attentionWeights: showAttention ? aggregate.attentionWeights : null,
     occlusion: explanations.occlusion,
@@ -80,7 +84,6 @@ export function assembleResult(parts: ResultParts): PredictionResult {
         ...scoreBaseline(model.baseline, wholeLung ?? undefined, parts.subject),
       }
     : null;
-  const predicted = parts.reference.values.predicted;
   const source = preprocessed.working.source;
 
   return {
@@ -98,8 +101,8 @@ export function assembleResult(parts: ResultParts): PredictionResult {
       ...parts.reference.values,
     },
     deficit: {
-      definition: DEFICIT_DEFINITION,
-      totalMlMinMmHg: predicted === null ? null : predicted - aggregate.estimate,
+      definition: parts.deficit.definition,
+      totalMlMinMmHg: parts.deficit.totalMlMinMmHg,
     },
     regions: buildRegions(patches, card.zones, values, explanations.shapley),
     patches: buildPatchResults(patches, card.zones, values),
@@ -178,6 +181,7 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
         'model used their training mean. Update @dlco/model to the version the model was made for.',
     );
   }
+  warnings.push(...gliFeatureWarnings(parts.model.card, parts.subject));
   warnings.push(...cohortWarnings(parts.model.card.trainingCohort, parts.subject));
   warnings.push(
     ...acquisitionWarnings(parts.model.card.trainingCohort, parts.preprocessed.working.source),
@@ -189,7 +193,7 @@ function collectWarnings(parts: ResultParts, baselineMissing: string[]): string[
 function estimateWarnings(parts: ResultParts): string[] {
   const { preprocessed, aggregate, model, explain } = parts;
   const warnings: string[] = [];
-  if (parts.deficits === null) {
+  if (parts.deficit.deficits === null) {
     warnings.push(
       'Without GLI reference values there is no deficit, so map.nii.gz shows contributions.',
     );
@@ -206,7 +210,8 @@ function estimateWarnings(parts: ResultParts): string[] {
   }
   if (explain.includes('attention') && aggregate.attentionWeights === null) {
     warnings.push(
-      'The model pools additively, so it has no attention weights; contributions are shown instead.',
+      `The model uses ${model.card.aggregator.pooling} pooling, so it has no attention weights; ` +
+        'contributions are shown instead.',
     );
   }
   return warnings;
@@ -229,6 +234,22 @@ function mapWarnings(map: InputGridMaps): string[] {
     );
   }
   return warnings;
+}
+
+/** Warns when the model reads the GLI predicted DLCO but the equations do not cover the subject. */
+function gliFeatureWarnings(card: ModelCard, subject: SubjectMetadata): string[] {
+  const feature = card.normalisation.metadata.find((entry) => entry.name === 'gli_dlco_predicted');
+  if (feature === undefined || !card.normalisation.metadataUsed) return [];
+  if (!Number.isNaN(metadataFeatureValues(subject).gli_dlco_predicted)) return [];
+  const scaling =
+    card.aggregator.pooling === 'retained_fraction'
+      ? ' The estimate of retained-fraction pooling is proportional to that value.'
+      : '';
+  return [
+    'The GLI 2017 equations do not cover this subject, so the model used the training mean of ' +
+      `its gli_dlco_predicted input (${feature.mean.toFixed(2)} ml/min/mmHg) in place of the ` +
+      `subject's predicted DLCO.${scaling}`,
+  ];
 }
 
 /** Warns when the model was trained on no scan, or the subject's age lies outside its cohort. */
