@@ -1,4 +1,4 @@
-import type { PredictionResult } from '@dlco/model';
+import { DEFICIT_DEFINITION, MODEL_DEFICIT_DEFINITION, type PredictionResult } from '@dlco/model';
 import { describe, expect, it } from 'vitest';
 
 import { formatPredictionSummary } from './predict-summary.ts';
@@ -100,5 +100,30 @@ describe('formatPredictionSummary', () => {
 
   it('leaves out the Shapley note without the column', () => {
     expect(formatPredictionSummary(makeResult())).not.toContain('Shapley =');
+  });
+});
+
+describe('formatPredictionSummary deficit definition', () => {
+  function totalRow(summary: string): string[] {
+    const row = summary.split('\n').find((line) => line.startsWith('total'));
+    return row!.trim().split(/\s+/);
+  }
+
+  it('labels lung-volume shares', () => {
+    const result = makeResult();
+    result.deficit.definition = DEFICIT_DEFINITION;
+    const summary = formatPredictionSummary(result);
+    expect(summary).toContain('expected = share of predicted by lung volume');
+    expect(totalRow(summary)).toEqual(['total', '500', '20.00', '25.00', '5.00']);
+  });
+
+  it("labels the model's expectation", () => {
+    const result = makeResult();
+    result.deficit = { definition: MODEL_DEFICIT_DEFINITION, totalMlMinMmHg: 1 };
+    result.regions.push({ ...result.regions[0], zone: 'left-upper-rind' });
+    const summary = formatPredictionSummary(result);
+    expect(summary).toContain("expected = the model's healthy contribution");
+    expect(summary).not.toContain('share of predicted');
+    expect(totalRow(summary)).toEqual(['total', '1000', '20.00', '5.00', '1.00']);
   });
 });

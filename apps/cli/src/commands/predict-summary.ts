@@ -1,4 +1,4 @@
-import { RESEARCH_USE_NOTICE, type PredictionResult } from '@dlco/model';
+import { MODEL_DEFICIT_DEFINITION, RESEARCH_USE_NOTICE, type PredictionResult } from '@dlco/model';
 
 const UNIT = 'ml/min/mmHg';
 
@@ -6,11 +6,15 @@ const UNIT = 'ml/min/mmHg';
 const SHAPLEY_FOOTNOTE = [
   "Shapley = the zone's Shapley value against the healthy reference patch: how much the zone's",
   '  patches change the estimate compared with the reference patch in their place (negative =',
-  '  the zone lowers the estimate). Deficit = expected share of predicted - contribution, so a',
-  '  loss shows as a positive deficit and a negative Shapley value. Their sizes differ because the',
-  '  deficit counts every difference from the GLI reference share, not only the change against',
-  '  healthy-looking tissue.',
+  '  the zone lowers the estimate). A loss shows as a positive deficit and a negative Shapley',
+  '  value. Their sizes differ because the deficit counts every difference from the healthy',
+  '  expectation, not only the change against healthy-looking tissue.',
 ];
+
+/** Returns whether the result's expected and deficit come from the model's `expected` output. */
+function hasModelDeficits(result: PredictionResult): boolean {
+  return result.deficit.definition === MODEL_DEFICIT_DEFINITION;
+}
 
 /**
  * Formats a prediction as the readable summary `dlco predict` prints: the estimate with its
@@ -123,7 +127,7 @@ function zoneTable(result: PredictionResult): string[] {
     return row;
   });
   const total = ['total', sumOf(result, 'lungVolumeMl').toFixed(0), fixed(result.dlco.estimate)];
-  total.push(orDash(result.dlco.predicted), orDash(result.deficit.totalMlMinMmHg));
+  total.push(orDash(totalExpected(result)), orDash(result.deficit.totalMlMinMmHg));
   if (withShapley) total.push('');
 
   const table = [header, ...rows, total];
@@ -135,13 +139,30 @@ function zoneTable(result: PredictionResult): string[] {
       )
       .join('  ')
       .trimEnd();
+  const expected = hasModelDeficits(result)
+    ? "expected = the model's healthy contribution"
+    : 'expected = share of predicted by lung volume';
   const lines = [
-    `Zones (${UNIT}; deficit = expected share of predicted - contribution;`,
+    `Zones (${UNIT}; ${expected}; deficit = expected - contribution;`,
     "  Lung mL = lung inside the zone's patches on the working grid)",
     ...table.map(format),
   ];
   if (withShapley) lines.push(...SHAPLEY_FOOTNOTE);
   return lines;
+}
+
+/**
+ * Returns the expected total of the zone table: the predicted DLCO for lung-volume shares, and the
+ * sum of the zones' expected values when they come from the model, whose sum differs from it.
+ */
+function totalExpected(result: PredictionResult): number | null {
+  if (!hasModelDeficits(result)) return result.dlco.predicted;
+  let total = 0;
+  for (const region of result.regions) {
+    if (region.expectedMlMinMmHg === null) return null;
+    total += region.expectedMlMinMmHg;
+  }
+  return total;
 }
 
 /**
