@@ -113,7 +113,7 @@ describe('formatPredictionSummary deficit definition', () => {
     const result = makeResult();
     result.deficit.definition = DEFICIT_DEFINITION;
     const summary = formatPredictionSummary(result);
-    expect(summary).toContain('expected = share of predicted by lung volume');
+    expect(summary).toContain("expected = the zone's lung-volume share of predicted;");
     expect(totalRow(summary)).toEqual(['total', '500', '20.00', '25.00', '5.00']);
   });
 
@@ -122,7 +122,7 @@ describe('formatPredictionSummary deficit definition', () => {
     result.deficit = { definition: MODEL_DEFICIT_DEFINITION, totalMlMinMmHg: 1 };
     result.regions.push({ ...result.regions[0], zone: 'left-upper-rind' });
     const summary = formatPredictionSummary(result);
-    expect(summary).toContain("expected = the model's healthy contribution");
+    expect(summary).toContain("expected = the model's healthy contribution of the zone's patches;");
     expect(summary).not.toContain('share of predicted');
     expect(totalRow(summary)).toEqual(['total', '1000', '20.00', '5.00', '1.00']);
   });

@@ -140,10 +140,11 @@ function zoneTable(result: PredictionResult): string[] {
       .join('  ')
       .trimEnd();
   const expected = hasModelDeficits(result)
-    ? "expected = the model's healthy contribution"
-    : 'expected = share of predicted by lung volume';
+    ? "expected = the model's healthy contribution of the zone's patches"
+    : "expected = the zone's lung-volume share of predicted";
   const lines = [
-    `Zones (${UNIT}; ${expected}; deficit = expected - contribution;`,
+    `Zones (${UNIT}; deficit = expected - contribution;`,
+    `  ${expected};`,
     "  Lung mL = lung inside the zone's patches on the working grid)",
     ...table.map(format),
   ];
