@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any
 
@@ -131,9 +132,14 @@ class TrainConfig:
                 f"encoder_channels {self.encoder_channels} must be positive"
             )
         edges = list(self.encoder_density_edges)
-        if any(b <= a for a, b in zip(edges, edges[1:])):
+        # NaN compares false both ways, so it would pass the order check and empty bins.
+        finite = all(
+            isinstance(edge, (int, float)) and math.isfinite(edge) for edge in edges
+        )
+        if not finite or any(b <= a for a, b in zip(edges, edges[1:])):
             raise ValueError(
-                f"encoder_density_edges {edges} must increase strictly"
+                f"encoder_density_edges {edges} must be finite HU values that increase "
+                "strictly"
             )
         if len(self.hu_clip) != 2 or self.hu_clip[0] >= self.hu_clip[1]:
             raise ValueError(

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 
 import pytest
@@ -34,6 +35,10 @@ def test_config_rejects_unknown_key(tmp_path):
         ({"hu_clip": [600, -1024]}, "hu_clip \\[600, -1024\\] must be"),
         ({"patches_per_bag": 0}, "patches_per_bag must be at least 1, got 0"),
         ({"val_fraction": 0.6, "test_fraction": 0.5}, "must be in \\[0, 1\\)"),
+        ({"encoder_density_edges": [-900, -900]}, "\\[-900, -900\\] must be finite"),
+        ({"encoder_density_edges": [-700, -900]}, "\\[-700, -900\\] must be finite"),
+        ({"encoder_density_edges": [-950, math.nan]}, "\\[-950, nan\\] must be finite"),
+        ({"encoder_density_edges": ["-950"]}, "\\['-950'\\] must be finite"),
     ],
 )
 def test_config_rejects_invalid_values(overrides, message):
@@ -54,3 +59,9 @@ def test_image_only_disables_global_factor():
         TrainConfig(use_metadata=False, global_factor="hb").effective_global_factor
         == "none"
     )
+
+
+def test_density_edges_accept_increasing():
+    edges = [-950.0, -850.0, -700.0]
+    config = TrainConfig(encoder_density_features=True, encoder_density_edges=edges)
+    assert config.encoder_density_edges == edges
