@@ -49,7 +49,7 @@ from .distributed import DistributedContext, setup_distributed, teardown_distrib
 from .evaluation import evaluate, gaussian_nll, write_run_report
 from .jsonio import write_json
 from .losses import compute_loss
-from .manifest import ManifestRow
+from .manifest import METADATA_INDEX, ManifestRow
 from .metrics import regression_metrics
 from .model import DlcoModel, build_model
 from .summaries import derive_model_stats
@@ -357,6 +357,26 @@ def run_training(
         teardown_distributed(context)
 
 
+def _require_reference_values(
+    config: TrainConfig, rows: Sequence[ManifestRow]
+) -> None:
+    """Reject retained-fraction pooling with metadata when no row has a GLI value.
+
+    That pooling falls back to the training mean of ``gli_dlco_predicted``, which is 0
+    when every value is missing, so every estimate would be 0.
+    """
+    if config.pooling != "retained_fraction" or not config.use_metadata:
+        return
+    index = METADATA_INDEX["gli_dlco_predicted"]
+    if any(np.isfinite(row.metadata[index]) for row in rows):
+        return
+    raise ValueError(
+        "pooling 'retained_fraction' needs the GLI 2017 predicted DLCO, but no "
+        "training row has age, sex and height_cm inside the range of the GLI "
+        "equations; add these manifest columns or set use_metadata to false"
+    )
+
+
 def _run(
     config: TrainConfig,
     bags_dir: str,
@@ -378,6 +398,7 @@ def _run(
         skip_missing_bags=config.skip_missing_bags,
     )
     train_bags, train_rows = groups["train"]
+    _require_reference_values(config, train_rows)
     if checkpoint is not None:
         stats = checkpoint["stats"]
     else:

@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import torch
 
 from dlco_train.dataset import BagDataset, collate_bags, load_split_datasets
 from dlco_train.losses import compute_loss
+from dlco_train.manifest import gli_predicted_dlco
 from dlco_train.model import build_model
 from dlco_train.summaries import derive_model_stats
 from dlco_train.train import CHECKPOINT_LAST, load_checkpoint, main, run_training
@@ -216,7 +218,10 @@ def test_cli_reports_invalid_config(tiny_cohort, tmp_path, caplog):
         str(tmp_path),
     ]
     assert main(argv) == 2
-    assert "pooling 'max' is not one of ['additive', 'attention']" in caplog.text
+    expected = (
+        "pooling 'max' is not one of ['additive', 'attention', 'retained_fraction']"
+    )
+    assert expected in caplog.text
 
 
 def test_validate_every_skips_epochs(tiny_cohort, make_config, tmp_path):
@@ -243,3 +248,64 @@ def test_resume_accepts_checkpoint_without_new_field(
         make_config(epochs=2), *tiny_cohort, tmp_path, resume=True, device="cpu"
     )
     assert load_checkpoint(last)["epoch"] == 1
+
+
+def test_retained_fraction_initial_estimate(tiny_cohort, make_config, tmp_path):
+    # At the initial weights (a learning rate of 0 keeps them), every patch retains
+    # sigmoid(3) of its share and the perfusion term is 0, so the estimate is
+    # GLI x Cotes Hb factor x COHb factor x sigmoid(3).
+    config = make_config(
+        epochs=1,
+        learning_rate=0.0,
+        pooling="retained_fraction",
+        global_factor="hb+cohb",
+    )
+    run_training(config, *tiny_cohort, tmp_path, device="cpu")
+    with open(tiny_cohort[1], newline="") as f:
+        subjects = {row["id"]: row for row in csv.DictReader(f)}
+    with open(tmp_path / "predictions.csv", newline="") as f:
+        predictions = list(csv.DictReader(f))
+    assert len(predictions) >= 4
+    for prediction in predictions:
+        subject = subjects[prediction["id"]]
+        male = subject["sex"] == "M"
+        hb = float(subject["hb_g_dl"])
+        cohb = float(subject["cohb_percent"])
+        gli = gli_predicted_dlco(
+            float(subject["age"]), float(male), float(subject["height_cm"])
+        )
+        hb_factor = 1.7 * hb / ((10.22 if male else 9.38) + hb)
+        cohb_factor = 1.0 - 0.01 * max(cohb - 1.0, 0.0)
+        expected = gli * hb_factor * cohb_factor / (1.0 + math.exp(-3.0))
+        assert float(prediction["estimate"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_retained_fraction_trains(tiny_cohort, make_config, tmp_path):
+    config = make_config(pooling="retained_fraction", global_factor="hb+cohb+learned")
+    metrics = run_training(config, *tiny_cohort, tmp_path, device="cpu")
+    with open(tmp_path / "learning-curves.csv") as f:
+        curves = list(csv.DictReader(f))
+    assert len(curves) == 2
+    assert all(math.isfinite(float(row["train_loss"])) for row in curves)
+    assert math.isfinite(metrics["test"]["model"]["mae"])
+
+
+def test_retained_fraction_needs_gli(tiny_cohort, make_config, tmp_path):
+    bags, manifest = tiny_cohort
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["height_cm"] = ""
+    no_height = tmp_path / "manifest.csv"
+    with open(no_height, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    config = make_config(pooling="retained_fraction")
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="needs the GLI 2017 predicted DLCO"):
+        run_training(config, bags, no_height, out, device="cpu")
+    assert not any(out.iterdir())
+    # Without metadata the reference is the lung volume, so the same manifest is fine.
+    image_only = make_config(pooling="retained_fraction", use_metadata=False, epochs=1)
+    run_training(image_only, bags, no_height, tmp_path / "image-only", device="cpu")
