@@ -13,8 +13,14 @@ from dlco_train.testing import synthetic_params
 
 STATS = {
     "num_zone_codes": 7,
-    "metadata_mean": [55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0],
-    "metadata_std": [12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4, 1.0],
+    "metadata_mean": [
+        *(55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0),
+        26.0,  # gli_dlco_predicted
+    ],
+    "metadata_std": [
+        *(12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4, 1.0),
+        5.0,
+    ],
     "conductance_scale": 0.004,
     "log_variance_init": math.log(20.0),
 }

@@ -1,4 +1,7 @@
 import csv
+import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,8 +10,13 @@ from dlco_train.manifest import (
     METADATA_INDEX,
     MetadataStats,
     assign_splits,
+    encode_metadata,
+    gli_predicted_dlco,
     read_manifest,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GLI_TABLE = REPO_ROOT / "libs/reference/data/gli-2017-tlco.json"
 
 
 def write_manifest(
@@ -124,3 +132,87 @@ def test_metadata_stats_ignore_nan():
     )
     assert stats.mean.tolist() == [2.0, 0.0, 5.0]
     assert stats.std.tolist() == [1.0, 1.0, 1.0]
+
+
+def gli_median_from_table(age, sex, height_cm):
+    """GLI 2017 median exp(a0 + a1 ln h + a2 ln age + Mspline(age)), from the JSON."""
+    table = json.loads(GLI_TABLE.read_text())
+    entry = table["sexes"][sex]
+    spline = np.interp(age, table["splineAgesYears"], entry["splines"]["mSpline"])
+    a = entry["coefficients"]
+    return math.exp(
+        a["a0"] + a["a1"] * math.log(height_cm) + a["a2"] * math.log(age) + spline
+    )
+
+
+def test_gli_documented_example():
+    # libs/reference documents gliDlco({ageYears: 50, sex: 'M', heightCm: 175}) as
+    # about 28.43 ml/min/mmHg.
+    assert gli_predicted_dlco(50.0, 1.0, 175.0) == pytest.approx(28.43, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    "age, sex_male, height_cm",
+    [(60.0, 0.0, 162.0), (50.1, 1.0, 175.0), (8.3, 0.0, 128.0), (85.0, 1.0, 230.0)],
+)
+def test_gli_matches_table(age, sex_male, height_cm):
+    sex = "M" if sex_male else "F"
+    assert gli_predicted_dlco(age, sex_male, height_cm) == pytest.approx(
+        gli_median_from_table(age, sex, height_cm), rel=1e-9
+    )
+
+
+def test_gli_women_lower_than_men():
+    assert gli_predicted_dlco(50.0, 0.0, 175.0) < gli_predicted_dlco(50.0, 1.0, 175.0)
+
+
+@pytest.mark.parametrize(
+    "age, sex_male, height_cm",
+    [
+        (math.nan, 1.0, 175.0),
+        (50.0, math.nan, 175.0),
+        (50.0, 1.0, math.nan),
+        (4.9, 1.0, 120.0),
+        (85.5, 1.0, 175.0),
+        (50.0, 0.0, 89.0),
+        (50.0, 0.0, 231.0),
+        (50.0, 1.0, math.inf),
+    ],
+)
+def test_gli_missing_or_out_of_range_is_nan(age, sex_male, height_cm):
+    assert math.isnan(gli_predicted_dlco(age, sex_male, height_cm))
+
+
+def test_encode_metadata_fills_gli():
+    index = METADATA_INDEX["gli_dlco_predicted"]
+    male = encode_metadata({"age": "50", "sex": "M", "height_cm": "175"})
+    female = encode_metadata({"age": "60", "sex": "female", "height_cm": "162"})
+    assert male[index] == pytest.approx(28.43, abs=0.005)
+    assert female[index] == pytest.approx(
+        gli_median_from_table(60.0, "F", 162.0), rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"age": "50", "sex": "M"},
+        {"age": "50", "height_cm": "175"},
+        {"sex": "M", "height_cm": "175"},
+        {"age": "90", "sex": "M", "height_cm": "175"},
+    ],
+)
+def test_encode_metadata_gli_nan_without_inputs(columns):
+    vector = encode_metadata(columns)
+    assert math.isnan(vector[METADATA_INDEX["gli_dlco_predicted"]])
+
+
+def test_read_manifest_fills_gli(tiny_cohort):
+    _, manifest = tiny_cohort
+    for row in read_manifest(manifest):
+        age = row.metadata[METADATA_INDEX["age"]]
+        sex = "M" if row.metadata[METADATA_INDEX["sex_male"]] == 1.0 else "F"
+        height = row.metadata[METADATA_INDEX["height_cm"]]
+        assert row.metadata[METADATA_INDEX["gli_dlco_predicted"]] == pytest.approx(
+            gli_median_from_table(age, sex, height), rel=1e-9
+        )

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,8 +18,14 @@ from dlco_train.model import (
 M = len(METADATA_FEATURES)
 STATS = {
     "num_zone_codes": 4,
-    "metadata_mean": [50.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0],
-    "metadata_std": [10.0, 0.5, 10.0, 12.0, 4.0, 0.5, 0.5, 0.5, 15.0, 1.5, 1.0],
+    "metadata_mean": [
+        *(50.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0),
+        26.0,  # gli_dlco_predicted
+    ],
+    "metadata_std": [
+        *(10.0, 0.5, 10.0, 12.0, 4.0, 0.5, 0.5, 0.5, 15.0, 1.5, 1.0),
+        5.0,
+    ],
     "conductance_scale": 0.005,
     "log_variance_init": math.log(25.0),
 }
@@ -38,7 +45,7 @@ def random_bag(count, dim=8, seed=0):
         torch.rand(count, generator=generator) * 30 + 1,
         torch.randint(0, 4, (count,), generator=generator).to(torch.uint8),
         torch.randint(1, 3, (count,), generator=generator).to(torch.uint8),
-        torch.tensor([60.0, 1, 175, 80, 26.1, 0, 1, 0, 30, 13.5, 2.5]),
+        torch.tensor([60.0, 1, 175, 80, 26.1, 0, 1, 0, 30, 13.5, 2.5, 27.0]),
     )
 
 
@@ -94,6 +101,87 @@ def test_density_features_without_lung_are_zero():
     hu = torch.full((1, 8, 8, 8), -1000.0)
     features = lung_density_features(hu, hu / 1000, torch.zeros(1, 8, 8, 8))
     assert torch.equal(features, torch.zeros(1, 3))
+
+
+def scaled_hu(hu):
+    return (hu.clamp(-1024, 600) + 1024) * (2 / 1624) - 1
+
+
+EDGES = (-950.0, -850.0, -700.0)
+
+
+def test_density_histogram_hand_counts():
+    # 4^3 patch whose first two slices (32 voxels) are lung. A value on an edge belongs
+    # to the bin above it.
+    hu = torch.full((1, 4, 4, 4), -980.0)  # outside the lung: must not count
+    hu[0, 0] = -1000.0  # 16 voxels below -950
+    hu[0, 1, 0:2] = -950.0  # 8 voxels in [-950, -850)
+    hu[0, 1, 2] = -850.0  # 4 voxels in [-850, -700)
+    hu[0, 1, 3] = -700.0  # 4 voxels at or above -700
+    lung = torch.zeros(1, 4, 4, 4)
+    lung[0, :2] = 1.0
+    features = lung_density_features(hu, scaled_hu(hu), lung, EDGES)
+    features = features / DENSITY_FEATURE_GAIN
+    assert features.shape == (1, 5)
+    # Mean lung HU (16 x -1000 + 8 x -950 + 4 x -850 + 4 x -700) / 32 = -931.25.
+    assert features[0, 0].item() == pytest.approx((-931.25 + 1024) * 2 / 1624 - 1)
+    assert features[0, 1].item() == pytest.approx(0.5)
+    assert features[0, 2].item() == pytest.approx(0.25)
+    assert features[0, 3].item() == pytest.approx(0.125)
+    assert features[0, 4].item() == pytest.approx(0.125)
+
+
+def test_density_histogram_shares_sum_to_one():
+    generator = torch.Generator().manual_seed(4)
+    hu = torch.randint(-1100, 300, (5, 8, 8, 8), generator=generator).float()
+    hu[:, 0, 0, :4] = torch.tensor(EDGES + (-1024.0,))  # values on the edges
+    lung = (torch.rand(5, 8, 8, 8, generator=generator) > 0.4).float()
+    lung[:, 0, 0, :4] = 1.0
+    features = lung_density_features(hu, scaled_hu(hu), lung, EDGES)
+    shares = features[:, 1:] / DENSITY_FEATURE_GAIN
+    np.testing.assert_allclose(shares.sum(dim=1).numpy(), 1.0, rtol=1e-6)
+    bins = np.digitize(hu.numpy(), EDGES)  # bin k contains e_k <= hu < e_k+1
+    lung_np = lung.numpy().astype(bool)
+    for patch in range(5):
+        counts = np.bincount(bins[patch][lung_np[patch]], minlength=4)
+        np.testing.assert_allclose(
+            shares[patch].numpy(), counts / lung_np[patch].sum(), rtol=1e-6
+        )
+
+
+def test_density_histogram_without_lung_is_zero():
+    hu = torch.full((2, 8, 8, 8), -900.0)
+    lung = torch.zeros(2, 8, 8, 8)
+    lung[1, :2] = 1.0
+    features = lung_density_features(hu, scaled_hu(hu), lung, EDGES)
+    assert torch.equal(features[0], torch.zeros(5))
+    assert features[1, 2].item() == pytest.approx(DENSITY_FEATURE_GAIN)
+
+
+def test_encoder_density_feature_count():
+    def project_inputs(**overrides):
+        model = make_model(encoder_density_features=True, **overrides)
+        return model.encoder.project.in_features
+
+    assert make_model().encoder.project.in_features == 8
+    assert project_inputs() == 8 + 3
+    assert project_inputs(encoder_density_edges=list(EDGES)) == 8 + 5
+
+
+def test_histogram_separates_equal_mean_patches():
+    # Uniform -800 HU against half -830, half -770: same mean, no LAA-950 or HAA voxels,
+    # so only a bin edge at -800 separates them.
+    hu = torch.full((2, 8, 8, 8), -800.0)
+    hu[1, :4] = -830.0
+    hu[1, 4:] = -770.0
+    lung = torch.ones(2, 8, 8, 8)
+    default = lung_density_features(hu, scaled_hu(hu), lung)
+    histogram = lung_density_features(hu, scaled_hu(hu), lung, (-850.0, -800.0))
+    assert default.shape == (2, 3)
+    torch.testing.assert_close(default[0], default[1])
+    shares = histogram[:, 1:] / DENSITY_FEATURE_GAIN
+    np.testing.assert_allclose(shares[0].numpy(), [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(shares[1].numpy(), [0.0, 0.5, 0.5])
 
 
 def test_encoder_density_features_see_uniform_density():
