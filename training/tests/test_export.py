@@ -11,7 +11,12 @@ import torch
 
 from dlco_train.bags import NO_DATA_HU, preprocess_params_hash, read_bag
 from dlco_train.config import TrainConfig
-from dlco_train.export import AGGREGATOR_OUTPUTS, export_model, export_onnx
+from dlco_train.export import (
+    AGGREGATOR_OUTPUTS,
+    aggregator_outputs,
+    export_model,
+    export_onnx,
+)
 from dlco_train.export import main as export_main
 from dlco_train.manifest import METADATA_FEATURES
 from dlco_train.model import build_model
@@ -21,6 +26,17 @@ ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-4
 M = len(METADATA_FEATURES)
+# Written out here, not taken from dlco_train.export, so a renamed output fails a test.
+RETAINED_FRACTION_OUTPUTS = [
+    "dlco",
+    "sigma",
+    "contributions",
+    "patch_weights",
+    "conductance_per_ml",
+    "global_factor",
+    "expected",
+    "retained_fraction",
+]
 
 
 def session(path):
@@ -31,8 +47,14 @@ def checkpoint_for(config, patch_size, seed=0, zones=None):
     """Build an untrained checkpoint with random weights for export tests."""
     stats = {
         "num_zone_codes": 7,
-        "metadata_mean": [55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0],
-        "metadata_std": [12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4, 1.0],
+        "metadata_mean": [
+            *(55.0, 0.5, 170.0, 75.0, 25.0, 0.3, 0.4, 0.3, 20.0, 14.0, 2.0),
+            26.0,  # gli_dlco_predicted
+        ],
+        "metadata_std": [
+            *(12.0, 0.5, 9.0, 13.0, 4.0, 0.5, 0.5, 0.5, 18.0, 1.4, 1.0),
+            5.0,
+        ],
         "conductance_scale": 0.004,
         "log_variance_init": math.log(20.0),
     }
@@ -64,10 +86,15 @@ def checkpoint_for(config, patch_size, seed=0, zones=None):
 
 
 def compare_bag(checkpoint, out_dir, hu, mask, lung_ml, zone, side, metadata):
-    """Run one bag through PyTorch and ONNX Runtime and return the max abs differences."""
+    """Run one bag through PyTorch and ONNX Runtime and return the max abs differences.
+
+    Every output of the pooling is compared, ``expected`` and ``retained_fraction``
+    included for retained-fraction pooling.
+    """
     from dlco_train.train import model_from_checkpoint
 
     model, _ = model_from_checkpoint(checkpoint)
+    names = aggregator_outputs(checkpoint["config"]["pooling"])
     encoder = session(out_dir / "encoder.onnx")
     aggregator = session(out_dir / "aggregator.onnx")
     onnx_embeddings = encoder.run(None, {"hu": hu, "mask": mask})[0]
@@ -79,9 +106,7 @@ def compare_bag(checkpoint, out_dir, hu, mask, lung_ml, zone, side, metadata):
         "metadata": metadata,
     }
     feeds = {i.name: feeds[i.name] for i in aggregator.get_inputs()}
-    onnx_outputs = dict(
-        zip(AGGREGATOR_OUTPUTS, aggregator.run(list(AGGREGATOR_OUTPUTS), feeds))
-    )
+    onnx_outputs = dict(zip(names, aggregator.run(list(names), feeds)))
     with torch.no_grad():
         embeddings = model.encoder(torch.from_numpy(hu), torch.from_numpy(mask))
         torch_outputs = model.aggregator(
@@ -94,26 +119,34 @@ def compare_bag(checkpoint, out_dir, hu, mask, lung_ml, zone, side, metadata):
     differences = {
         "embedding": float(np.abs(onnx_embeddings - embeddings.numpy()).max())
     }
-    for name in AGGREGATOR_OUTPUTS:
+    for name in names:
         differences[name] = float(
             np.abs(onnx_outputs[name] - torch_outputs[name].numpy()).max()
         )
     return differences, onnx_outputs
 
 
-@pytest.mark.parametrize("pooling", ["additive", "attention"])
+@pytest.mark.parametrize(
+    "pooling, global_factor",
+    [
+        ("additive", "hb+learned"),
+        ("attention", "hb+learned"),
+        ("retained_fraction", "hb+cohb+learned"),
+    ],
+)
 @pytest.mark.parametrize("patch_count", [1, 37])
-@pytest.mark.parametrize("density_features", [False, True])
+@pytest.mark.parametrize("density", ["none", "shares", "histogram"])
 def test_onnx_matches_pytorch_on_random_bags(
-    tmp_path, pooling, patch_count, density_features
+    tmp_path, pooling, global_factor, patch_count, density
 ):
     config = TrainConfig(
         pooling=pooling,
-        global_factor="hb+learned",
+        global_factor=global_factor,
         encoder_channels=[8, 16, 32],
         embedding_dim=32,
         hidden_dim=32,
-        encoder_density_features=density_features,
+        encoder_density_features=density != "none",
+        encoder_density_edges=[-950, -850, -700] if density == "histogram" else [],
     )
     checkpoint = checkpoint_for(config, patch_size=16)
     export_onnx(checkpoint, str(tmp_path))
@@ -125,7 +158,7 @@ def test_onnx_matches_pytorch_on_random_bags(
     zone = rng.integers(0, 7, patch_count).astype(np.uint8)
     side = rng.integers(1, 3, patch_count).astype(np.uint8)
     metadata = np.array(
-        [63, 1, 172, 81, 27.4, 0, 1, 0, 35, np.nan, 3.0], dtype=np.float32
+        [63, 1, 172, 81, 27.4, 0, 1, 0, 35, np.nan, 3.0, 26.1], dtype=np.float32
     )
     differences, outputs = compare_bag(
         checkpoint, tmp_path, hu, mask, lung_ml, zone, side, metadata
@@ -134,6 +167,19 @@ def test_onnx_matches_pytorch_on_random_bags(
         assert difference <= TOLERANCE, f"{name} differs by {difference}"
     assert outputs["contributions"].shape == (patch_count,)
     assert outputs["contributions"].sum() == pytest.approx(outputs["dlco"][0], rel=1e-5)
+    if pooling == "retained_fraction":
+        graph = session(tmp_path / "aggregator.onnx")
+        names = [output.name for output in graph.get_outputs()]
+        assert names == RETAINED_FRACTION_OUTPUTS
+        np.testing.assert_allclose(
+            outputs["contributions"],
+            outputs["expected"] * outputs["retained_fraction"],
+            rtol=1e-5,
+        )
+        # GLI value 26.1 times the global factor, from the ONNX graph alone.
+        assert outputs["expected"].sum() == pytest.approx(
+            26.1 * outputs["global_factor"][0], rel=1e-5
+        )
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +258,9 @@ def test_exported_model_scores_cohort_bag(exported, tiny_cohort):
     from dlco_train.train import load_checkpoint
 
     checkpoint = load_checkpoint(root / "run" / "checkpoint-best.pt")
-    metadata = np.array([50, 1, 170, 70, 24.2, 1, 0, 0, 0, 14.6, 1.0], dtype=np.float32)
+    metadata = np.array(
+        [50, 1, 170, 70, 24.2, 1, 0, 0, 0, 14.6, 1.0, 27.3], dtype=np.float32
+    )
     differences, _ = compare_bag(
         checkpoint,
         root / "model",
@@ -224,6 +272,92 @@ def test_exported_model_scores_cohort_bag(exported, tiny_cohort):
         metadata,
     )
     assert max(differences.values()) <= TOLERANCE, differences
+
+
+@pytest.fixture(scope="module")
+def exported_retained(tiny_cohort, make_config, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export-retained")
+    config = make_config(
+        epochs=1,
+        pooling="retained_fraction",
+        global_factor="hb+cohb+learned",
+        encoder_density_features=True,
+        encoder_density_edges=[-950.0, -850.0, -700.0],
+    )
+    run_training(config, *tiny_cohort, root / "run", device="cpu")
+    card = export_model(
+        root / "run" / "checkpoint-best.pt", root / "model", model_version="test"
+    )
+    return root, card
+
+
+def test_retained_fraction_card_outputs(exported_retained):
+    root, card = exported_retained
+    aggregator = card["aggregator"]
+    assert aggregator["pooling"] == "retained_fraction"
+    assert aggregator["globalFactor"] == "hb+cohb+learned"
+    outputs = {entry["name"]: entry for entry in aggregator["outputs"]}
+    assert list(outputs) == RETAINED_FRACTION_OUTPUTS
+    assert outputs["expected"]["unit"] == "ml/min/mmHg"
+    assert outputs["expected"]["shape"] == ["N"]
+    assert outputs["retained_fraction"]["shape"] == ["N"]
+    assert "sum(expected)" in aggregator["additivity"]
+    graph = session(root / "model" / "aggregator.onnx")
+    names = [output.name for output in graph.get_outputs()]
+    assert names == RETAINED_FRACTION_OUTPUTS
+    metadata_names = [entry["name"] for entry in card["normalisation"]["metadata"]]
+    assert metadata_names[-1] == "gli_dlco_predicted"
+
+
+def test_retained_fraction_export_scores_cohort_bag(exported_retained, tiny_cohort):
+    root, card = exported_retained
+    bags_dir, manifest = tiny_cohort
+    from dlco_train.manifest import read_manifest
+    from dlco_train.train import load_checkpoint
+
+    row = read_manifest(manifest)[0]
+    bag = read_bag(
+        os.path.join(bags_dir, row.scan_id), expected_hash=card["preprocessingHash"]
+    )
+    checkpoint = load_checkpoint(root / "run" / "checkpoint-best.pt")
+    metadata = row.metadata.astype(np.float32)
+    differences, outputs = compare_bag(
+        checkpoint,
+        root / "model",
+        np.array(bag.hu),
+        np.array(bag.mask),
+        bag.lung_ml,
+        bag.zone,
+        bag.side,
+        metadata,
+    )
+    assert max(differences.values()) <= TOLERANCE, differences
+    assert set(differences) >= {"expected", "retained_fraction"}
+    assert np.all(outputs["retained_fraction"] > 0)
+    assert np.all(outputs["retained_fraction"] < 1)
+    gli = float(metadata[-1])
+    assert outputs["expected"].sum() == pytest.approx(
+        gli * outputs["global_factor"][0], rel=1e-5
+    )
+
+    # Outside the GLI range serving passes NaN, and both graphs use the training mean.
+    metadata[-1] = np.nan
+    differences, outputs = compare_bag(
+        checkpoint,
+        root / "model",
+        np.array(bag.hu),
+        np.array(bag.mask),
+        bag.lung_ml,
+        bag.zone,
+        bag.side,
+        metadata,
+    )
+    assert max(differences.values()) <= TOLERANCE, differences
+    gli_mean = card["normalisation"]["metadata"][-1]["mean"]
+    assert gli_mean > 10
+    assert outputs["expected"].sum() == pytest.approx(
+        gli_mean * outputs["global_factor"][0], rel=1e-5
+    )
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -255,15 +389,19 @@ def real_bag(tmp_path_factory):
     return str(out / "cip")
 
 
-def test_onnx_matches_pytorch_on_real_bag(tmp_path, real_bag):
+@pytest.mark.parametrize(
+    "pooling, global_factor",
+    [("additive", "hb+learned"), ("retained_fraction", "hb+cohb+learned")],
+)
+def test_onnx_matches_pytorch_on_real_bag(tmp_path, real_bag, pooling, global_factor):
     bag = read_bag(real_bag)
-    config = TrainConfig(global_factor="hb+learned")
+    config = TrainConfig(pooling=pooling, global_factor=global_factor)
     zones = bag.meta.get("zones", {})
     checkpoint = checkpoint_for(config, patch_size=bag.patch_size, zones=zones)
     checkpoint["preprocessing"]["parameters"] = bag.preprocessing
     export_onnx(checkpoint, str(tmp_path))
     metadata = np.array(
-        [58, 0, 165, 70, 25.7, 0, 1, 0, 20, 13.1, np.nan], dtype=np.float32
+        [58, 0, 165, 70, 25.7, 0, 1, 0, 20, 13.1, np.nan, 21.0], dtype=np.float32
     )
     differences, outputs = compare_bag(
         checkpoint,
