@@ -214,7 +214,11 @@ describe('viewer page', () => {
     const lungMl = regions.reduce((sum, region) => sum + (region.lungVolumeMl as number), 0);
     expectShown(total[1]!, lungMl, 0, 'total lung mL');
     expectShown(total[2]!, job.result.dlco.estimate, 2, 'total contribution');
-    expectShown(total[3]!, job.result.dlco.predicted, 2, 'total expected');
+    const expectedSum = regions.reduce(
+      (sum, region) => sum + (region.expectedMlMinMmHg as number),
+      0,
+    );
+    expectShown(total[3]!, expectedSum, 2, 'total expected');
     expectShown(total[4]!, job.result.deficit.totalMlMinMmHg, 2, 'total deficit');
   });
 

@@ -176,11 +176,24 @@ function showResult(result) {
     'total',
     formatNumber(lungMl, 0),
     formatNumber(dlco.estimate, 2),
-    formatNumber(dlco.predicted, 2),
+    formatNumber(totalExpected(result.regions), 2),
     formatNumber(result.deficit.totalMlMinMmHg, 2),
   ]);
   element('zones').tFoot.replaceChildren(total);
   element('result').hidden = false;
+}
+
+/**
+ * Sums the zones' expected values: the predicted DLCO for lung-volume shares, or the model's own
+ * expectation, which differs from it. Returns null when the result has no expected values.
+ */
+function totalExpected(regions) {
+  let total = 0;
+  for (const region of regions) {
+    if (region.expectedMlMinMmHg === null) return null;
+    total += region.expectedMlMinMmHg;
+  }
+  return total;
 }
 
 function listItem(text) {
