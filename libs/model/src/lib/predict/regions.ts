@@ -20,12 +20,13 @@ export const DEFICIT_DEFINITION =
  * outputs each patch's healthy contribution (`expected`, retained-fraction pooling).
  */
 export const MODEL_DEFICIT_DEFINITION =
-  "expected = the model's own healthy contribution of the patch (aggregator output expected: GLI " +
-  "predicted DLCO at standard Hb x the model's global factor x the patch's perfusion-weighted " +
-  'share of patch lung volume), summed over the patches of a zone; deficit = expected - ' +
-  'contribution, in ml/min/mmHg. Deficits sum to the sum of expected - estimate, which differs ' +
-  "from predicted - estimate by the model's global factor. A positive deficit means the region " +
-  'retains less than the whole of its healthy contribution.';
+  'expected = the contribution the patch would make if healthy, as the model outputs it ' +
+  '(aggregator output expected), summed over the patches of a zone. For a retained-fraction ' +
+  "model with metadata it is the GLI predicted DLCO at standard Hb x the model's global factor x " +
+  "the patch's perfusion-weighted share of patch lung volume. deficit = expected - contribution, " +
+  'in ml/min/mmHg. Deficits sum to the sum of expected - estimate, not to predicted - estimate, ' +
+  'because the global factor scales the expectation. A positive deficit means the region ' +
+  'retains less than its healthy contribution.';
 
 /** Healthy expectation and deficit per patch, with the definition `result.json` states. */
 export interface PatchDeficits {
