@@ -365,7 +365,16 @@ def _gli_table(path: str | None) -> GliDlcoTable:
 def _render_subject(
     specs: list[ScanSpec], config: CohortConfig, out_dir: str, gli_path: str | None
 ) -> list[dict[str, object]]:
-    """Render and write all scans of one subject; return their manifest rows."""
+    """Render and write all scans of one subject; return their manifest rows.
+
+    Each scan's row is also written to ``rows/<id>.json`` after its files, so a run that
+    stops part way keeps the finished subjects: when every scan of the subject has a row
+    with the planned subject, split and profile, the scans are not rendered again.
+    """
+    kept = _finished_rows(Path(out_dir), specs)
+    if kept is not None:
+        logger.info("Kept %s from an earlier run", ", ".join(s.scan_id for s in specs))
+        return kept
     subject = specs[0].subject
     predicted = _gli_table(gli_path).predicted_dlco(
         subject.age_years, subject.sex, subject.height_cm
@@ -388,7 +397,9 @@ def _render_subject(
                 model = SubjectModel(subject)
             result = render_scan(model, PROFILES[spec.profile], predicted, rng)
             shift = spec.profile in config.test_profiles
-        rows.append(_write_scan(Path(out_dir), spec, result, shift))
+        row = _write_scan(Path(out_dir), spec, result, shift)
+        _write_row(Path(out_dir), row)
+        rows.append(row)
         logger.info(
             "Wrote %s (%s, %s): DLCO %.2f of predicted %.2f ml/min/mmHg",
             spec.scan_id,
@@ -397,6 +408,37 @@ def _render_subject(
             result.dlco.measured,
             predicted,
         )
+    return rows
+
+
+def _row_path(out_dir: Path, scan_id: str) -> Path:
+    return out_dir / "rows" / f"{scan_id}.json"
+
+
+def _write_row(out_dir: Path, row: dict[str, object]) -> None:
+    path = _row_path(out_dir, str(row["id"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(row), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _finished_rows(out_dir: Path, specs: list[ScanSpec]) -> list[dict] | None:
+    """Return the rows of an earlier run if every scan of the subject is finished."""
+    rows = []
+    for spec in specs:
+        path = _row_path(out_dir, spec.scan_id)
+        if not path.is_file():
+            return None
+        row = json.loads(path.read_text(encoding="utf-8"))
+        planned = (spec.subject.subject_id, spec.split)
+        if (row.get("subject_id"), row.get("split")) != planned:
+            return None
+        if spec.profile is not None and row.get("scanner_profile") != spec.profile:
+            return None
+        if not (out_dir / str(row["path"])).is_file():
+            return None
+        rows.append(row)
     return rows
 
 
