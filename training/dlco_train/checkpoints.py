@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from .config import TrainConfig
+from .manifest import METADATA_FEATURES
 from .model import DlcoModel, build_model
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[DlcoModel, TrainConfig]:
     """Rebuild the model of a checkpoint in evaluation mode."""
     config = TrainConfig.from_dict(checkpoint["config"])
+    _require_current_metadata(checkpoint["stats"])
     model = build_model(config, checkpoint["stats"])
     model.load_state_dict(checkpoint["model"])
     return model.eval(), config
+
+
+def _require_current_metadata(stats: dict[str, Any]) -> None:
+    """Reject a checkpoint whose metadata vector differs from ``METADATA_FEATURES``."""
+    current = [name for name, _ in METADATA_FEATURES]
+    saved = stats.get("metadata_features", current)
+    if list(saved) != current:
+        raise ValueError(
+            f"the checkpoint was trained on {len(saved)} metadata features {list(saved)}, "
+            f"but this dlco_train builds {len(current)}: {current}; retrain it, or load "
+            "it with the dlco_train version that wrote it"
+        )
 
 
 def resolve_resume(

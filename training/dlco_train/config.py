@@ -141,6 +141,11 @@ class TrainConfig:
                 f"encoder_density_edges {edges} must be finite HU values that increase "
                 "strictly"
             )
+        if edges and not self.encoder_density_features:
+            raise ValueError(
+                f"encoder_density_edges {edges} needs encoder_density_features true; "
+                "set it, or remove the edges"
+            )
         if len(self.hu_clip) != 2 or self.hu_clip[0] >= self.hu_clip[1]:
             raise ValueError(
                 f"hu_clip {self.hu_clip} must be [low, high] with low < high"

@@ -149,7 +149,9 @@ _ADDITIVITY = {
     ),
     "retained_fraction": (
         "contributions[n] = expected[n] * retained_fraction[n] and dlco = "
-        "sum(contributions); sum(expected) = GLI predicted DLCO x global_factor"
+        "sum(contributions); sum(expected) = reference x global_factor, where the "
+        "reference is the GLI predicted DLCO (its training mean when missing), or "
+        "conductance scale x lung volume for a model without metadata"
     ),
 }
 

@@ -39,6 +39,7 @@ def test_config_rejects_unknown_key(tmp_path):
         ({"encoder_density_edges": [-700, -900]}, "\\[-700, -900\\] must be finite"),
         ({"encoder_density_edges": [-950, math.nan]}, "\\[-950, nan\\] must be finite"),
         ({"encoder_density_edges": ["-950"]}, "\\['-950'\\] must be finite"),
+        ({"encoder_density_edges": [-950]}, "needs encoder_density_features true"),
     ],
 )
 def test_config_rejects_invalid_values(overrides, message):

@@ -452,3 +452,19 @@ def test_card_records_exported_epoch(exported):
     _, card = exported
     assert card["training"]["exportedEpoch"] == 0
     assert card["training"]["metricsEpoch"] == 0
+
+
+def test_checkpoint_with_other_metadata_features_is_rejected_by_name():
+    from dlco_train.checkpoints import model_from_checkpoint
+    from dlco_train.manifest import METADATA_FEATURES
+
+    older = [name for name, _ in METADATA_FEATURES][:-1]
+    checkpoint = {
+        "config": TrainConfig().to_dict(),
+        "stats": {"metadata_features": older},
+        "model": {},
+    }
+    with pytest.raises(ValueError, match="trained on 11 metadata features") as error:
+        model_from_checkpoint(checkpoint)
+    assert "gli_dlco_predicted" in str(error.value)
+    assert "retrain it" in str(error.value)

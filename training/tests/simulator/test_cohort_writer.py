@@ -177,6 +177,45 @@ def test_cli_is_deterministic_across_workers(cli_cohorts):
             assert np.array_equal(a, b)
 
 
+def test_rerun_keeps_finished_subjects_and_renders_the_rest(tmp_path):
+    patch = pytest.MonkeyPatch()
+    patch.setitem(scanner.PROFILES, COARSE_PROFILE.name, COARSE_PROFILE)
+    try:
+        _run_cli(tmp_path, 1)
+        first = (tmp_path / "manifest.csv").read_bytes()
+        rows = _read_manifest(tmp_path)
+        kept, removed = rows[0], rows[1]
+        kept_ct = tmp_path / kept["path"]
+        kept_mtime = kept_ct.stat().st_mtime_ns
+        # A run stopped before the second subject finished leaves no row for it.
+        (tmp_path / "rows" / f"{removed['id']}.json").unlink()
+        (tmp_path / removed["path"]).unlink()
+        (tmp_path / "manifest.csv").unlink()
+        _run_cli(tmp_path, 1)
+    finally:
+        patch.undo()
+    assert (tmp_path / "manifest.csv").read_bytes() == first
+    assert kept_ct.stat().st_mtime_ns == kept_mtime
+    assert (tmp_path / removed["path"]).is_file()
+
+
+def test_rerun_renders_again_when_the_plan_changed(tmp_path):
+    patch = pytest.MonkeyPatch()
+    patch.setitem(scanner.PROFILES, COARSE_PROFILE.name, COARSE_PROFILE)
+    try:
+        _run_cli(tmp_path, 1)
+        row_path = tmp_path / "rows" / f"{_read_manifest(tmp_path)[0]['id']}.json"
+        row = json.loads(row_path.read_text())
+        # The split is part of the plan; a row from another plan must not be reused.
+        row["split"] = "elsewhere"
+        row_path.write_text(json.dumps(row))
+        _run_cli(tmp_path, 1)
+    finally:
+        patch.undo()
+    assert json.loads(row_path.read_text())["split"] != "elsewhere"
+    assert "elsewhere" not in (tmp_path / "manifest.csv").read_text()
+
+
 def test_cli_rejects_unknown_phenotype(tmp_path, caplog):
     argv = ["--out", str(tmp_path), "--n", "1", "--phenotype-mix", "asthma=1"]
     assert main(argv) == 2
