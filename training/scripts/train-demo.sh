@@ -17,7 +17,7 @@ TRAINING_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 REPO_ROOT="$(cd "$TRAINING_DIR/.." && pwd)"
 
 SEED=7
-SUBJECTS=150
+SUBJECTS=400
 WORK_DIR="$REPO_ROOT/tmp/demo-train"
 OUT_DIR="$REPO_ROOT/models/demo"
 JOBS=2
