@@ -178,6 +178,19 @@ describe('loadModel', () => {
     expect(error.message).toContain("'expected'");
   });
 
+  it('EXPECTED FAILURE - graph without expected output', async () => {
+    // The additive fixture's graph has no `expected` output, whatever its card states.
+    const dir = await editedCopy((card) => {
+      const aggregator = card.aggregator as { pooling: string; outputs: { name: string }[] };
+      aggregator.pooling = 'retained_fraction';
+      aggregator.outputs.push({ ...aggregator.outputs[0], name: 'expected' });
+    });
+    const error = await expectModelError(loadModel(dir), 'MODEL_INCOMPATIBLE');
+    expect(error.message).toContain('aggregator.onnx');
+    expect(error.message).toContain("'expected'");
+    expect(error.message).toContain('Export the model again');
+  });
+
   it('EXPECTED FAILURE - missing folder', async () => {
     await expectModelError(loadModel(join(TINY_MODEL_DIR, 'nope')), 'MODEL_NOT_FOUND');
   });

@@ -77,6 +77,12 @@ async function readModel(
   const referencePatchHu = await readReferencePatch(dir, card);
   const baseline = await readBaseline(dir, card);
   const { encoder, aggregator, provider } = await createSessions(dir, card, options, logger);
+  try {
+    requirePoolingOutputs(card, aggregator.outputNames, dir);
+  } catch (error) {
+    await Promise.all([encoder.release(), aggregator.release()]);
+    throw error;
+  }
   logger.info(
     {
       modelId: card.modelId,
@@ -97,6 +103,21 @@ async function readModel(
     intervalZ: z,
     onRelease: () => loadedModels.delete(dir),
   });
+}
+
+/**
+ * Checks that the aggregator graph has the outputs its pooling needs, so a card that does not
+ * match its graph fails at load time instead of after every patch is encoded.
+ */
+function requirePoolingOutputs(card: ModelCard, outputNames: readonly string[], dir: string): void {
+  if (card.aggregator.pooling !== 'retained_fraction' || outputNames.includes('expected')) return;
+  throw new ModelError(
+    'MODEL_INCOMPATIBLE',
+    `${join(dir, card.files.aggregator)} has the outputs ${outputNames.join(', ')}, but its card ` +
+      "states retained_fraction pooling, whose deficits need the output 'expected'. Export the " +
+      'model again with dlco_train so that the card and the graph match.',
+    { field: 'aggregator.outputs', received: [...outputNames], required: 'expected' },
+  );
 }
 
 async function createSessions(
