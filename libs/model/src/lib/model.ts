@@ -69,7 +69,10 @@ export interface AggregateResult {
    * is `expected` times `retainedFraction`.
    */
   contributions: Float32Array;
-  /** Contribution shares (additive) or attention weights (attention); they sum to 1. */
+  /**
+   * Contribution shares (additive and retained-fraction pooling) or attention weights (attention
+   * pooling); they sum to 1.
+   */
   patchWeights: Float32Array;
   /** Attention weights when the graph pools by attention, else null. */
   attentionWeights: Float32Array | null;
