@@ -40,8 +40,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "image_metadata_input": (
         {"use_metadata": True, "aux_loss_weights": {}},
-        "patches plus age, sex, height, weight, BMI, smoking, pack-years, Hb and COHb "
-        "as input",
+        "patches plus age, sex, height, weight, BMI, smoking, pack-years, Hb, COHb and "
+        "the GLI predicted DLCO as input",
     ),
     "image_metadata_aux": (
         {

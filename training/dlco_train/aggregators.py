@@ -1,4 +1,4 @@
-"""Bag aggregators: additive patch contributions or gated attention MIL pooling.
+"""Bag aggregators: additive contributions, gated attention MIL or retained fractions.
 
 What is additive (``AdditiveAggregator``, the default): patch n contributes
 ``c_n = f * lung_ml_n * g_n`` ml/min/mmHg, where ``g_n`` > 0 is the conductance per mL of
@@ -94,7 +94,7 @@ def cohb_factor(metadata: torch.Tensor) -> torch.Tensor:
 
 
 class _AggregatorBase(nn.Module):
-    """Inputs, metadata handling and the global factor shared by both aggregators."""
+    """Inputs, metadata handling and the global factor shared by every aggregator."""
 
     def __init__(
         self,

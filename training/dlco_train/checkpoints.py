@@ -90,6 +90,7 @@ def resolve_resume(
             "or choose another --out folder"
         )
     checkpoint = load_checkpoint(last)
+    _require_current_metadata(checkpoint["stats"])
     # A field added to TrainConfig after the checkpoint was saved counts as its default.
     saved = {**TrainConfig().to_dict(), **checkpoint["config"]}
     current = config.to_dict()

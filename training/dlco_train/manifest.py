@@ -194,10 +194,12 @@ def gli_predicted_dlco(age: float, sex_male: float, height_cm: float) -> float:
     """
     if not all(math.isfinite(value) for value in (age, sex_male, height_cm)):
         return math.nan
-    try:
-        return _gli_table().predicted_dlco(age, "M" if sex_male >= 0.5 else "F", height_cm)
-    except ValueError:
+    table = _gli_table()
+    low_age, high_age = table.age_range_years
+    low_height, high_height = table.height_range_cm
+    if not (low_age <= age <= high_age and low_height <= height_cm <= high_height):
         return math.nan
+    return table.predicted_dlco(age, "M" if sex_male >= 0.5 else "F", height_cm)
 
 
 @functools.lru_cache(maxsize=1)

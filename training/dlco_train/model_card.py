@@ -53,12 +53,39 @@ LIMITATIONS = [
     "The prediction interval assumes Gaussian errors and is calibrated only as reported "
     "in the card's metrics (coverage95 on held-out scans), which result.json copies to "
     "model.heldOutMetrics.",
-    "Contributions are model attributions: for additive pooling they are each patch's "
-    "share of the estimate, which is not a measured regional DLCO.",
+    "Contributions are model attributions: each patch's share of the estimate (or, for "
+    "attention pooling, an attention share), which is not a measured regional DLCO.",
     "Occlusion with the reference patch measures model sensitivity, not causation.",
-    "Carboxyhaemoglobin (COHb) enters only as a learned metadata input when the manifest "
-    "has cohb_percent; no fixed physiological COHb correction is applied.",
 ]
+
+
+def limitations(config: TrainConfig) -> list[str]:
+    """Return the card's limitations, with the sentences that depend on the config."""
+    notes = list(LIMITATIONS)
+    terms = config.global_factor_terms
+    if "cohb" in terms:
+        notes.append(
+            "Carboxyhaemoglobin (COHb) is corrected with a fixed 1 % of DLCO per "
+            "percentage point above 1 %; a missing COHb gets no correction."
+        )
+    else:
+        notes.append(
+            "Carboxyhaemoglobin (COHb) enters only as a learned metadata input when the "
+            "manifest has cohb_percent; no fixed physiological COHb correction is applied."
+        )
+    if config.pooling == "retained_fraction":
+        notes.append(
+            "The healthy expectation is the GLI 2017 predicted DLCO times the global "
+            "factor. Outside the GLI age and height range the training mean replaces the "
+            "GLI value, so the estimate is not anchored to the subject."
+        )
+        if "learned" in terms:
+            notes.append(
+                "The learned factor reads all metadata, smoking and pack-years included, "
+                "so part of a smoker's loss can sit in the expectation rather than in the "
+                "patch deficits."
+            )
+    return notes
 
 
 _INPUT_SPECS = {
@@ -280,7 +307,7 @@ def build_model_card(
             "metricsEpoch": None if metrics is None else metrics.get("bestEpoch"),
         },
         "intendedUse": INTENDED_USE,
-        "limitations": LIMITATIONS,
+        "limitations": limitations(config),
     }
 
 

@@ -87,10 +87,24 @@ end_stage
 
 start_stage simulate
 if [ -f "$COHORT_DIR/manifest.csv" ]; then
+  # A cohort of another size or seed would train a model that training-run.json misdescribes.
+  "$PYTHON" - "$COHORT_DIR/cohort.json" "$SUBJECTS" "$SEED" <<'EOF'
+import json
+import sys
+
+path, subjects, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, encoding="utf-8") as f:
+    config = json.load(f)["config"]
+if (config["subjects"], config["seed"]) != (subjects, seed):
+    sys.exit(
+        f"train-demo: {path} has {config['subjects']} subjects with seed {config['seed']}, "
+        f"not {subjects} with seed {seed}; use another --work or delete its cohort folder"
+    )
+EOF
   echo "cohort exists at $COHORT_DIR; skipping"
   STAGE_SKIPPED=yes
 else
-  rm -rf "$COHORT_DIR"
+  # The simulator keeps the finished subjects of a stopped run in the same folder.
   (cd "$TRAINING_DIR" && "$PYTHON" -m dlco_train.simulator --out "$COHORT_DIR" \
     --n "$SUBJECTS" --seed "$SEED" --profile-mix "$PROFILE_MIX" --test-profiles "" \
     --workers "$JOBS")

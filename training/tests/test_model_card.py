@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from dlco_train.manifest import METADATA_FEATURES, ManifestRow
-from dlco_train.model_card import LIMITATIONS, summarise_training_data
+from dlco_train.config import TrainConfig
+from dlco_train.model_card import LIMITATIONS, limitations, summarise_training_data
 
 
 def _row(scan_id: str, **columns: str) -> ManifestRow:
@@ -76,3 +77,18 @@ def test_card_interval_limitation_points_at_result():
     card_path = Path(__file__).resolve().parents[2] / "models" / "demo" / "model-card.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
     assert limitation in card["limitations"]
+
+
+def test_card_limitations_follow_the_config():
+    additive = limitations(TrainConfig(pooling="additive", global_factor="hb+learned"))
+    assert any("no fixed physiological COHb correction" in text for text in additive)
+    assert not any("GLI" in text for text in additive)
+    retained = limitations(
+        TrainConfig(pooling="retained_fraction", global_factor="hb+cohb+learned")
+    )
+    assert any("1 % of DLCO per percentage point" in text for text in retained)
+    assert not any("no fixed physiological COHb" in text for text in retained)
+    assert any("GLI age and height range" in text for text in retained)
+    assert any("pack-years" in text for text in retained)
+    fixed = limitations(TrainConfig(pooling="retained_fraction", global_factor="hb+cohb"))
+    assert not any("pack-years" in text for text in fixed)

@@ -430,7 +430,10 @@ def _finished_rows(out_dir: Path, specs: list[ScanSpec]) -> list[dict] | None:
         path = _row_path(out_dir, spec.scan_id)
         if not path.is_file():
             return None
-        row = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None
         planned = (spec.subject.subject_id, spec.split)
         if (row.get("subject_id"), row.get("split")) != planned:
             return None
@@ -523,6 +526,7 @@ def generate_cohort(
     specs = plan_cohort(config)
     _gli_table(gli_table_path)
     (out / "ct").mkdir(parents=True, exist_ok=True)
+    _claim_rows(out, config, gli_table_path)
     by_subject: dict[str, list[ScanSpec]] = {}
     for spec in specs:
         by_subject.setdefault(spec.subject.subject_id, []).append(spec)
@@ -558,7 +562,40 @@ def generate_cohort(
 
 
 def _write_description(path: Path, config: CohortConfig, gli_path: str | None) -> None:
-    description = {
+    description = _description(config, gli_path)
+    path.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+
+
+def _claim_rows(out: Path, config: CohortConfig, gli_path: str | None) -> None:
+    """Record the options of the rows in ``out/rows``; refuse rows of other options.
+
+    Raises:
+        ValueError: If ``rows/plan.json`` holds another seed, mix, profile table,
+            phenotype table or GLI source than this run, naming what differs.
+    """
+    plan = out / "rows" / "plan.json"
+    current = json.loads(json.dumps(_description(config, gli_path)))
+    if plan.is_file():
+        saved = json.loads(plan.read_text(encoding="utf-8"))
+        differing = sorted(
+            key for key in set(saved) | set(current) if saved.get(key) != current.get(key)
+        )
+        if differing:
+            raise ValueError(
+                f"{out} holds scans simulated with other settings (they differ in "
+                f"{', '.join(differing)}); choose a new --out, or delete {out / 'rows'} "
+                "to simulate every scan again"
+            )
+        return
+    plan.parent.mkdir(parents=True, exist_ok=True)
+    # Rows without a plan come from an unknown run and are not kept.
+    for stale in plan.parent.glob("*.json"):
+        stale.unlink()
+    plan.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+
+
+def _description(config: CohortConfig, gli_path: str | None) -> dict:
+    return {
         "formatVersion": FORMAT_VERSION,
         "seed": config.seed,
         "config": {
@@ -584,4 +621,3 @@ def _write_description(path: Path, config: CohortConfig, gli_path: str | None) -
             "ct": "HU",
         },
     }
-    path.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")

@@ -216,6 +216,26 @@ def test_rerun_renders_again_when_the_plan_changed(tmp_path):
     assert "elsewhere" not in (tmp_path / "manifest.csv").read_text()
 
 
+def test_rerun_with_other_settings_is_refused(tmp_path, caplog):
+    patch = pytest.MonkeyPatch()
+    patch.setitem(scanner.PROFILES, COARSE_PROFILE.name, COARSE_PROFILE)
+    try:
+        _run_cli(tmp_path, 1)
+        manifest = (tmp_path / "manifest.csv").read_bytes()
+        argv = [
+            "--out", str(tmp_path), "--n", "2", "--seed", "11",
+            "--profile-mix", f"{COARSE_PROFILE.name}=1", "--test-profiles", "",
+            "--phenotype-mix", "fibrosis=1", "--workers", "1",
+        ]  # fmt: skip
+        assert main(argv) == 2
+    finally:
+        patch.undo()
+    assert "simulated with other settings" in caplog.text
+    assert "config" in caplog.text
+    assert "delete" in caplog.text
+    assert (tmp_path / "manifest.csv").read_bytes() == manifest
+
+
 def test_cli_rejects_unknown_phenotype(tmp_path, caplog):
     argv = ["--out", str(tmp_path), "--n", "1", "--phenotype-mix", "asthma=1"]
     assert main(argv) == 2
