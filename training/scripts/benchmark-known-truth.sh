@@ -173,8 +173,11 @@ for name in ("encoder.onnx", "aggregator.onnx"):
                 dtype = np.int64 if "int64" in item.type else np.uint8
                 inputs[item.name] = rng.integers(1, 3, size=shape).astype(dtype)
             elif item.name == "metadata":
+                # Age, sex, height, weight, BMI, smoking, pack-years, Hb, COHb and the
+                # GLI value of that subject; older models read only the first 11.
+                values = [60, 1, 175, 80, 26.1, 0, 1, 0, 20, 14.5, 1.0, 27.3]
                 inputs[item.name] = np.array(
-                    [60, 1, 175, 80, 26.1, 0, 1, 0, 20, 14.5, 1.0], dtype=np.float32
+                    values[: int(np.prod(shape))], dtype=np.float32
                 ).reshape(shape)
             else:
                 inputs[item.name] = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
