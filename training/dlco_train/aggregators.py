@@ -336,9 +336,12 @@ class RetainedFractionAggregator(_AggregatorBase):
 
     def __init__(self, config: TrainConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self.perfusion_head = nn.Linear(self.num_zone_codes + 3, 1)
-        nn.init.zeros_(self.perfusion_head.weight)
-        nn.init.zeros_(self.perfusion_head.bias)
+        # The perfusion term reads the zone and side one-hot codes, so it exists only
+        # where the aggregator sees them; otherwise every mL of lung weighs the same.
+        if self.use_zone_side:
+            self.perfusion_head = nn.Linear(self.num_zone_codes + 3, 1)
+            nn.init.zeros_(self.perfusion_head.weight)
+            nn.init.zeros_(self.perfusion_head.bias)
         self.retained_head = nn.Sequential(
             nn.Linear(self.patch_feature_dim + self.context_dim, config.hidden_dim),
             nn.ReLU(),
@@ -382,17 +385,12 @@ class RetainedFractionAggregator(_AggregatorBase):
         features = self._with_context(patch_features, context)
         retained = torch.sigmoid(self.retained_head(features).squeeze(1))
 
-        zone_codes = torch.arange(self.num_zone_codes, device=zone.device)
-        position = torch.cat(
-            [
-                (zone.long().unsqueeze(1) == zone_codes).float(),
-                (side.long().unsqueeze(1) == torch.arange(3, device=side.device)).float(),
-            ],
-            dim=1,
-        )
-        weight = lung_ml * torch.exp(
-            torch.tanh(self.perfusion_head(position).squeeze(1))
-        )
+        weight = lung_ml
+        if self.use_zone_side:
+            position = patch_features[:, embeddings.shape[1] :]
+            weight = lung_ml * torch.exp(
+                torch.tanh(self.perfusion_head(position).squeeze(1))
+            )
         share = weight / weight.sum()
 
         factor = self._global_factor(metadata, context)

@@ -309,3 +309,13 @@ def test_hb_mode_leaves_out_cohb():
     assert float(with_cohb["global_factor"]) == pytest.approx(
         HB_FACTOR * 0.95, rel=1e-6
     )
+
+
+def test_without_zone_side_expected_follows_lung_volume():
+    aggregator = make_aggregator(use_zone_side=False)
+    embeddings, lung_ml, zone, side, metadata = random_bag(9)
+    outputs = aggregator(embeddings, lung_ml, zone, side, metadata)
+    expected = outputs["expected"].detach().numpy().astype(np.float64)
+    shares = lung_ml.numpy().astype(np.float64) / float(lung_ml.sum())
+    np.testing.assert_allclose(expected / expected.sum(), shares, rtol=1e-5)
+    assert not hasattr(aggregator, "perfusion_head")
