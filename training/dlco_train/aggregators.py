@@ -79,8 +79,8 @@ def cohb_factor(metadata: torch.Tensor) -> torch.Tensor:
     """DLCO multiplier for carboxyhaemoglobin (COHb, %), from raw metadata.
 
     CO already bound to haemoglobin lowers the measured DLCO by about 1 % per percentage
-    point of COHb; the factor is ``1 - 0.01 max(COHb - 1, 0)``, 1 for a non-smoker's
-    1 %. A missing COHb gives 1.
+    point of COHb. The factor is ``1 - 0.01 max(COHb - 1, 0)``, which is 1 for a
+    non-smoker's 1 %. A missing COHb gives 1.
 
     Args:
         metadata: ``[..., M]`` raw metadata in ``METADATA_FEATURES`` order.
@@ -337,7 +337,7 @@ class RetainedFractionAggregator(_AggregatorBase):
     def __init__(self, config: TrainConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         # The perfusion term reads the zone and side one-hot codes, so it exists only
-        # where the aggregator sees them; otherwise every mL of lung weighs the same.
+        # when use_zone_side is set. Without it every mL of lung has the same weight.
         if self.use_zone_side:
             self.perfusion_head = nn.Linear(self.num_zone_codes + 3, 1)
             nn.init.zeros_(self.perfusion_head.weight)

@@ -368,12 +368,12 @@ def _render_subject(
     """Render and write all scans of one subject; return their manifest rows.
 
     Each scan's row is also written to ``rows/<id>.json`` after its files, so a run that
-    stops part way keeps the finished subjects: when every scan of the subject has a row
+    stops part way keeps the finished subjects. When every scan of the subject has a row
     with the planned subject, split and profile, the scans are not rendered again.
     """
     kept = _finished_rows(Path(out_dir), specs)
     if kept is not None:
-        logger.info("Kept %s from an earlier run", ", ".join(s.scan_id for s in specs))
+        logger.info("Reused %s from an earlier run", ", ".join(s.scan_id for s in specs))
         return kept
     subject = specs[0].subject
     predicted = _gli_table(gli_path).predicted_dlco(
@@ -567,10 +567,10 @@ def _write_description(path: Path, config: CohortConfig, gli_path: str | None) -
 
 
 def _claim_rows(out: Path, config: CohortConfig, gli_path: str | None) -> None:
-    """Record the options of the rows in ``out/rows``; refuse rows of other options.
+    """Record the settings of the rows in ``out/rows`` and reject rows of other settings.
 
     Raises:
-        ValueError: If ``rows/plan.json`` holds another seed, mix, profile table,
+        ValueError: If ``rows/plan.json`` contains another seed, mix, profile table,
             phenotype table or GLI source than this run, naming what differs.
     """
     plan = out / "rows" / "plan.json"
@@ -582,7 +582,7 @@ def _claim_rows(out: Path, config: CohortConfig, gli_path: str | None) -> None:
         )
         if differing:
             raise ValueError(
-                f"{out} holds scans simulated with other settings (they differ in "
+                f"{out} contains scans simulated with other settings (they differ in "
                 f"{', '.join(differing)}); choose a new --out, or delete {out / 'rows'} "
                 "to simulate every scan again"
             )
