@@ -4,7 +4,8 @@
 # Stages: setup, train (train-demo.sh into the training work folder, for the checkpoint
 # and the training bags), simulate (the benchmark cohort), batch (`dlco batch` in two
 # shards), bags (`dlco preprocess` of the benchmark scans), patch-order (bags against
-# result.json), gradcam, ablation (variants on the training bags), ablation-benchmark
+# result.json), gradcam, attention (an attention-pooling model trained on the same bags,
+# for attention weights), ablation (variants on the training bags), ablation-benchmark
 # (the variants on the benchmark bags) and eval (`dlco eval`). Each stage prints its wall
 # time and the load average.
 #
@@ -36,7 +37,7 @@ EXPLAIN="contributions,attention,occlusion,shapley,deletion"
 MODEL_DIR="$REPO_ROOT/models/demo"
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -360,16 +361,85 @@ else
 fi
 end_stage
 
+# Attention weights exist only for an attention-pooling model, so a second model with the
+# demo config but gated attention pooling is trained on the same bags and run on the
+# benchmark scans with `--explain attention`. Its weights are compared with the truth
+# like the other methods; they explain that model, not the demo model.
+ATTENTION_CSV="$WORK_DIR/attention.csv"
+start_stage attention
+if [ -f "$ATTENTION_CSV" ]; then
+  skip_stage "$ATTENTION_CSV"
+else
+  "$PYTHON" - "$CONFIG" "$WORK_DIR/attention-config.json" "${ABLATION_EPOCHS[@]}" <<'EOF'
+import json
+import sys
+
+source, target = sys.argv[1], sys.argv[2]
+with open(source, encoding="utf-8") as f:
+    config = json.load(f)
+config["pooling"] = "attention"
+if len(sys.argv) > 4:
+    config["epochs"] = int(sys.argv[4])
+with open(target, "w", encoding="utf-8") as f:
+    json.dump(config, f, indent=2)
+EOF
+  if [ ! -f "$WORK_DIR/attention-run/metrics.json" ]; then
+    resume=()
+    if [ -f "$WORK_DIR/attention-run/checkpoint-last.pt" ]; then
+      resume=(--resume)
+    fi
+    (cd "$TRAINING_DIR" && nice -n 10 "$PYTHON" -m dlco_train.train \
+      --config "$WORK_DIR/attention-config.json" --bags "$TRAIN_WORK/bags" \
+      --manifest "$TRAIN_WORK/cohort/manifest.csv" --out "$WORK_DIR/attention-run" \
+      --device cpu "${resume[@]}") >"$LOG_DIR/attention-train.log" 2>&1
+  fi
+  rm -rf "$WORK_DIR/attention-model"
+  (cd "$TRAINING_DIR" && "$PYTHON" -m dlco_train.export \
+    --checkpoint "$WORK_DIR/attention-run/checkpoint-best.pt" \
+    --out "$WORK_DIR/attention-model" --model-id dlco-ct-attention-benchmark) \
+    >"$LOG_DIR/attention-export.log" 2>&1
+  attention_shard() {
+    cd "$REPO_ROOT" && nice -n 10 npx --no-install dlco batch "$COHORT_DIR/batch-manifest.csv" \
+      --out "$WORK_DIR/attention-batch" --model "$WORK_DIR/attention-model" \
+      --explain attention --threads 1 --shard "$SHARD/$SHARDS"
+  }
+  run_shards attention attention_shard
+  "$PYTHON" - "$COHORT_DIR/manifest.csv" "$WORK_DIR/attention-batch" "$ATTENTION_CSV" <<'EOF'
+import csv
+import json
+import os
+import sys
+
+manifest, run_dir, target = sys.argv[1:]
+with open(manifest, newline="", encoding="utf-8") as f:
+    ids = [row["id"] for row in csv.DictReader(f)]
+rows = []
+for scan_id in ids:
+    with open(os.path.join(run_dir, scan_id, "result.json"), encoding="utf-8") as f:
+        patches = json.load(f)["patches"]
+    rows += [[scan_id, patch["index"], patch["attentionWeight"]] for patch in patches]
+partial = target + ".partial"
+with open(partial, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(["id", "patch_index", "value"])
+    writer.writerows(rows)
+os.replace(partial, target)
+print(f"{target}: {len(ids)} scans, {len(rows)} patches")
+EOF
+fi
+end_stage
+
 ABLATION_DIR="$WORK_DIR/ablation"
 if [ "$ABLATION" = yes ]; then
   start_stage ablation
   if [ -f "$ABLATION_DIR/ablation.csv" ]; then
     skip_stage "$ABLATION_DIR/ablation.csv"
   else
-    # With configs/demo.json the image_metadata_input variant is the demo training run
-    # itself (same config, seed and bags, and CPU training is deterministic), so its
-    # finished run is copied and the ablation only evaluates it.
-    if [ ! -d "$ABLATION_DIR/image_metadata_input" ]; then
+    # With configs/demo.json and its own epoch count, the image_metadata_input variant is
+    # the demo training run itself (same config, seed and bags), so its finished run is
+    # copied and the ablation only evaluates it. With --ablation-epochs every variant
+    # trains for that many epochs, so all three have the same budget.
+    if [ ${#ABLATION_EPOCHS[@]} -eq 0 ] && [ ! -d "$ABLATION_DIR/image_metadata_input" ]; then
       mkdir -p "$ABLATION_DIR"
       cp -r "$TRAIN_WORK/run" "$ABLATION_DIR/image_metadata_input"
     fi
@@ -486,7 +556,8 @@ start_stage eval
 (cd "$REPO_ROOT" && nice -n 10 npx --no-install dlco eval "$RUN_DIR/predictions.csv" \
   --labels "$COHORT_DIR/manifest.csv" --baseline "$WORK_DIR/baseline.csv" \
   --strata phenotype,scanner_profile,scanner_shift \
-  --explanation "gradcam=$WORK_DIR/gradcam.csv" --out "$WORK_DIR/eval") \
+  --explanation "gradcam=$WORK_DIR/gradcam.csv" \
+  --explanation "attention-model=$ATTENTION_CSV" --out "$WORK_DIR/eval") \
   >"$LOG_DIR/eval.log" 2>&1 || {
   tail -n 20 "$LOG_DIR/eval.log"
   exit 1
