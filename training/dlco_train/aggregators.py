@@ -167,6 +167,35 @@ class _AggregatorBase(nn.Module):
             factor = factor * torch.exp(torch.tanh(self.factor_head(context)))
         return factor
 
+    def _pooled_outputs(
+        self,
+        embeddings: torch.Tensor,
+        lung_ml: torch.Tensor,
+        context: torch.Tensor,
+        contributions: torch.Tensor,
+        factor: torch.Tensor,
+        **per_patch: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Return the outputs of a pooling whose estimate is the sum of ``contributions``.
+
+        The bag embedding is the lung-volume-weighted mean of the patch embeddings, and
+        ``per_patch`` adds the pooling's own outputs.
+        """
+        dlco = contributions.sum().reshape(1)
+        weights = lung_ml / lung_ml.sum()
+        bag_embedding = (weights.unsqueeze(1) * embeddings).sum(0)
+        log_variance, sigma = self._sigma(bag_embedding, context)
+        return {
+            "dlco": dlco,
+            "sigma": sigma,
+            "log_variance": log_variance,
+            "contributions": contributions,
+            "patch_weights": contributions / dlco,
+            **per_patch,
+            "global_factor": factor.reshape(1),
+            "bag_embedding": bag_embedding,
+        }
+
     def _sigma(
         self, bag_embedding: torch.Tensor, context: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,21 +261,14 @@ class AdditiveAggregator(_AggregatorBase):
         contributions = lung_ml * conductance * factor
         if volume_scale is not None:
             contributions = contributions * volume_scale
-        dlco = contributions.sum().reshape(1)
-
-        weights = lung_ml / lung_ml.sum()
-        bag_embedding = (weights.unsqueeze(1) * embeddings).sum(0)
-        log_variance, sigma = self._sigma(bag_embedding, context)
-        return {
-            "dlco": dlco,
-            "sigma": sigma,
-            "log_variance": log_variance,
-            "contributions": contributions,
-            "patch_weights": contributions / dlco,
-            "conductance_per_ml": conductance,
-            "global_factor": factor.reshape(1),
-            "bag_embedding": bag_embedding,
-        }
+        return self._pooled_outputs(
+            embeddings,
+            lung_ml,
+            context,
+            contributions,
+            factor,
+            conductance_per_ml=conductance,
+        )
 
 
 class AttentionAggregator(_AggregatorBase):
@@ -397,20 +419,13 @@ class RetainedFractionAggregator(_AggregatorBase):
         scale = self._reference(metadata, lung_ml, volume_scale) * factor
         expected = scale * share
         contributions = expected * retained
-        dlco = contributions.sum().reshape(1)
-
-        weights = lung_ml / lung_ml.sum()
-        bag_embedding = (weights.unsqueeze(1) * embeddings).sum(0)
-        log_variance, sigma = self._sigma(bag_embedding, context)
-        return {
-            "dlco": dlco,
-            "sigma": sigma,
-            "log_variance": log_variance,
-            "contributions": contributions,
-            "patch_weights": contributions / dlco,
-            "conductance_per_ml": contributions / lung_ml.clamp(min=1e-6),
-            "expected": expected,
-            "retained_fraction": retained,
-            "global_factor": factor.reshape(1),
-            "bag_embedding": bag_embedding,
-        }
+        return self._pooled_outputs(
+            embeddings,
+            lung_ml,
+            context,
+            contributions,
+            factor,
+            conductance_per_ml=contributions / lung_ml.clamp(min=1e-6),
+            expected=expected,
+            retained_fraction=retained,
+        )
