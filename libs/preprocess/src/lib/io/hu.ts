@@ -15,6 +15,11 @@ export type PixelArray =
   | BigUint64Array;
 
 const INT16_MIN = -32768;
+/**
+ * Most distinct non-negative values a label map or mask has. A CT has hundreds, because
+ * noise alone spreads tissue over many HU values.
+ */
+const MAX_LABEL_VALUES = 32;
 const INT16_MAX = 32767;
 
 /**
@@ -179,6 +184,14 @@ export function checkHounsfieldUnits(
   if (count === 0) {
     reject('every voxel is padding', 'Provide a scan with image data.');
   }
+  const distinct = distinctValueCount(valueCounts, MAX_LABEL_VALUES + 1);
+  if (rawRange.min >= 0 && distinct <= MAX_LABEL_VALUES) {
+    reject(
+      `it has only ${distinct} distinct values (${rawRange.min}..${rawRange.max}), which looks ` +
+        'like a label map or mask',
+      'Pass the CT scan itself, not its segmentation.',
+    );
+  }
   if (rawRange.min >= 0 && lowPeakHu !== undefined && lowPeakHu >= -100 && lowPeakHu <= 300) {
     reject(
       `its minimum is ${rawRange.min} and air lies near ${lowPeakHu}, which looks like unsigned ` +
@@ -197,6 +210,15 @@ export function checkHounsfieldUnits(
       'Provide a chest CT in HU (air near -1000).',
     );
   }
+}
+
+/** Counts the values that occur, stopping at `limit`. */
+function distinctValueCount(valueCounts: Uint32Array, limit: number): number {
+  let distinct = 0;
+  for (let index = 0; index < valueCounts.length && distinct < limit; index++) {
+    if (valueCounts[index] > 0) distinct++;
+  }
+  return distinct;
 }
 
 /**

@@ -233,9 +233,16 @@ describe('readScan rejects bad NIfTI', () => {
   });
 
   it('BAD CALL - unsigned storage without intercept', async () => {
-    const data = Uint16Array.from(chestPhantomHu(SIZE), (value) => value + 1024);
+    // The ramp gives the phantom the spread of values of a real scan, so it is not taken for
+    // a label map.
+    const data = Uint16Array.from(
+      chestPhantomHu(SIZE),
+      (value, index) => value + 1024 + (index % 41),
+    );
     const file = await writeNifti('no-intercept.nii', { datatype: 512, data, sformCode: 1 });
     await expectInputError(file, 'INPUT_NOT_HU');
+    const error = (await readScan(file).catch((caught: unknown) => caught)) as InputError;
+    expect(error.message).toContain('unsigned storage');
   });
 
   it('BAD CALL - no air in the image', async () => {

@@ -202,13 +202,24 @@ describe('readScan rejects bad NRRD and MetaImage', () => {
   });
 
   it('BAD CALL - unsigned storage without intercept', async () => {
-    const data = Uint16Array.from(chestPhantomHu(SIZE), (value) => value + 1024);
+    // The ramp gives the phantom the spread of values of a real scan, so it is not taken for
+    // a label map.
+    const data = Uint16Array.from(
+      chestPhantomHu(SIZE),
+      (value, index) => value + 1024 + (index % 41),
+    );
     const file = await write('unsigned.nrrd', encodeNrrd(SIZE, 'ushort', data));
     await expectInputError(file, 'INPUT_NOT_HU');
+    const error = (await readScan(file).catch((caught: unknown) => caught)) as InputError;
+    expect(error.message).toContain('unsigned storage');
   });
 
   it('BAD CALL - label map instead of CT', async () => {
-    await expectInputError(path.join(realDataDir, 'cip-ct64/lm-64.nrrd'), 'INPUT_NOT_HU');
+    const file = path.join(realDataDir, 'cip-ct64/lm-64.nrrd');
+    await expectInputError(file, 'INPUT_NOT_HU');
+    const error = (await readScan(file).catch((caught: unknown) => caught)) as InputError;
+    expect(error.message).toContain('looks like a label map or mask');
+    expect(error.message).toContain('not its segmentation');
   });
 
   it('BAD CALL - garbage after a NRRD magic line', async () => {
