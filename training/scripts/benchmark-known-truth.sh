@@ -72,32 +72,8 @@ CHECKPOINT="$TRAIN_WORK/run/checkpoint-best.pt"
 REPRODUCED_DIR="$TRAIN_WORK/model"
 mkdir -p "$LOG_DIR"
 
-load_average() {
-  cut -d' ' -f1-3 /proc/loadavg
-}
-
-STAGE_NAME=""
-STAGE_START=0
-STAGE_SKIPPED=no
-
-start_stage() {
-  STAGE_NAME="$1"
-  STAGE_START=$(date +%s)
-  STAGE_SKIPPED=no
-  echo "== $STAGE_NAME: started $(date -u +%H:%M:%S) UTC, load average $(load_average)"
-}
-
-end_stage() {
-  local seconds=$(($(date +%s) - STAGE_START))
-  printf '%s\t%s\t%s\t%s\n' "$STAGE_NAME" "$seconds" "$STAGE_SKIPPED" "$(load_average)" \
-    >>"$TIMINGS"
-  echo "== $STAGE_NAME: $seconds s (skipped: $STAGE_SKIPPED), load average $(load_average)"
-}
-
-skip_stage() {
-  echo "$1 exists; skipping"
-  STAGE_SKIPPED=yes
-}
+# shellcheck source=stages.sh
+source "$TRAINING_DIR/scripts/stages.sh"
 
 # Runs "$@" once per shard in parallel, with SHARD (1-based) and SHARDS in the environment
 # and the output in LOG_DIR/<name>-<shard>.log, and fails when any shard fails.

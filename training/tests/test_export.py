@@ -454,7 +454,7 @@ def test_card_records_exported_epoch(exported):
     assert card["training"]["metricsEpoch"] == 0
 
 
-def test_checkpoint_with_other_metadata_features_is_rejected_by_name():
+def test_checkpoint_other_metadata_rejected():
     from dlco_train.checkpoints import model_from_checkpoint
     from dlco_train.manifest import METADATA_FEATURES
 

@@ -371,10 +371,10 @@ def _render_subject(
     stops part way keeps the finished subjects. When every scan of the subject has a row
     with the planned subject, split and profile, the scans are not rendered again.
     """
-    kept = _finished_rows(Path(out_dir), specs)
-    if kept is not None:
+    finished = _finished_rows(Path(out_dir), specs)
+    if finished is not None:
         logger.info("Reused %s from an earlier run", ", ".join(s.scan_id for s in specs))
-        return kept
+        return finished
     subject = specs[0].subject
     predicted = _gli_table(gli_path).predicted_dlco(
         subject.age_years, subject.sex, subject.height_cm

@@ -184,9 +184,9 @@ def test_rerun_keeps_finished_subjects_and_renders_the_rest(tmp_path):
         _run_cli(tmp_path, 1)
         first = (tmp_path / "manifest.csv").read_bytes()
         rows = _read_manifest(tmp_path)
-        kept, removed = rows[0], rows[1]
-        kept_ct = tmp_path / kept["path"]
-        kept_mtime = kept_ct.stat().st_mtime_ns
+        reused, removed = rows[0], rows[1]
+        reused_ct = tmp_path / reused["path"]
+        reused_mtime = reused_ct.stat().st_mtime_ns
         # A run stopped before the second subject finished leaves no row for it.
         (tmp_path / "rows" / f"{removed['id']}.json").unlink()
         (tmp_path / removed["path"]).unlink()
@@ -195,7 +195,7 @@ def test_rerun_keeps_finished_subjects_and_renders_the_rest(tmp_path):
     finally:
         patch.undo()
     assert (tmp_path / "manifest.csv").read_bytes() == first
-    assert kept_ct.stat().st_mtime_ns == kept_mtime
+    assert reused_ct.stat().st_mtime_ns == reused_mtime
     assert (tmp_path / removed["path"]).is_file()
 
 

@@ -174,8 +174,9 @@ export function metadataFeatureValues(subject: SubjectMetadata): Record<string, 
 }
 
 /**
- * The GLI 2017 predicted DLCO at standard haemoglobin, as `dlco_train` computes the feature, or
- * NaN outside the equations' age and height range; the aggregator then uses the training mean.
+ * Returns the GLI 2017 predicted DLCO at standard haemoglobin, as `dlco_train` computes the
+ * feature. Outside the equations' age and height range it returns NaN, and the aggregator then
+ * uses the training mean.
  */
 function gliPredictedOrNaN(subject: SubjectMetadata): number {
   try {
