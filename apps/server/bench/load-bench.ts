@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FORM_FIELD_LABELS } from '../src/lib/metadata.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DEMO_SCAN = join(REPO, 'demo/scan.nii.gz');
@@ -84,16 +85,7 @@ function subjectFields(): Record<string, string> {
   const { subject } = JSON.parse(readFileSync(DEMO_SUBJECT, 'utf8')) as {
     subject: Record<string, string | number>;
   };
-  const names: Record<string, string> = {
-    ageYears: 'age',
-    sex: 'sex',
-    heightCm: 'height',
-    weightKg: 'weight',
-    smoking: 'smoking',
-    packYears: 'pack_years',
-    hbGdl: 'hb',
-    cohbPercent: 'cohb',
-  };
+  const names: Record<string, string> = FORM_FIELD_LABELS;
   const fields: Record<string, string> = {};
   for (const [key, value] of Object.entries(subject)) {
     if (names[key] !== undefined) fields[names[key]] = String(value);

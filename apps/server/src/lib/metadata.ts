@@ -22,7 +22,7 @@ export const METADATA_FIELDS = {
 const REQUIRED = ['age', 'sex', 'height', 'weight'] as const;
 
 /** Form field names, so that range messages name the field the client sent. */
-const FORM_FIELD_LABELS: SubjectFieldLabels = {
+export const FORM_FIELD_LABELS: SubjectFieldLabels = {
   ageYears: 'age',
   sex: 'sex',
   heightCm: 'height',
