@@ -381,6 +381,8 @@ class RetainedFractionAggregator(_AggregatorBase):
             if volume_scale is not None:
                 volume = volume * volume_scale
             return (self.conductance_scale * volume).reshape(1)
+        # NOTE: outside the GLI age and height range the training mean stands in, so the
+        # estimate is then not anchored to the subject; the model card says so.
         index = METADATA_INDEX["gli_dlco_predicted"]
         value = metadata[index].reshape(1)
         fallback = self.normaliser.mean[index].reshape(1)

@@ -1,5 +1,5 @@
-# Stage timing shared by train-demo.sh and benchmark-known-truth.sh; source it after setting
-# TIMINGS (the tab-separated file each finished stage appends a row to).
+# Stage timing shared by train-demo.sh and benchmark-known-truth.sh. Source it after setting
+# TIMINGS, the tab-separated file to which each finished stage appends a row.
 
 load_average() {
   cut -d' ' -f1-3 /proc/loadavg

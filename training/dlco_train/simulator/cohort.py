@@ -365,7 +365,7 @@ def _gli_table(path: str | None) -> GliDlcoTable:
 def _render_subject(
     specs: list[ScanSpec], config: CohortConfig, out_dir: str, gli_path: str | None
 ) -> list[dict[str, object]]:
-    """Render and write all scans of one subject; return their manifest rows.
+    """Render and write all scans of one subject, and return their manifest rows.
 
     Each scan's row is also written to ``rows/<id>.json`` after its files, so a run that
     stops part way keeps the finished subjects. When every scan of the subject has a row
